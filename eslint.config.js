@@ -1,0 +1,16 @@
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['node_modules/', '.sandbox/', 'coverage/', 'crds/', 'deploy/'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/no-explicit-any': 'off',
+      'no-console': ['error', { allow: ['error'] }],
+    },
+  },
+  { files: ['test/**', 'bench/**', '.ci/**'], rules: { 'no-console': 'off' } },
+);

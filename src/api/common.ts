@@ -1,0 +1,149 @@
+import { z } from 'zod';
+
+export const GROUP = 'warren.dev';
+export const VERSION = 'v1alpha1';
+export const API_VERSION = `${GROUP}/${VERSION}`;
+
+/** One stable vocabulary for the Ready condition's reason, shared by every kind. */
+export const Reasons = {
+  Reconciled: 'Reconciled',
+  BrokerNotFound: 'BrokerNotFound',
+  BrokerNotReady: 'BrokerNotReady',
+  BrokerUnreachable: 'BrokerUnreachable',
+  NotAllowed: 'NotAllowed',
+  SecretNotFound: 'SecretNotFound',
+  InvalidSecret: 'InvalidSecret',
+  WaitingForDependency: 'WaitingForDependency',
+  Conflict: 'Conflict',
+  Rejected: 'Rejected',
+  DeleteFailed: 'DeleteFailed',
+  InvalidSpec: 'InvalidSpec',
+} as const;
+export type Reason = (typeof Reasons)[keyof typeof Reasons];
+
+export interface Rule {
+  rule: string;
+  message: string;
+}
+
+/** Adds CEL rules to a schema, keeping the ones it already has. */
+export function withRules<T extends z.ZodType>(schema: T, ...rules: Rule[]): T {
+  const meta = (schema.meta() ?? {}) as Record<string, unknown>;
+  const existing = (meta['x-kubernetes-validations'] as Rule[] | undefined) ?? [];
+  return schema.meta({ ...meta, 'x-kubernetes-validations': [...existing, ...rules] }) as T;
+}
+
+export const immutable = (what: string): Rule => ({
+  rule: 'self == oldSelf',
+  message: `${what} is immutable`,
+});
+
+/** An optional field that may be neither added, removed nor changed after creation. */
+export const immutableOptional = (field: string): Rule => ({
+  rule: `has(self.${field}) == has(oldSelf.${field}) && (!has(self.${field}) || self.${field} == oldSelf.${field})`,
+  message: `${field} is immutable`,
+});
+
+// Cowboy resolves the path segments "." and "..", so the management API cannot address them.
+const addressable: Rule = {
+  rule: "self != '.' && self != '..'",
+  message: "must not be '.' or '..': the management API cannot address it",
+};
+
+/** A broker-side name: a non-empty string the management API can address. */
+export const brokerName = (...rules: Rule[]) => withRules(z.string().min(1).max(255), addressable, ...rules);
+
+export const brokerRef = withRules(
+  z.object({
+    name: z.string().min(1).describe('The RabbitBroker to use.'),
+    namespace: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        "The RabbitBroker's namespace; defaults to this resource's. Allowed only if that broker lists this namespace.",
+      ),
+  }),
+  immutable('brokerRef'),
+).describe('The RabbitBroker this object lives in.');
+
+export const deletionPolicy = z
+  .enum(['Delete', 'Retain'])
+  .default('Delete')
+  .describe('What happens in the broker when this resource is deleted.');
+
+export const vhostField = brokerName(immutable('vhost'))
+  .default('/')
+  .describe('The broker vhost the object lives in.');
+
+/** metav1.Condition. */
+export const condition = z.object({
+  type: z.string().max(316),
+  status: z.enum(['True', 'False', 'Unknown']),
+  observedGeneration: z.number().int().min(0).optional(),
+  lastTransitionTime: z.string().meta({ format: 'date-time' }),
+  reason: z.string().min(1).max(1024),
+  message: z.string().max(32768),
+});
+export type Condition = z.infer<typeof condition>;
+
+export const baseStatus = {
+  observedGeneration: z.number().int().optional().describe('The generation last applied to the broker.'),
+  conditions: z
+    .array(condition)
+    .optional()
+    .meta({ 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] }),
+};
+
+export interface Column {
+  name: string;
+  type: 'string' | 'integer' | 'number' | 'boolean' | 'date';
+  jsonPath: string;
+  priority?: number;
+  description?: string;
+}
+
+export interface KindDef<S extends z.ZodType = z.ZodType, T extends z.ZodType = z.ZodType> {
+  kind: string;
+  plural: string;
+  shortName: string;
+  spec: S;
+  status: T;
+  columns: Column[];
+  description: string;
+}
+
+export function defineKind<S extends z.ZodType, X extends z.ZodRawShape>(def: {
+  kind: string;
+  plural: string;
+  shortName: string;
+  spec: S;
+  status?: X;
+  columns: Column[];
+  description: string;
+}): KindDef<S, z.ZodObject<typeof baseStatus & X>> {
+  const status = z.object({ ...baseStatus, ...(def.status ?? ({} as X)) });
+  return { ...def, status };
+}
+
+export interface ObjectMeta {
+  name: string;
+  namespace: string;
+  uid: string;
+  generation?: number;
+  resourceVersion?: string;
+  creationTimestamp?: string;
+  deletionTimestamp?: string;
+  finalizers?: string[];
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  ownerReferences?: unknown[];
+}
+
+export interface Resource<Spec = unknown, Status = unknown> {
+  apiVersion: string;
+  kind: string;
+  metadata: ObjectMeta;
+  spec: Spec;
+  status?: Status;
+}

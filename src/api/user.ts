@@ -1,0 +1,44 @@
+import { z } from 'zod';
+import { brokerName, brokerRef, defineKind, deletionPolicy } from './common.ts';
+
+const limit = z.number().int().min(0);
+
+export const RabbitUser = defineKind({
+  kind: 'RabbitUser',
+  plural: 'rabbitusers',
+  shortName: 'ruser',
+  description: 'A RabbitMQ user; its password is generated into a Secret, imported from one, or absent.',
+  spec: z
+    .object({
+      brokerRef,
+      deletionPolicy,
+      username: brokerName().optional().describe("The user's name in the broker; defaults to metadata.name."),
+      tags: z.array(z.string()).optional().describe('Free-form tags, e.g. management, administrator.'),
+      credentialsSecretRef: z
+        .object({ name: z.string().min(1) })
+        .optional()
+        .describe('A Secret with key password, or passwordHash (and optionally hashingAlgorithm). Watched.'),
+      passwordless: z
+        .boolean()
+        .optional()
+        .describe('No password: the user authenticates by other mechanisms.'),
+      limits: z.object({ maxConnections: limit.optional(), maxChannels: limit.optional() }).optional(),
+    })
+    .meta({
+      'x-kubernetes-validations': [
+        {
+          rule: '!(has(self.passwordless) && self.passwordless && has(self.credentialsSecretRef))',
+          message: 'passwordless excludes credentialsSecretRef',
+        },
+      ],
+    }),
+  status: {
+    username: z.string().optional().describe('The broker user name in effect.'),
+    credentialsSecretName: z.string().optional().describe('The Secret holding the credentials.'),
+  },
+  columns: [
+    { name: 'Username', type: 'string', jsonPath: '.status.username' },
+    { name: 'Tags', type: 'string', jsonPath: '.spec.tags' },
+  ],
+});
+export type RabbitUserSpec = z.output<typeof RabbitUser.spec>;

@@ -1,0 +1,29 @@
+import { z } from 'zod';
+import { brokerName, brokerRef, defineKind, deletionPolicy, immutableOptional } from './common.ts';
+
+const limit = z.number().int().min(0);
+
+export const RabbitVhost = defineKind({
+  kind: 'RabbitVhost',
+  plural: 'rabbitvhosts',
+  shortName: 'rvhost',
+  description: 'A RabbitMQ virtual host.',
+  spec: z
+    .object({
+      brokerRef,
+      deletionPolicy,
+      name: brokerName().optional().describe("The vhost's name in the broker; defaults to metadata.name."),
+      description: z.string().optional(),
+      tags: z.array(z.string()).optional(),
+      defaultQueueType: z.enum(['classic', 'quorum', 'stream']).optional(),
+      tracing: z.boolean().optional(),
+      limits: z
+        .object({ maxConnections: limit.optional(), maxQueues: limit.optional() })
+        .optional()
+        .describe('Absent means no limit.'),
+    })
+    .meta({ 'x-kubernetes-validations': [immutableOptional('name')] }),
+  status: { name: z.string().optional().describe('The vhost name in effect in the broker.') },
+  columns: [{ name: 'Vhost', type: 'string', jsonPath: '.status.name' }],
+});
+export type RabbitVhostSpec = z.output<typeof RabbitVhost.spec>;

@@ -1,0 +1,92 @@
+import type { RabbitBrokerSpec } from '../api/broker.ts';
+import { Reasons, type Resource } from '../api/common.ts';
+import { ManagementClient } from '../rabbitmq/index.ts';
+import { secretValue, type SecretCache } from '../runtime/secrets.ts';
+import { Blocked, depKeys } from './types.ts';
+
+export type BrokerResource = Resource<RabbitBrokerSpec>;
+
+export interface ResolvedBroker {
+  key: string;
+  broker: BrokerResource;
+  client: ManagementClient;
+}
+
+/**
+ * Turns a brokerRef into a management client: checks the RabbitBroker exists and admits the
+ * namespace, reads its credentials Secret, and keeps one client per broker (so its concurrency
+ * limit holds across all kinds), rebuilt when the endpoint or the Secret changes.
+ */
+export class BrokerRegistry {
+  private readonly clients = new Map<string, { fingerprint: string; client: ManagementClient }>();
+  private readonly get: (namespace: string, name: string) => BrokerResource | undefined;
+  private readonly secrets: SecretCache;
+
+  constructor(opts: {
+    get: (namespace: string, name: string) => BrokerResource | undefined;
+    secrets: SecretCache;
+  }) {
+    this.get = opts.get;
+    this.secrets = opts.secrets;
+  }
+
+  /** The broker a resource points at; deps collects what a change of should re-trigger it. */
+  async resolve(
+    ref: { name: string; namespace?: string },
+    fromNamespace: string,
+    deps: Set<string>,
+  ): Promise<ResolvedBroker> {
+    const namespace = ref.namespace ?? fromNamespace;
+    const key = `${namespace}/${ref.name}`;
+    deps.add(depKeys.broker(key));
+    const broker = this.get(namespace, ref.name);
+    if (!broker || broker.metadata.deletionTimestamp) {
+      throw new Blocked(Reasons.BrokerNotFound, `RabbitBroker ${key} not found`);
+    }
+    if (namespace !== fromNamespace) {
+      const allowed = broker.spec.allowedNamespaces ?? [];
+      if (!allowed.includes('*') && !allowed.includes(fromNamespace)) {
+        throw new Blocked(
+          Reasons.NotAllowed,
+          `RabbitBroker ${key} does not list namespace ${fromNamespace} in allowedNamespaces`,
+        );
+      }
+    }
+    return { key, broker, client: await this.clientFor(key, broker, deps) };
+  }
+
+  async clientFor(key: string, broker: BrokerResource, deps: Set<string>): Promise<ManagementClient> {
+    const { namespace } = broker.metadata;
+    const secretName = broker.spec.credentialsSecretRef.name;
+    deps.add(depKeys.secret(namespace, secretName));
+    const secret = await this.secrets.get(namespace, secretName);
+    if (!secret) throw new Blocked(Reasons.SecretNotFound, `Secret ${namespace}/${secretName} not found`);
+    const username = secretValue(secret, 'username');
+    const password = secretValue(secret, 'password');
+    if (!username || !password) {
+      throw new Blocked(
+        Reasons.InvalidSecret,
+        `Secret ${namespace}/${secretName} must hold keys username and password`,
+      );
+    }
+    const fingerprint = [
+      broker.spec.endpoint,
+      secret.metadata?.resourceVersion,
+      broker.spec.maxConcurrentRequests,
+    ].join('|');
+    const cached = this.clients.get(key);
+    if (cached?.fingerprint === fingerprint) return cached.client;
+    const client = new ManagementClient({
+      endpoint: broker.spec.endpoint,
+      username,
+      password,
+      maxConcurrentRequests: broker.spec.maxConcurrentRequests ?? 8,
+    });
+    this.clients.set(key, { fingerprint, client });
+    return client;
+  }
+
+  forget(key: string): void {
+    this.clients.delete(key);
+  }
+}

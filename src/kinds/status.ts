@@ -1,0 +1,72 @@
+import { isDeepStrictEqual } from 'node:util';
+import type { Condition, Reason, Resource } from '../api/common.ts';
+import { Reasons } from '../api/common.ts';
+import { findCondition, setCondition } from '../runtime/conditions.ts';
+import type { Recorder } from '../runtime/events.ts';
+import type { Kube } from '../runtime/kube.ts';
+
+export interface ReadyState {
+  ready: boolean;
+  reason: Reason;
+  message: string;
+  /** Set only when the current generation reached the broker. */
+  applied?: boolean;
+  extra?: Record<string, unknown>;
+}
+
+type Status = { observedGeneration?: number; conditions?: Condition[]; [k: string]: unknown };
+
+/** The status a resource should have; pure, so it is unit-tested. */
+export function nextStatus(r: Resource<unknown, Status>, s: ReadyState, now = new Date()): Status {
+  const generation = r.metadata.generation ?? 0;
+  const prev = r.status ?? {};
+  return {
+    ...prev,
+    ...s.extra,
+    observedGeneration: s.applied ? generation : prev.observedGeneration,
+    conditions: setCondition(
+      prev.conditions,
+      {
+        type: 'Ready',
+        status: s.ready ? 'True' : 'False',
+        reason: s.reason,
+        message: s.message.slice(0, 32768),
+        observedGeneration: generation,
+      },
+      now,
+    ),
+  };
+}
+
+/**
+ * Writes status only when it changed (an unchanged write would still fire watch events and
+ * could loop), and records an event when Ready changes status or reason.
+ */
+export async function writeStatus(
+  kube: Kube,
+  recorder: Recorder,
+  plural: string,
+  r: Resource<unknown, Status>,
+  s: ReadyState,
+): Promise<void> {
+  const next = nextStatus(r, s);
+  const prev = r.status ?? {};
+  const stripTimes = (st: Status) => ({
+    ...st,
+    conditions: st.conditions?.map(({ lastTransitionTime: _t, ...c }) => c),
+  });
+  if (isDeepStrictEqual(stripTimes(next), stripTimes(prev))) return;
+  await kube.patchStatus({ plural, namespace: r.metadata.namespace, name: r.metadata.name }, next);
+  // Keep the cached copy in step so the next reconcile compares against what we wrote.
+  r.status = next;
+  const before = findCondition(prev.conditions, 'Ready');
+  if (before?.status !== (s.ready ? 'True' : 'False') || before?.reason !== s.reason) {
+    await recorder.emit(
+      r as Resource,
+      s.ready ? 'Normal' : 'Warning',
+      s.reason,
+      s.reason === Reasons.DeleteFailed ? 'Delete' : 'Reconcile',
+      s.message,
+    );
+  }
+}

@@ -1,0 +1,615 @@
+// Client for the RabbitMQ management HTTP API. It does one request per call and never retries:
+// the operator's work queue owns retries and backoff. Failures are ManagementErrors whose message
+// never carries credentials or request bodies.
+import got, { RequestError, type Got } from 'got';
+import http from 'node:http';
+import https from 'node:https';
+import { errorFromNoResponse, errorFromResponse, ManagementError } from './errors.ts';
+import { isHashingAlgorithm } from './password.ts';
+import { api } from './path.ts';
+import {
+  capabilities,
+  isQueueType,
+  QUEUE_TYPES,
+  queueListColumns,
+  queueTypeFromArguments,
+  type Capabilities,
+} from './versions.ts';
+
+export interface ManagementClientOptions {
+  /** Base URL of the management listener, e.g. http://rabbit:15672 (a path prefix is kept). */
+  endpoint: string;
+  username: string;
+  password: string;
+  /** Requests in flight at once for this client (default 8; the broker gains little beyond its CPU count). */
+  maxConcurrentRequests?: number;
+  /** Per-request timeout (default 30 s). Vhost PUT/DELETE get at least 60 s: they are synchronous and slow. */
+  timeoutMs?: number;
+  https?: { ca?: string; cert?: string; key?: string; rejectUnauthorized?: boolean };
+}
+
+export interface ClientStats {
+  requests: number;
+  byMethod: Record<string, number>;
+  /** Most requests seen in flight at once. */
+  peakInFlight: number;
+}
+
+export type Query = Record<string, string | number | boolean | undefined>;
+
+export interface Overview {
+  rabbitmq_version: string;
+  management_version: string;
+  cluster_name: string;
+  node: string;
+  erlang_version?: string;
+  product_name?: string;
+  product_version?: string;
+}
+
+export interface VhostInfo {
+  name: string;
+  description: string;
+  tags: string[];
+  /** Undefined when unset (3.x reports the string "undefined"; that is mapped away). */
+  default_queue_type?: string;
+  tracing: boolean;
+  metadata?: Record<string, unknown>;
+  /** 4.1+. */
+  protected_from_deletion?: boolean;
+}
+
+export interface VhostBody {
+  description: string;
+  tags: string[];
+  defaultQueueType?: string;
+  tracing?: boolean;
+}
+
+export type VhostLimitName = 'max-connections' | 'max-queues';
+export type UserLimitName = 'max-connections' | 'max-channels';
+
+export interface VhostLimits {
+  vhost: string;
+  value: Record<string, number>;
+}
+
+export interface UserLimits {
+  user: string;
+  value: Record<string, number>;
+}
+
+export interface UserInfo {
+  name: string;
+  /** "" when password login is disabled. */
+  password_hash: string;
+  hashing_algorithm: string;
+  tags: string[];
+  limits: Record<string, number>;
+}
+
+export type UserBody =
+  | { password_hash: string; hashing_algorithm: string; tags: string[] }
+  | { passwordless: true; tags: string[] };
+
+export interface PermissionBody {
+  configure: string;
+  write: string;
+  read: string;
+}
+
+export interface Permission extends PermissionBody {
+  user: string;
+  vhost: string;
+}
+
+export interface TopicPermissionBody {
+  exchange: string;
+  write: string;
+  read: string;
+}
+
+export interface TopicPermission extends TopicPermissionBody {
+  user: string;
+  vhost: string;
+}
+
+export interface QueueBody {
+  durable: boolean;
+  auto_delete: boolean;
+  arguments: Record<string, unknown>;
+}
+
+export interface QueueInfo extends QueueBody {
+  name: string;
+  vhost: string;
+  type: string;
+  exclusive?: boolean;
+  node?: string;
+  state?: string;
+}
+
+interface Paged<T> {
+  items: T[];
+  page: number;
+  page_count: number;
+  total_count: number;
+}
+
+interface RequestOptions {
+  body?: unknown;
+  query?: Query;
+  timeoutMs?: number;
+  /** Strings to keep out of error messages (e.g. a password hash the broker may echo). */
+  secrets?: string[];
+}
+
+type HttpMethod = 'GET' | 'PUT' | 'POST' | 'DELETE';
+
+interface RawResponse {
+  status: number;
+  body: string;
+}
+
+const DEFAULT_CONCURRENCY = 8;
+const DEFAULT_TIMEOUT_MS = 30_000;
+// Vhost create waits for the vhost to start on every node; delete removes all its queues first.
+const VHOST_TIMEOUT_MS = 60_000;
+const QUEUE_PAGE_SIZE = 500; // the broker's maximum
+
+/** Waiters are served in arrival order. */
+class Semaphore {
+  #free: number;
+  readonly #waiters: Array<() => void> = [];
+
+  constructor(size: number) {
+    this.#free = size;
+  }
+
+  async acquire(): Promise<void> {
+    if (this.#free > 0) {
+      this.#free--;
+      return;
+    }
+    await new Promise<void>((resolve) => this.#waiters.push(resolve));
+  }
+
+  release(): void {
+    const next = this.#waiters.shift();
+    if (next) next();
+    else this.#free++;
+  }
+}
+
+/** Tags arrive as an array, or as a comma-separated string on some versions. */
+export function normalizeTags(tags: unknown): string[] {
+  const list = Array.isArray(tags) ? tags : typeof tags === 'string' ? tags.split(',') : [];
+  return list.map((t) => String(t).trim()).filter((t) => t !== '');
+}
+
+function limitsOf(rows: Array<{ value?: Record<string, number> }> | undefined): Record<string, number> {
+  return { ...(rows?.[0]?.value ?? {}) };
+}
+
+function toVhost(raw: any): VhostInfo {
+  const dqt = raw.default_queue_type;
+  const vhost: VhostInfo = {
+    name: raw.name,
+    description: raw.description ?? '',
+    tags: normalizeTags(raw.tags),
+    tracing: raw.tracing === true,
+  };
+  if (typeof dqt === 'string' && dqt !== 'undefined') vhost.default_queue_type = dqt;
+  if (raw.metadata !== undefined) vhost.metadata = raw.metadata;
+  if (raw.protected_from_deletion !== undefined) vhost.protected_from_deletion = raw.protected_from_deletion;
+  return vhost;
+}
+
+function toUser(raw: any): UserInfo {
+  return {
+    name: raw.name,
+    password_hash: raw.password_hash ?? '',
+    hashing_algorithm: raw.hashing_algorithm ?? '',
+    tags: normalizeTags(raw.tags),
+    limits: { ...(raw.limits ?? {}) },
+  };
+}
+
+function toQueue(raw: any): QueueInfo {
+  const args = raw.arguments ?? {};
+  // Without `type` (not a cheap column before 4.2) the arguments tell: the broker stores
+  // x-queue-type whenever it was given or injected, and its absence means classic.
+  return { ...raw, arguments: args, type: raw.type ?? queueTypeFromArguments(args) };
+}
+
+export class ManagementClient {
+  readonly stats: ClientStats = { requests: 0, byMethod: {}, peakInFlight: 0 };
+  readonly #endpoint: string;
+  readonly #got: Got;
+  readonly #semaphore: Semaphore;
+  readonly #timeoutMs: number;
+  readonly #secrets: string[];
+  readonly #agents: { http: http.Agent; https: https.Agent };
+  #inFlight = 0;
+  #capabilities: Promise<Capabilities> | undefined;
+
+  constructor(options: ManagementClientOptions) {
+    const url = new URL(options.endpoint);
+    // Credentials belong in username/password, where they stay out of URLs and error messages.
+    if (url.username || url.password)
+      throw new TypeError('the management endpoint must not contain credentials');
+    this.#endpoint = url.href.replace(/\/+$/, '');
+    const concurrency = options.maxConcurrentRequests ?? DEFAULT_CONCURRENCY;
+    if (!Number.isInteger(concurrency) || concurrency < 1) {
+      throw new RangeError('maxConcurrentRequests must be a positive integer');
+    }
+    this.#semaphore = new Semaphore(concurrency);
+    this.#timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    const auth = `Basic ${Buffer.from(`${options.username}:${options.password}`).toString('base64')}`;
+    this.#secrets = [options.password, auth.slice('Basic '.length)];
+    this.#agents = {
+      http: new http.Agent({ keepAlive: true, maxSockets: concurrency }),
+      https: new https.Agent({ keepAlive: true, maxSockets: concurrency }),
+    };
+    const tls = options.https;
+    this.#got = got.extend({
+      agent: this.#agents,
+      https: tls && {
+        certificateAuthority: tls.ca,
+        certificate: tls.cert,
+        key: tls.key,
+        rejectUnauthorized: tls.rejectUnauthorized,
+      },
+      // No `accept: application/json`: the 3.10.8 limits endpoints answer it with 406.
+      headers: { authorization: auth },
+      retry: { limit: 0 },
+      throwHttpErrors: false,
+      followRedirect: false,
+      responseType: 'text',
+    });
+  }
+
+  /** Closes the keep-alive connections. */
+  close(): void {
+    this.#agents.http.destroy();
+    this.#agents.https.destroy();
+  }
+
+  // ---------------------------------------------------------------- generic
+
+  /** GET a JSON document; undefined on 404. */
+  async get<T>(path: string, query?: Query): Promise<T | undefined> {
+    const res = await this.#call('GET', path, { query }, [200, 404]);
+    return res.status === 404 ? undefined : (this.#parse(res, 'GET', path) as T);
+  }
+
+  /** PUT a JSON body: 'created' for 201, 'updated' for 204 (also for an unchanged object). */
+  async put(
+    path: string,
+    body: unknown,
+    options: Omit<RequestOptions, 'body'> = {},
+  ): Promise<'created' | 'updated'> {
+    const res = await this.#call('PUT', path, { ...options, body }, [200, 201, 204]);
+    return res.status === 201 ? 'created' : 'updated';
+  }
+
+  /** POST a JSON body; returns the response body when there is one. */
+  async post(path: string, body: unknown): Promise<unknown> {
+    const res = await this.#call('POST', path, { body }, [200, 201, 204]);
+    return res.body ? this.#parse(res, 'POST', path) : undefined;
+  }
+
+  /** DELETE; false when there was nothing to delete (404). */
+  async delete(
+    path: string,
+    query?: Query,
+    options: Omit<RequestOptions, 'query' | 'body'> = {},
+  ): Promise<boolean> {
+    const res = await this.#call('DELETE', path, { ...options, query }, [200, 204, 404]);
+    return res.status !== 404;
+  }
+
+  // ---------------------------------------------------------------- broker
+
+  async overview(): Promise<Overview> {
+    const o = await this.get<Overview>(api`/overview`);
+    if (!o)
+      throw new ManagementError({
+        method: 'GET',
+        path: '/api/overview',
+        status: 404,
+        reason: 'Not Found',
+        category: 'NotFound',
+      });
+    return o;
+  }
+
+  /** The broker's capabilities, from its version (looked up once; retried after a failure). */
+  capabilities(): Promise<Capabilities> {
+    this.#capabilities ??= this.overview().then(
+      (o) => capabilities(o.rabbitmq_version),
+      (err: unknown) => {
+        this.#capabilities = undefined;
+        throw err;
+      },
+    );
+    return this.#capabilities;
+  }
+
+  // ---------------------------------------------------------------- vhosts
+
+  async getVhost(name: string): Promise<VhostInfo | undefined> {
+    const raw = await this.get<any>(api`/vhosts/${name}`);
+    return raw && toVhost(raw);
+  }
+
+  async listVhosts(): Promise<VhostInfo[]> {
+    const rows = await this.get<any[]>(api`/vhosts`, { disable_stats: true });
+    return (rows ?? []).map(toVhost);
+  }
+
+  /**
+   * Creates or updates a vhost. Always sends description and tags (a PUT without them resets
+   * them) and sends the default queue type under both keys (3.10–3.11.11 only read the old one).
+   */
+  putVhost(name: string, body: VhostBody): Promise<'created' | 'updated'> {
+    const path = api`/vhosts/${name}`;
+    const payload: Record<string, unknown> = { description: body.description, tags: body.tags };
+    if (body.defaultQueueType !== undefined) {
+      // An unknown type makes 3.10.8 answer 500 with a char-list error: refuse it here instead.
+      if (!isQueueType(body.defaultQueueType)) {
+        return Promise.reject(
+          new ManagementError({
+            method: 'PUT',
+            path,
+            reason: `invalid default queue type '${body.defaultQueueType}' (expected ${QUEUE_TYPES.join(', ')})`,
+            category: 'Rejected',
+          }),
+        );
+      }
+      payload.default_queue_type = body.defaultQueueType;
+      payload.defaultqueuetype = body.defaultQueueType;
+    }
+    if (body.tracing !== undefined) payload.tracing = body.tracing;
+    return this.put(path, payload, { timeoutMs: this.#vhostTimeout() });
+  }
+
+  deleteVhost(name: string): Promise<boolean> {
+    return this.delete(api`/vhosts/${name}`, undefined, { timeoutMs: this.#vhostTimeout() });
+  }
+
+  async getVhostLimits(vhost: string): Promise<Record<string, number>> {
+    return limitsOf(await this.get<VhostLimits[]>(api`/vhost-limits/${vhost}`));
+  }
+
+  async listVhostLimits(): Promise<VhostLimits[]> {
+    return (await this.get<VhostLimits[]>(api`/vhost-limits`)) ?? [];
+  }
+
+  async putVhostLimit(vhost: string, name: VhostLimitName, value: number): Promise<void> {
+    await this.put(api`/vhost-limits/${vhost}/${name}`, { value });
+  }
+
+  /** The broker answers 204 whether or not the limit was set. */
+  async deleteVhostLimit(vhost: string, name: VhostLimitName): Promise<void> {
+    await this.delete(api`/vhost-limits/${vhost}/${name}`);
+  }
+
+  // ---------------------------------------------------------------- users
+
+  async getUser(name: string): Promise<UserInfo | undefined> {
+    const raw = await this.get<any>(api`/users/${name}`);
+    return raw && toUser(raw);
+  }
+
+  async listUsers(): Promise<UserInfo[]> {
+    return ((await this.get<any[]>(api`/users`)) ?? []).map(toUser);
+  }
+
+  /**
+   * Creates or updates a user from a client-side hash (see password.ts), or with password login
+   * disabled. Never sends a plain password: that re-salts on every PUT.
+   */
+  putUser(name: string, body: UserBody): Promise<'created' | 'updated'> {
+    const path = api`/users/${name}`;
+    const tags = body.tags.join(',');
+    if ('passwordless' in body) return this.put(path, { password_hash: '', tags });
+    // The broker accepts any algorithm name, and the user then can't log in.
+    if (!isHashingAlgorithm(body.hashing_algorithm)) {
+      return Promise.reject(
+        new ManagementError({
+          method: 'PUT',
+          path,
+          reason: `unknown hashing algorithm '${body.hashing_algorithm}'`,
+          category: 'Rejected',
+        }),
+      );
+    }
+    return this.put(
+      path,
+      { password_hash: body.password_hash, hashing_algorithm: body.hashing_algorithm, tags },
+      { secrets: [body.password_hash] },
+    );
+  }
+
+  deleteUser(name: string): Promise<boolean> {
+    return this.delete(api`/users/${name}`);
+  }
+
+  async getUserLimits(user: string): Promise<Record<string, number>> {
+    return limitsOf(await this.get<UserLimits[]>(api`/user-limits/${user}`));
+  }
+
+  async listUserLimits(): Promise<UserLimits[]> {
+    return (await this.get<UserLimits[]>(api`/user-limits`)) ?? [];
+  }
+
+  async putUserLimit(user: string, name: UserLimitName, value: number): Promise<void> {
+    await this.put(api`/user-limits/${user}/${name}`, { value });
+  }
+
+  async deleteUserLimit(user: string, name: UserLimitName): Promise<void> {
+    await this.delete(api`/user-limits/${user}/${name}`);
+  }
+
+  // ---------------------------------------------------------------- permissions
+
+  getPermission(vhost: string, user: string): Promise<Permission | undefined> {
+    return this.get<Permission>(api`/permissions/${vhost}/${user}`);
+  }
+
+  async listPermissions(): Promise<Permission[]> {
+    return (await this.get<Permission[]>(api`/permissions`)) ?? [];
+  }
+
+  putPermission(vhost: string, user: string, body: PermissionBody): Promise<'created' | 'updated'> {
+    return this.put(api`/permissions/${vhost}/${user}`, {
+      configure: body.configure,
+      write: body.write,
+      read: body.read,
+    });
+  }
+
+  deletePermission(vhost: string, user: string): Promise<boolean> {
+    return this.delete(api`/permissions/${vhost}/${user}`);
+  }
+
+  /** Every exchange's topic permission for this user and vhost; [] when there are none (404). */
+  async getTopicPermissions(vhost: string, user: string): Promise<TopicPermission[]> {
+    return (await this.get<TopicPermission[]>(api`/topic-permissions/${vhost}/${user}`)) ?? [];
+  }
+
+  async listTopicPermissions(): Promise<TopicPermission[]> {
+    return (await this.get<TopicPermission[]>(api`/topic-permissions`)) ?? [];
+  }
+
+  /** Upsert keyed by exchange. 'created' only when the user had none in this vhost. */
+  putTopicPermission(vhost: string, user: string, body: TopicPermissionBody): Promise<'created' | 'updated'> {
+    return this.put(api`/topic-permissions/${vhost}/${user}`, {
+      exchange: body.exchange,
+      write: body.write,
+      read: body.read,
+    });
+  }
+
+  deleteTopicPermission(vhost: string, user: string, exchange: string): Promise<boolean> {
+    return this.delete(api`/topic-permissions/${vhost}/${user}/${exchange}`);
+  }
+
+  // ---------------------------------------------------------------- queues
+
+  async getQueue(vhost: string, name: string): Promise<QueueInfo | undefined> {
+    const raw = await this.get<any>(api`/queues/${vhost}/${name}`, { disable_stats: true });
+    return raw && toQueue(raw);
+  }
+
+  /** Declares a queue. Only durable, auto_delete and arguments are sent (`exclusive` would be misread). */
+  putQueue(vhost: string, name: string, body: QueueBody): Promise<'created' | 'updated'> {
+    return this.put(api`/queues/${vhost}/${name}`, {
+      durable: body.durable,
+      auto_delete: body.auto_delete,
+      arguments: body.arguments,
+    });
+  }
+
+  deleteQueue(
+    vhost: string,
+    name: string,
+    options: { ifEmpty?: boolean; ifUnused?: boolean } = {},
+  ): Promise<boolean> {
+    return this.delete(api`/queues/${vhost}/${name}`, {
+      'if-empty': options.ifEmpty ? true : undefined,
+      'if-unused': options.ifUnused ? true : undefined,
+    });
+  }
+
+  /**
+   * Every queue in a vhost, read without stats and with basic columns only, 500 per page.
+   * [] when the vhost doesn't exist.
+   */
+  async listQueues(vhost: string): Promise<QueueInfo[]> {
+    const columns = queueListColumns(await this.capabilities()).join(',');
+    const path = api`/queues/${vhost}`;
+    const queues: QueueInfo[] = [];
+    for (let page = 1; ; page++) {
+      let res: Paged<any> | undefined;
+      try {
+        res = await this.get<Paged<any>>(path, {
+          disable_stats: true,
+          columns,
+          page,
+          page_size: QUEUE_PAGE_SIZE,
+        });
+      } catch (err) {
+        // Queues deleted while paging can shrink the list below this page (400 "Page out of range").
+        if (page > 1 && err instanceof ManagementError && /page out of range/i.test(err.reason))
+          return queues;
+        throw err;
+      }
+      if (!res) return [];
+      queues.push(...res.items.map(toQueue));
+      if (page >= res.page_count) return queues;
+    }
+  }
+
+  // ---------------------------------------------------------------- transport
+
+  #vhostTimeout(): number {
+    return Math.max(this.#timeoutMs, VHOST_TIMEOUT_MS);
+  }
+
+  #parse(res: RawResponse, method: string, path: string): unknown {
+    try {
+      return JSON.parse(res.body);
+    } catch {
+      throw new ManagementError({
+        method,
+        path,
+        status: res.status,
+        reason: 'response is not JSON',
+        category: 'ServerError',
+      });
+    }
+  }
+
+  async #call(
+    method: HttpMethod,
+    path: string,
+    options: RequestOptions,
+    accept: number[],
+  ): Promise<RawResponse> {
+    const secrets = [...this.#secrets, ...(options.secrets ?? [])];
+    const searchParams = new URLSearchParams();
+    for (const [key, value] of Object.entries(options.query ?? {})) {
+      if (value !== undefined) searchParams.set(key, String(value));
+    }
+    await this.#semaphore.acquire();
+    this.#inFlight++;
+    this.stats.peakInFlight = Math.max(this.stats.peakInFlight, this.#inFlight);
+    this.stats.requests++;
+    this.stats.byMethod[method] = (this.stats.byMethod[method] ?? 0) + 1;
+    try {
+      const res = await this.#got(this.#endpoint + path, {
+        method,
+        searchParams,
+        json: options.body,
+        timeout: { request: options.timeoutMs ?? this.#timeoutMs },
+      });
+      const raw = { status: res.statusCode, body: res.body };
+      if (!accept.includes(raw.status)) {
+        throw errorFromResponse(method, path, raw.status, raw.body, {
+          statusMessage: res.statusMessage,
+          secrets,
+        });
+      }
+      return raw;
+    } catch (err) {
+      // Build a fresh error: got's own carries the request options, credentials included.
+      if (err instanceof RequestError) throw errorFromNoResponse(method, path, err, secrets);
+      throw err;
+    } finally {
+      this.#inFlight--;
+      this.#semaphore.release();
+    }
+  }
+}

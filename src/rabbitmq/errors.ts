@@ -1,0 +1,127 @@
+// Errors from the management API, classified so the reconciler can decide what to do (retry, report,
+// give up) without parsing text.
+
+export type ManagementErrorCategory =
+  'Unreachable' | 'Unauthorized' | 'NotFound' | 'Rejected' | 'ServerError';
+
+export interface ManagementErrorInit {
+  method: string;
+  path: string;
+  status?: number;
+  reason: string;
+  category: ManagementErrorCategory;
+  /** Node error code when there was no response (ECONNREFUSED, ETIMEDOUT...). */
+  code?: string;
+}
+
+export class ManagementError extends Error {
+  readonly method: string;
+  readonly path: string;
+  readonly status?: number;
+  readonly reason: string;
+  readonly category: ManagementErrorCategory;
+  readonly code?: string;
+
+  constructor(init: ManagementErrorInit) {
+    const what =
+      init.status !== undefined
+        ? `${init.status} ${init.reason}`
+        : init.category === 'Unreachable'
+          ? `unreachable (${init.reason})`
+          : init.reason;
+    super(`${init.method} ${init.path}: ${what}`);
+    this.name = 'ManagementError';
+    this.method = init.method;
+    this.path = init.path;
+    this.status = init.status;
+    this.reason = init.reason;
+    this.category = init.category;
+    this.code = init.code;
+  }
+}
+
+// 401 is used for every authorization failure (never 403); the reason tells them apart.
+// These are about one object or vhost, so other requests may still work: "Access refused." is the
+// AMQP permission check on a queue/exchange/binding, the other a missing vhost permission.
+const OBJECT_REFUSALS = ['Access refused', 'User not authorised to access virtual host'];
+
+/**
+ * Maps an HTTP status and the broker's reason text to a category. A 401 that is not an object
+ * refusal ("Login failed", "Not administrator user", "Not management user", ...) means the
+ * operator's credentials can't do this at all.
+ */
+export function categorize(status: number, reason: string): ManagementErrorCategory {
+  if (status === 401) return OBJECT_REFUSALS.some((r) => reason.startsWith(r)) ? 'Rejected' : 'Unauthorized';
+  if (status === 404) return 'NotFound';
+  if (status >= 400 && status < 500) return 'Rejected';
+  return 'ServerError';
+}
+
+const isCharCodes = (v: unknown): v is number[] =>
+  Array.isArray(v) && v.length > 0 && v.every((c) => Number.isInteger(c) && c >= 0 && c <= 0x10ffff);
+
+const text = (v: unknown): string | undefined => {
+  if (v === undefined || v === null || v === '') return undefined;
+  if (typeof v === 'string') return v;
+  if (isCharCodes(v)) return String.fromCodePoint(...v);
+  return JSON.stringify(v);
+};
+
+/**
+ * Extracts a readable reason from an error body `{"error": .., "reason": ..}`. 3.10.8 sends some
+ * 500s with `error` as an Erlang char list (an array of char codes); decode it and put it first.
+ */
+export function reasonFromBody(body: string, statusMessage = ''): string {
+  let parsed: unknown;
+  try {
+    parsed = body ? JSON.parse(body) : undefined;
+  } catch {
+    parsed = undefined;
+  }
+  if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) {
+    const { error, reason } = parsed as { error?: unknown; reason?: unknown };
+    const r = text(reason);
+    const e = isCharCodes(error) ? String.fromCodePoint(...error) : undefined;
+    if (e && r) return `${e}: ${r}`;
+    if (r ?? e) return (r ?? e)!;
+    const plain = text(error);
+    if (plain) return plain;
+  }
+  // Not a broker error body (proxy page, empty 500 from a crashed handler): keep it short.
+  const trimmed = body.trim();
+  if (trimmed && trimmed.length <= 200 && !trimmed.startsWith('<')) return trimmed;
+  return statusMessage || 'no reason given';
+}
+
+/** Replaces every secret (password, password hash, auth header) in `s` with `***`. */
+export function redact(s: string, secrets: readonly string[]): string {
+  let out = s;
+  for (const secret of secrets) if (secret) out = out.split(secret).join('***');
+  return out;
+}
+
+/** Builds the error for a response with a non-success status. */
+export function errorFromResponse(
+  method: string,
+  path: string,
+  status: number,
+  body: string,
+  opts: { statusMessage?: string; secrets?: readonly string[] } = {},
+): ManagementError {
+  // Some reasons span lines ("Validation failed\n\n..."): keep the message on one line.
+  const reason = redact(reasonFromBody(body, opts.statusMessage), opts.secrets ?? [])
+    .replace(/\s+/g, ' ')
+    .trim();
+  return new ManagementError({ method, path, status, reason, category: categorize(status, reason) });
+}
+
+/** Builds the error for a request that got no response (refused, reset, timed out, TLS failure). */
+export function errorFromNoResponse(
+  method: string,
+  path: string,
+  cause: { code?: string; message?: string },
+  secrets: readonly string[] = [],
+): ManagementError {
+  const detail = redact(cause.message || cause.code || 'no response', secrets);
+  return new ManagementError({ method, path, reason: detail, category: 'Unreachable', code: cause.code });
+}

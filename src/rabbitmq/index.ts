@@ -1,0 +1,5 @@
+export * from './client.ts';
+export * from './errors.ts';
+export * from './password.ts';
+export * from './path.ts';
+export * from './versions.ts';

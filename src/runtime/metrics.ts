@@ -1,0 +1,57 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+// Names follow controller-runtime's so existing dashboards and alerts apply. Labels stay at kind
+// granularity: never object names.
+export function makeMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const m = {
+    registry,
+    reconcileTotal: new Counter({
+      name: 'controller_runtime_reconcile_total',
+      help: 'Reconciliations per controller and result',
+      labelNames: ['controller', 'result'],
+      registers: [registry],
+    }),
+    reconcileErrors: new Counter({
+      name: 'controller_runtime_reconcile_errors_total',
+      help: 'Reconciliations that failed',
+      labelNames: ['controller'],
+      registers: [registry],
+    }),
+    reconcileTime: new Histogram({
+      name: 'controller_runtime_reconcile_time_seconds',
+      help: 'Time per reconciliation',
+      labelNames: ['controller'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers: [registry],
+    }),
+    queueDepth: new Gauge({
+      name: 'workqueue_depth',
+      help: 'Keys waiting in the work queue',
+      labelNames: ['name'],
+      registers: [registry],
+    }),
+    queueRetries: new Counter({
+      name: 'workqueue_retries_total',
+      help: 'Rate-limited requeues',
+      labelNames: ['name'],
+      registers: [registry],
+    }),
+    informerRestarts: new Counter({
+      name: 'warren_informer_restarts_total',
+      help: 'Informer restarts after watch or list errors',
+      labelNames: ['informer'],
+      registers: [registry],
+    }),
+    brokerRequests: new Counter({
+      name: 'warren_broker_requests_total',
+      help: 'Management API requests',
+      labelNames: ['method', 'outcome'],
+      registers: [registry],
+    }),
+    leader: new Gauge({ name: 'warren_leader', help: '1 while this replica leads', registers: [registry] }),
+  };
+  return m;
+}
+export type Metrics = ReturnType<typeof makeMetrics>;

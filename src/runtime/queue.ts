@@ -1,0 +1,155 @@
+// A work queue keyed by object, after client-go's workqueue: a key waiting in the queue is held
+// once (bursts collapse), a key being processed is never handed out again until done() (changes
+// meanwhile mark it dirty and it comes back once), failures back off per key, and delayed adds
+// keep the earliest deadline.
+
+export interface QueueOptions {
+  /** First retry delay after a failure. */
+  baseDelayMs?: number;
+  /** Longest retry delay. */
+  maxDelayMs?: number;
+  /** Global limit on rate-limited adds (token bucket), protecting the broker from retry storms. */
+  qps?: number;
+  burst?: number;
+  now?: () => number;
+}
+
+export class WorkQueue {
+  private readonly queue: string[] = [];
+  private readonly queued = new Set<string>();
+  private readonly processing = new Set<string>();
+  private readonly dirty = new Set<string>();
+  private readonly failures = new Map<string, number>();
+  private readonly delayed = new Map<string, { at: number; timer: NodeJS.Timeout }>();
+  private readonly waiters: Array<(key: string | undefined) => void> = [];
+  private readonly opts: Required<QueueOptions>;
+  private tokens: number;
+  private lastRefill: number;
+  private shuttingDown = false;
+  private idleWaiters: Array<() => void> = [];
+
+  constructor(opts: QueueOptions = {}) {
+    this.opts = {
+      baseDelayMs: opts.baseDelayMs ?? 500,
+      maxDelayMs: opts.maxDelayMs ?? 300_000,
+      qps: opts.qps ?? 20,
+      burst: opts.burst ?? 200,
+      now: opts.now ?? Date.now,
+    };
+    this.tokens = this.opts.burst;
+    this.lastRefill = this.opts.now();
+  }
+
+  /** Queues key now, unless it is already waiting. */
+  add(key: string): void {
+    if (this.shuttingDown) return;
+    const d = this.delayed.get(key);
+    if (d) {
+      clearTimeout(d.timer);
+      this.delayed.delete(key);
+    }
+    if (this.processing.has(key)) {
+      this.dirty.add(key);
+      return;
+    }
+    if (this.queued.has(key)) return;
+    const waiter = this.waiters.shift();
+    if (waiter) {
+      this.processing.add(key);
+      waiter(key);
+      return;
+    }
+    this.queued.add(key);
+    this.queue.push(key);
+  }
+
+  /** Queues key after delayMs; an earlier pending deadline wins. */
+  addAfter(key: string, delayMs: number): void {
+    if (this.shuttingDown) return;
+    if (delayMs <= 0) return this.add(key);
+    const at = this.opts.now() + delayMs;
+    const existing = this.delayed.get(key);
+    if (existing && existing.at <= at) return;
+    if (existing) clearTimeout(existing.timer);
+    const timer = setTimeout(() => {
+      this.delayed.delete(key);
+      this.add(key);
+    }, delayMs);
+    timer.unref();
+    this.delayed.set(key, { at, timer });
+  }
+
+  /** Queues key after its next backoff step; returns the delay used. */
+  addRateLimited(key: string): number {
+    const n = this.failures.get(key) ?? 0;
+    this.failures.set(key, n + 1);
+    const perKey = Math.min(this.opts.maxDelayMs, this.opts.baseDelayMs * 2 ** n);
+    // Jitter spreads thousands of keys failing together (a broker outage) over time.
+    const jittered = perKey * (0.8 + 0.4 * Math.random());
+    const delay = Math.max(jittered, this.globalDelay());
+    this.addAfter(key, delay);
+    return delay;
+  }
+
+  /** Resets key's backoff. */
+  forget(key: string): void {
+    this.failures.delete(key);
+  }
+
+  retries(key: string): number {
+    return this.failures.get(key) ?? 0;
+  }
+
+  /** The next key to process, or undefined once shut down. */
+  get(): Promise<string | undefined> {
+    const key = this.queue.shift();
+    if (key !== undefined) {
+      this.queued.delete(key);
+      this.processing.add(key);
+      return Promise.resolve(key);
+    }
+    if (this.shuttingDown) return Promise.resolve(undefined);
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  /** Marks key finished; if it changed meanwhile it is queued again. */
+  done(key: string): void {
+    this.processing.delete(key);
+    if (this.dirty.delete(key)) this.add(key);
+    if (this.processing.size === 0) {
+      for (const w of this.idleWaiters.splice(0)) w();
+    }
+  }
+
+  get length(): number {
+    return this.queue.length;
+  }
+
+  get inFlight(): number {
+    return this.processing.size;
+  }
+
+  get pendingDelayed(): number {
+    return this.delayed.size;
+  }
+
+  /** Stops handing out keys; resolves when in-flight work is done. */
+  async shutdown(): Promise<void> {
+    this.shuttingDown = true;
+    for (const d of this.delayed.values()) clearTimeout(d.timer);
+    this.delayed.clear();
+    this.queue.length = 0;
+    this.queued.clear();
+    for (const w of this.waiters.splice(0)) w(undefined);
+    if (this.processing.size > 0) await new Promise<void>((r) => this.idleWaiters.push(r));
+  }
+
+  // Token bucket shared by all keys: when many keys fail at once their retries queue up behind it.
+  private globalDelay(): number {
+    const now = this.opts.now();
+    this.tokens = Math.min(this.opts.burst, this.tokens + ((now - this.lastRefill) / 1000) * this.opts.qps);
+    this.lastRefill = now;
+    this.tokens -= 1;
+    return this.tokens >= 0 ? 0 : (-this.tokens / this.opts.qps) * 1000;
+  }
+}

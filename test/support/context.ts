@@ -1,0 +1,75 @@
+import * as k8s from '@kubernetes/client-node';
+import { randomBytes } from 'node:crypto';
+import { basename } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { inject } from 'vitest';
+import { GROUP, VERSION } from '../../src/api/common.ts';
+import type { EnvironmentInfo } from './environment.ts';
+import { enc, mgmt, type Mgmt } from './management.ts';
+
+export interface TestContext {
+  env: EnvironmentInfo;
+  namespace: string;
+  vhost: string;
+  kc: k8s.KubeConfig;
+  core: k8s.CoreV1Api;
+  custom: k8s.CustomObjectsApi;
+  broker: Mgmt;
+  /** Creates a warren custom resource in this file's namespace. */
+  create(plural: string, name: string, spec: unknown, extra?: Record<string, unknown>): Promise<any>;
+  get(plural: string, name: string): Promise<any>;
+  cleanup(): Promise<void>;
+}
+
+const kindOf = (plural: string) =>
+  ({
+    rabbitbrokers: 'RabbitBroker',
+    rabbitvhosts: 'RabbitVhost',
+    rabbitusers: 'RabbitUser',
+    rabbitpermissions: 'RabbitPermission',
+    rabbittopicpermissions: 'RabbitTopicPermission',
+    rabbitqueues: 'RabbitQueue',
+  })[plural] ?? plural;
+
+/** A namespace and a vhost of this test file's own, and clients for both sides. */
+export async function testContext(fileUrl: string): Promise<TestContext> {
+  const env = inject('env');
+  const stem = basename(fileURLToPath(fileUrl))
+    .replace(/\.test\.ts$/, '')
+    .toLowerCase()
+    .replace(/[^a-z0-9-]/g, '-')
+    .slice(0, 40);
+  const namespace = `${stem}-${randomBytes(3).toString('hex')}`;
+  const vhost = `test/${namespace}`;
+  const kc = new k8s.KubeConfig();
+  kc.loadFromFile(env.kubeconfigPath);
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  const custom = kc.makeApiClient(k8s.CustomObjectsApi);
+  const broker = mgmt(env.managementUrl, env.adminUser, env.adminPassword);
+  await core.createNamespace({ body: { metadata: { name: namespace } } });
+  const status = await broker.put(`/vhosts/${enc(vhost)}`, { description: `test file ${stem}` });
+  if (status !== 201 && status !== 204) throw new Error(`creating test vhost: ${status}`);
+  return {
+    env,
+    namespace,
+    vhost,
+    kc,
+    core,
+    custom,
+    broker,
+    create: (plural, name, spec, extra = {}) =>
+      custom.createNamespacedCustomObject({
+        group: GROUP,
+        version: VERSION,
+        namespace,
+        plural,
+        body: { apiVersion: `${GROUP}/${VERSION}`, kind: kindOf(plural), metadata: { name, ...extra }, spec },
+      }),
+    get: (plural, name) =>
+      custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural, name }),
+    async cleanup() {
+      await broker.del(`/vhosts/${enc(vhost)}`);
+      await core.deleteNamespace({ name: namespace }).catch(() => undefined);
+    },
+  };
+}
