@@ -4,7 +4,7 @@ import { ManagementClient } from '../rabbitmq/index.ts';
 import { secretValue, type SecretCache } from '../runtime/secrets.ts';
 import { Blocked, depKeys } from './types.ts';
 
-export type BrokerResource = Resource<RabbitBrokerSpec>;
+export type BrokerResource = Resource<RabbitBrokerSpec, any>;
 
 export interface ResolvedBroker {
   key: string;

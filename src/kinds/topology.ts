@@ -101,7 +101,7 @@ export class TopologyReconciler {
     const depSet = new Set<string>();
 
     if (r.metadata.deletionTimestamp) return this.finalize(r, log, depSet);
-    if (await addFinalizer(this.d.kube, ref, r.metadata, this.finalizer)) return; // the update event brings it back
+    await addFinalizer(this.d.kube, ref, r.metadata, this.finalizer);
 
     const owner = this.d.claims.owner(this.objectKey(r));
     try {

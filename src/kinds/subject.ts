@@ -1,0 +1,77 @@
+import { Reasons, type Resource } from '../api/common.ts';
+import { isReady } from '../runtime/conditions.ts';
+import { Blocked, depKeys, type KindContext } from './types.ts';
+
+/** The who and where of a permission: names given directly or through RabbitUser/RabbitVhost references. */
+export interface SubjectSpec {
+  vhost?: string;
+  vhostRef?: { name: string };
+  user?: string;
+  userRef?: { name: string };
+}
+
+export interface Subject {
+  vhost: string;
+  user: string;
+}
+
+/** Spec-level identity (references stay references), for the ownership index. */
+export function subjectIdentity(s: SubjectSpec): string {
+  const vhost = s.vhostRef ? `ref:${s.vhostRef.name}` : (s.vhost ?? '/');
+  const user = s.userRef ? `ref:${s.userRef.name}` : s.user;
+  return `${vhost}|${user}`;
+}
+
+function referenced(
+  ctx: KindContext,
+  plural: string,
+  kind: string,
+  namespace: string,
+  name: string,
+  nameInBroker: (r: Resource<any, any>) => string | undefined,
+): string {
+  ctx.dependOn(depKeys.resource(plural, namespace, name));
+  const target = ctx.lookup(plural, namespace, name);
+  if (!target) throw new Blocked(Reasons.WaitingForDependency, `${kind} ${namespace}/${name} not found`);
+  const resolved = nameInBroker(target);
+  if (!isReady(target) || !resolved) {
+    throw new Blocked(Reasons.WaitingForDependency, `${kind} ${namespace}/${name} is not Ready yet`);
+  }
+  return resolved;
+}
+
+/** Resolves references; waits (WaitingForDependency) until a referenced resource is Ready. */
+export function resolveSubject(r: Resource<SubjectSpec, any>, ctx: KindContext): Subject {
+  const ns = r.metadata.namespace;
+  const s = r.spec;
+  const vhost = s.vhostRef
+    ? referenced(ctx, 'rabbitvhosts', 'RabbitVhost', ns, s.vhostRef.name, (v) => v.status?.name)
+    : (s.vhost ?? '/');
+  const user = s.userRef
+    ? referenced(ctx, 'rabbitusers', 'RabbitUser', ns, s.userRef.name, (u) => u.status?.username)
+    : s.user!;
+  ctx.dependOn(depKeys.object(ctx.brokerKey, `vhost|${vhost}`));
+  ctx.dependOn(depKeys.object(ctx.brokerKey, `user|${user}`));
+  return { vhost, user };
+}
+
+/** The subject last applied (from status), else what the spec names directly. */
+export function appliedSubject(
+  r: Resource<SubjectSpec, { user?: string; vhost?: string }>,
+): Subject | undefined {
+  const vhost = r.status?.vhost ?? (r.spec.vhostRef ? undefined : (r.spec.vhost ?? '/'));
+  const user = r.status?.user ?? r.spec.user;
+  return vhost && user ? { vhost, user } : undefined;
+}
+
+/** The broker's "vhost_or_user_not_found" means a dependency is missing, not that the spec is wrong. */
+export function waitIfMissing(err: unknown, s: Subject): never {
+  const reason = (err as { reason?: string })?.reason ?? '';
+  if (/vhost_or_user_not_found|no_such_user|no_such_vhost|vhost_not_found/.test(reason)) {
+    throw new Blocked(
+      Reasons.WaitingForDependency,
+      `vhost '${s.vhost}' or user '${s.user}' does not exist in the broker`,
+    );
+  }
+  throw err;
+}

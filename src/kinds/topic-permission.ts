@@ -1,0 +1,44 @@
+import { RabbitTopicPermission, type RabbitTopicPermissionSpec } from '../api/permission.ts';
+import { appliedSubject, resolveSubject, subjectIdentity, waitIfMissing, type Subject } from './subject.ts';
+import type { TopologyKind } from './types.ts';
+
+interface Desired extends Subject {
+  exchange: string;
+  write: string;
+  read: string;
+}
+
+export const topicPermissionKind: TopologyKind<RabbitTopicPermissionSpec, Desired> = {
+  def: RabbitTopicPermission,
+  identity: (r) => `topic-permission|${subjectIdentity(r.spec)}|${r.spec.exchange}`,
+
+  desired: (r, ctx) => ({
+    ...resolveSubject(r, ctx),
+    exchange: r.spec.exchange,
+    write: r.spec.write,
+    read: r.spec.read,
+  }),
+
+  async apply(d, r, { client }) {
+    let wrote = false;
+    const old = appliedSubject(r);
+    if (old && (old.user !== d.user || old.vhost !== d.vhost)) {
+      await client.deleteTopicPermission(old.vhost, old.user, d.exchange);
+      wrote = true;
+    }
+    // The broker returns every exchange's entry for the pair; pick ours.
+    const actual = (await client.getTopicPermissions(d.vhost, d.user)).find((p) => p.exchange === d.exchange);
+    if (actual && actual.write === d.write && actual.read === d.read) return wrote;
+    await client
+      .putTopicPermission(d.vhost, d.user, { exchange: d.exchange, write: d.write, read: d.read })
+      .catch((err) => waitIfMissing(err, d));
+    return true;
+  },
+
+  async remove(r, { client }) {
+    const s = appliedSubject(r);
+    if (s) await client.deleteTopicPermission(s.vhost, s.user, r.spec.exchange);
+  },
+
+  status: (d) => ({ user: d.user, vhost: d.vhost }),
+};

@@ -1,0 +1,183 @@
+import { randomBytes } from 'node:crypto';
+import { API_VERSION, Reasons, type Resource } from '../api/common.ts';
+import { RabbitUser, type RabbitUserSpec } from '../api/user.ts';
+import { hashPassword, isHashingAlgorithm, passwordMatches, type UserLimitName } from '../rabbitmq/index.ts';
+import { secretValue } from '../runtime/secrets.ts';
+import { Blocked, depKeys, type KindContext, type TopologyKind } from './types.ts';
+
+type Credential =
+  | { kind: 'none' }
+  | { kind: 'password'; password: string }
+  | { kind: 'hash'; hash: string; algorithm: string };
+
+interface Desired {
+  username: string;
+  tags: string[];
+  credential: Credential;
+  secretName?: string;
+  limits: Record<UserLimitName, number | undefined>;
+}
+
+type Status = { username?: string; credentialsSecretName?: string };
+type User = Resource<RabbitUserSpec, Status>;
+
+const DEFAULT_ALGORITHM = 'rabbit_password_hashing_sha256';
+export const generatedSecretName = (r: User) => `${r.metadata.name}-user-credentials`;
+const username = (r: User) => r.spec.username ?? r.metadata.name;
+const sameSet = (a: string[], b: string[]) =>
+  a.length === b.length && [...a].sort().join(',') === [...b].sort().join(',');
+
+/** Reads the imported Secret, or creates the generated one once (its password is never regenerated). */
+async function credential(
+  r: User,
+  user: string,
+  ctx: KindContext,
+): Promise<{ credential: Credential; secretName?: string }> {
+  const { namespace } = r.metadata;
+  if (r.spec.passwordless) return { credential: { kind: 'none' } };
+  const imported = r.spec.credentialsSecretRef?.name;
+  const secretName = imported ?? generatedSecretName(r);
+  ctx.dependOn(depKeys.secret(namespace, secretName));
+  const secret = await ctx.secrets.get(namespace, secretName);
+  if (!secret && imported)
+    throw new Blocked(Reasons.SecretNotFound, `Secret ${namespace}/${secretName} not found`);
+  if (!secret) {
+    const password = randomBytes(24).toString('base64url');
+    await ctx.kube.core.createNamespacedSecret({
+      namespace,
+      body: {
+        metadata: {
+          name: secretName,
+          namespace,
+          labels: { 'app.kubernetes.io/managed-by': 'warren' },
+          ownerReferences: [
+            {
+              apiVersion: API_VERSION,
+              kind: 'RabbitUser',
+              name: r.metadata.name,
+              uid: r.metadata.uid,
+              controller: true,
+            },
+          ],
+        },
+        type: 'Opaque',
+        data: { username: b64(user), password: b64(password) },
+      },
+    });
+    ctx.log.info({ secret: secretName }, 'generated credentials');
+    return { credential: { kind: 'password', password }, secretName };
+  }
+  const password = secretValue(secret, 'password');
+  const hash = secretValue(secret, 'passwordHash');
+  if (!imported && secretValue(secret, 'username') !== user) {
+    // The user was renamed: keep the generated Secret's username in step, password untouched.
+    await ctx.kube.core.patchNamespacedSecret({
+      name: secretName,
+      namespace,
+      body: [{ op: 'add', path: '/data/username', value: b64(user) }],
+    });
+  }
+  if (password !== undefined && password !== '')
+    return { credential: { kind: 'password', password }, secretName };
+  if (hash) {
+    const algorithm = secretValue(secret, 'hashingAlgorithm') || DEFAULT_ALGORITHM;
+    if (!isHashingAlgorithm(algorithm)) {
+      throw new Blocked(
+        Reasons.InvalidSecret,
+        `Secret ${namespace}/${secretName}: unknown hashingAlgorithm '${algorithm}'`,
+      );
+    }
+    return { credential: { kind: 'hash', hash, algorithm }, secretName };
+  }
+  throw new Blocked(
+    Reasons.InvalidSecret,
+    `Secret ${namespace}/${secretName} must hold key password or passwordHash`,
+  );
+}
+
+const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
+
+function credentialMatches(c: Credential, storedHash: string, algorithm: string): boolean {
+  switch (c.kind) {
+    case 'none':
+      return storedHash === '';
+    case 'password':
+      return passwordMatches(storedHash, algorithm, c.password);
+    case 'hash':
+      return storedHash === c.hash && algorithm === c.algorithm;
+  }
+}
+
+export const userKind: TopologyKind<RabbitUserSpec, Desired, Status> = {
+  def: RabbitUser,
+  identity: (r) => `user|${username(r)}`,
+
+  async desired(r, ctx) {
+    const user = username(r);
+    const { credential: c, secretName } = await credential(r, user, ctx);
+    return {
+      username: user,
+      tags: r.spec.tags ?? [],
+      credential: c,
+      secretName,
+      limits: {
+        'max-connections': r.spec.limits?.maxConnections,
+        'max-channels': r.spec.limits?.maxChannels,
+      },
+    };
+  },
+
+  async apply(d, r, { client }) {
+    let wrote = false;
+    const actual = await client.getUser(d.username);
+    const credentialOk =
+      !!actual && credentialMatches(d.credential, actual.password_hash, actual.hashing_algorithm);
+    if (!actual || !credentialOk || !sameSet(actual.tags, d.tags)) {
+      const c = d.credential;
+      // Keep the stored hash when the password is right (a new salt would be a needless change).
+      const body =
+        c.kind === 'none'
+          ? { passwordless: true as const, tags: d.tags }
+          : credentialOk
+            ? {
+                password_hash: actual!.password_hash,
+                hashing_algorithm: actual!.hashing_algorithm,
+                tags: d.tags,
+              }
+            : c.kind === 'hash'
+              ? { password_hash: c.hash, hashing_algorithm: c.algorithm, tags: d.tags }
+              : {
+                  password_hash: hashPassword(c.password, DEFAULT_ALGORITHM),
+                  hashing_algorithm: DEFAULT_ALGORITHM,
+                  tags: d.tags,
+                };
+      await client.putUser(d.username, body);
+      wrote = true;
+    }
+    const limits = actual?.limits ?? {};
+    for (const [name, value] of Object.entries(d.limits) as [UserLimitName, number | undefined][]) {
+      if (value === undefined) {
+        if (limits[name] !== undefined && limits[name] !== -1) {
+          await client.deleteUserLimit(d.username, name);
+          wrote = true;
+        }
+      } else if (limits[name] !== value) {
+        await client.putUserLimit(d.username, name, value);
+        wrote = true;
+      }
+    }
+    const previous = r.status?.username;
+    if (previous && previous !== d.username) {
+      // A renamed user: the old broker user goes.
+      await client.deleteUser(previous);
+      wrote = true;
+    }
+    return wrote;
+  },
+
+  async remove(r, { client }) {
+    await client.deleteUser(r.status?.username ?? username(r));
+  },
+
+  status: (d) => ({ username: d.username, credentialsSecretName: d.secretName }),
+};

@@ -1,0 +1,71 @@
+import { RabbitVhost, type RabbitVhostSpec } from '../api/vhost.ts';
+import type { Resource } from '../api/common.ts';
+import type { VhostLimitName } from '../rabbitmq/index.ts';
+import type { TopologyKind } from './types.ts';
+
+interface Desired {
+  name: string;
+  description: string;
+  tags: string[];
+  defaultQueueType?: string;
+  tracing?: boolean;
+  limits: Record<VhostLimitName, number | undefined>;
+}
+
+const vhostName = (r: Resource<RabbitVhostSpec>) => r.spec.name ?? r.metadata.name;
+const sameSet = (a: string[], b: string[]) =>
+  a.length === b.length && [...a].sort().join(',') === [...b].sort().join(',');
+
+export const vhostKind: TopologyKind<RabbitVhostSpec, Desired> = {
+  def: RabbitVhost,
+  identity: (r) => `vhost|${vhostName(r)}`,
+
+  desired: (r) => ({
+    name: vhostName(r),
+    description: r.spec.description ?? '',
+    tags: r.spec.tags ?? [],
+    defaultQueueType: r.spec.defaultQueueType,
+    tracing: r.spec.tracing,
+    limits: { 'max-connections': r.spec.limits?.maxConnections, 'max-queues': r.spec.limits?.maxQueues },
+  }),
+
+  async apply(d, _r, { client }) {
+    let wrote = false;
+    const actual = await client.getVhost(d.name);
+    const differs =
+      !actual ||
+      actual.description !== d.description ||
+      !sameSet(actual.tags, d.tags) ||
+      (d.defaultQueueType !== undefined && actual.default_queue_type !== d.defaultQueueType) ||
+      (d.tracing !== undefined && actual.tracing !== d.tracing);
+    if (differs) {
+      await client.putVhost(d.name, {
+        description: d.description,
+        tags: d.tags,
+        defaultQueueType: d.defaultQueueType ?? actual?.default_queue_type,
+        tracing: d.tracing,
+      });
+      wrote = true;
+    }
+    const limits = actual ? await client.getVhostLimits(d.name) : {};
+    for (const [name, value] of Object.entries(d.limits) as [VhostLimitName, number | undefined][]) {
+      if (value === undefined) {
+        // A limit removed from the spec is removed from the broker.
+        if (limits[name] !== undefined && limits[name] !== -1) {
+          await client.deleteVhostLimit(d.name, name);
+          wrote = true;
+        }
+      } else if (limits[name] !== value) {
+        await client.putVhostLimit(d.name, name, value);
+        wrote = true;
+      }
+    }
+    return wrote;
+  },
+
+  async remove(r, { client }) {
+    await client.deleteVhost(vhostName(r));
+  },
+
+  status: (d) => ({ name: d.name }),
+};

@@ -1,0 +1,207 @@
+import * as k8s from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { GROUP, VERSION, type Resource } from './api/common.ts';
+import { BrokerReconciler } from './kinds/broker.ts';
+import { BrokerRegistry, type BrokerResource } from './kinds/brokers.ts';
+import { ClaimIndex } from './kinds/claims.ts';
+import { DependencyIndex } from './kinds/dependencies.ts';
+import { TOPOLOGY_KINDS } from './kinds/index.ts';
+import { TopologyReconciler } from './kinds/topology.ts';
+import { depKeys } from './kinds/types.ts';
+import { Controller } from './runtime/controller.ts';
+import { Recorder } from './runtime/events.ts';
+import { SupervisedInformer } from './runtime/informer.ts';
+import { Kube } from './runtime/kube.ts';
+import type { Metrics } from './runtime/metrics.ts';
+import { SecretCache } from './runtime/secrets.ts';
+
+export interface OperatorOptions {
+  kc: k8s.KubeConfig;
+  log: Logger;
+  /** Watch only this namespace; all namespaces when undefined. */
+  namespace?: string;
+  /** Reconciles in flight per kind. */
+  concurrency?: number;
+  /** Fallback re-check of Ready resources. */
+  resyncMs?: number;
+  identity?: string;
+  metrics?: Metrics;
+}
+
+type Obj = Resource<any, any>;
+
+/**
+ * Wiring: one informer and one controller per kind, the Secret cache, and the indexes that turn a
+ * change in one object into reconciles of the objects that depend on it. Data flows one way:
+ * informer cache → work queue → reconcile → status.
+ */
+export class Operator {
+  private readonly o: OperatorOptions;
+  private readonly kube: Kube;
+  private readonly informers = new Map<string, SupervisedInformer<any>>();
+  private readonly controllers = new Map<string, Controller>();
+  private readonly deps = new DependencyIndex();
+  private readonly claims = new ClaimIndex();
+  private readonly secrets: SecretCache;
+  private readonly generations = new Map<string, number>();
+  private started = false;
+
+  constructor(o: OperatorOptions) {
+    this.o = o;
+    this.kube = new Kube(o.kc);
+    const log = o.log;
+    this.secrets = new SecretCache({
+      kc: o.kc,
+      namespace: o.namespace,
+      log,
+      onChange: (key) => this.notify(depKeys.secret(...split(key))),
+    });
+    const recorder = new Recorder(this.kube.events, o.identity ?? 'warren', log);
+    const lookup = (plural: string, namespace: string, name: string) =>
+      this.informers.get(plural)?.get(name, namespace);
+    const getBroker = (namespace: string, name: string) =>
+      lookup('rabbitbrokers', namespace, name) as BrokerResource;
+    const registry = new BrokerRegistry({ get: getBroker, secrets: this.secrets });
+    const common = { log, metrics: o.metrics, concurrency: o.concurrency ?? 4 };
+
+    const broker = new BrokerReconciler({
+      kube: this.kube,
+      recorder,
+      registry,
+      deps: this.deps,
+      get: getBroker,
+      notify: (d) => this.notify(d),
+    });
+    this.addKind(
+      'rabbitbrokers',
+      new Controller({ name: 'rabbitbroker', reconcile: (k, c) => broker.reconcile(k, c), ...common }),
+      {
+        onChange: (obj) => this.enqueueIfChanged('rabbitbrokers', obj),
+        onDelete: (obj) => {
+          const key = keyOf(obj);
+          this.generations.delete(`rabbitbrokers|${key}`);
+          this.controllers.get('rabbitbrokers')!.enqueue(key);
+        },
+      },
+    );
+
+    for (const kind of TOPOLOGY_KINDS) {
+      const plural = kind.def.plural;
+      const rec = new TopologyReconciler(kind, (ns, name) => lookup(plural, ns, name), {
+        kube: this.kube,
+        brokers: registry,
+        claims: this.claims,
+        deps: this.deps,
+        secrets: this.secrets,
+        recorder,
+        lookup,
+        notify: (d) => this.notify(d),
+        resyncMs: o.resyncMs ?? 10 * 60_000,
+      });
+      const controller = new Controller({
+        name: kind.def.kind.toLowerCase(),
+        reconcile: (k, c) => rec.reconcile(k, c),
+        ...common,
+      });
+      this.addKind(plural, controller, {
+        onChange: (obj) => {
+          const key = keyOf(obj);
+          const released = this.claims.set(rec.objectKey(obj), {
+            key,
+            created: obj.metadata.creationTimestamp ?? '',
+            uid: obj.metadata.uid,
+          });
+          for (const k of released) controller.enqueue(k);
+          this.enqueueIfChanged(plural, obj, !obj.metadata.finalizers?.includes(rec.finalizer));
+        },
+        onDelete: (obj) => {
+          const key = keyOf(obj);
+          this.generations.delete(`${plural}|${key}`);
+          // Another declaration of the same broker object may own it now.
+          for (const k of this.claims.remove(key)) controller.enqueue(k);
+          this.deps.clear(rec.dependentKey(obj.metadata.namespace, obj.metadata.name));
+          this.notify(depKeys.resource(plural, obj.metadata.namespace, obj.metadata.name));
+        },
+      });
+    }
+  }
+
+  private addKind(
+    plural: string,
+    controller: Controller,
+    h: { onChange: (o: Obj) => void; onDelete: (o: Obj) => void },
+  ) {
+    const ns = this.o.namespace;
+    const path = `/apis/${GROUP}/${VERSION}${ns ? `/namespaces/${ns}` : ''}/${plural}`;
+    this.controllers.set(plural, controller);
+    this.informers.set(
+      plural,
+      new SupervisedInformer<any>({
+        name: plural,
+        kc: this.o.kc,
+        path,
+        list: () => this.kube.list(plural, ns),
+        log: this.o.log,
+        onChange: h.onChange,
+        onDelete: h.onDelete,
+        onRestart: (name) => this.o.metrics?.informerRestarts.inc({ informer: name }),
+      }),
+    );
+  }
+
+  /** Spec changes, deletions and missing finalizers matter; our own status writes do not. */
+  private enqueueIfChanged(plural: string, obj: Obj, force = false): void {
+    const key = keyOf(obj);
+    const id = `${plural}|${key}`;
+    const gen = obj.metadata.generation ?? 0;
+    if (this.generations.get(id) === gen && !obj.metadata.deletionTimestamp && !force) return;
+    this.generations.set(id, gen);
+    this.controllers.get(plural)!.enqueue(key);
+  }
+
+  /** Reconciles whatever waits on dep. */
+  notify(dep: string): void {
+    for (const d of this.deps.dependents(dep)) {
+      const i = d.indexOf('|');
+      this.controllers.get(d.slice(0, i))?.enqueue(d.slice(i + 1));
+    }
+  }
+
+  /** Starts the caches; resolves when every informer has listed once. */
+  async startCaches(): Promise<void> {
+    await this.secrets.start();
+    await Promise.all([...this.informers.values()].map((i) => i.start()));
+  }
+
+  /** Starts reconciling (only on the leader). */
+  startControllers(): void {
+    if (this.started) return;
+    this.started = true;
+    for (const c of this.controllers.values()) c.start();
+  }
+
+  get ready(): boolean {
+    return [...this.informers.values()].every((i) => i.isSynced);
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.controllers.values()].map((c) => c.stop()));
+    await Promise.all([...this.informers.values()].map((i) => i.stop()));
+    this.secrets.stop();
+  }
+
+  /** For tests and benchmarks: queue depth and in-flight counts per kind. */
+  stats(): Record<string, { queued: number; inFlight: number; delayed: number }> {
+    const out: Record<string, { queued: number; inFlight: number; delayed: number }> = {};
+    for (const [plural, c] of this.controllers) {
+      out[plural] = { queued: c.queue.length, inFlight: c.queue.inFlight, delayed: c.queue.pendingDelayed };
+    }
+    return out;
+  }
+}
+
+const keyOf = (o: Obj) => `${o.metadata.namespace}/${o.metadata.name}`;
+const split = (key: string): [string, string] => {
+  const i = key.indexOf('/');
+  return [key.slice(0, i), key.slice(i + 1)];
+};

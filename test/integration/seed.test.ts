@@ -1,0 +1,87 @@
+import amqp from 'amqplib';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { testContext, type TestContext } from '../support/context.ts';
+import { applyManifests, loadManifests } from '../support/manifests.ts';
+import { createBroker, startOperator, type RunningOperator } from '../support/operator.ts';
+import { REPO } from '../support/environment.ts';
+import { enc } from '../support/management.ts';
+import { eventually, isReadyNow } from '../support/wait.ts';
+
+// The Celery/pika set-up from examples/seed/, applied unchanged, verified from the data plane.
+let ctx: TestContext;
+let op: RunningOperator;
+beforeAll(async () => {
+  ctx = await testContext(import.meta.url);
+  await createBroker(ctx);
+  op = await startOperator(ctx);
+  await applyManifests(ctx, loadManifests(join(REPO, 'examples', 'seed')));
+});
+afterAll(async () => {
+  await op?.stop();
+  for (const path of ['/vhosts/jack_vhost', '/users/jack', '/users/nobody']) await ctx?.broker.del(path);
+  await ctx?.cleanup();
+});
+
+const amqpUrl = (user: string, password: string, vhost: string) => {
+  const u = new URL(ctx.env.amqpUrl);
+  return `amqp://${enc(user)}:${enc(password)}@${u.host}/${enc(vhost)}`;
+};
+
+describe('the seed scenario', () => {
+  it('makes every resource Ready at its current generation', async () => {
+    for (const [plural, name] of [
+      ['rabbitbrokers', 'local'],
+      ['rabbitvhosts', 'jack-vhost'],
+      ['rabbitusers', 'jack'],
+      ['rabbitpermissions', 'jack-on-jack-vhost'],
+      ['rabbitqueues', 'hello'],
+    ] as const) {
+      await eventually(() => ctx.get(plural, name), isReadyNow, { what: `${plural}/${name} Ready` });
+    }
+    const user = await ctx.get('rabbitusers', 'jack');
+    expect(user.status.username).toBe('jack');
+    const broker = await ctx.get('rabbitbrokers', 'local');
+    expect(broker.status.rabbitmqVersion).toBe(ctx.env.rabbitmqVersion);
+  });
+
+  it('declares them in the broker as rabbitmqctl would have', async () => {
+    const user = await ctx.broker.get('/users/jack');
+    expect(user.body.tags).toEqual(['jack_tag']);
+    const perm = await ctx.broker.get('/permissions/jack_vhost/jack');
+    expect(perm.body).toMatchObject({ configure: '.*', write: '.*', read: '.*' });
+    const queue = await ctx.broker.get('/queues/jack_vhost/hello');
+    expect(queue.body).toMatchObject({ durable: true, auto_delete: false });
+  });
+
+  it('lets jack publish to hello through the default exchange and consume it back', async () => {
+    const conn = await amqp.connect(amqpUrl('jack', 'avtech', 'jack_vhost'));
+    try {
+      const ch = await conn.createConfirmChannel();
+      const body = `hello ${Date.now()}`;
+      ch.sendToQueue('hello', Buffer.from(body));
+      await ch.waitForConfirms();
+      const msg = await eventually(
+        () => ch.get('hello', { noAck: true }),
+        (m) => m !== false,
+        { what: 'message' },
+      );
+      expect(msg && msg.content.toString()).toBe(body);
+    } finally {
+      await conn.close();
+    }
+  });
+
+  it('refuses a user without permissions on jack_vhost', async () => {
+    expect(await ctx.broker.put('/users/nobody', { password: 'nobody', tags: '' })).toBe(201);
+    await expect(amqp.connect(amqpUrl('nobody', 'nobody', 'jack_vhost'))).rejects.toThrow(
+      /ACCESS_REFUSED|NOT_ALLOWED|ConnectionClose/,
+    );
+  });
+
+  it('refuses jack with a wrong password', async () => {
+    await expect(amqp.connect(amqpUrl('jack', 'wrong', 'jack_vhost'))).rejects.toThrow(
+      /ACCESS_REFUSED|403|access/i,
+    );
+  });
+});
