@@ -18,6 +18,11 @@ export interface TestContext {
   /** Creates a warren custom resource in this file's namespace. */
   create(plural: string, name: string, spec: unknown, extra?: Record<string, unknown>): Promise<any>;
   get(plural: string, name: string): Promise<any>;
+  /** Merge-patches a resource's spec. */
+  patchSpec(plural: string, name: string, spec: unknown): Promise<any>;
+  remove(plural: string, name: string): Promise<void>;
+  /** Resolves once the resource is gone from the API server. */
+  waitGone(plural: string, name: string, timeoutMs?: number): Promise<void>;
   cleanup(): Promise<void>;
 }
 
@@ -67,6 +72,27 @@ export async function testContext(fileUrl: string): Promise<TestContext> {
       }),
     get: (plural, name) =>
       custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural, name }),
+    patchSpec: (plural, name, spec) =>
+      custom.patchNamespacedCustomObject(
+        { group: GROUP, version: VERSION, namespace, plural, name, body: { spec } },
+        k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+      ),
+    async remove(plural, name) {
+      await custom.deleteNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural, name });
+    },
+    async waitGone(plural, name, timeoutMs = 20_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (Date.now() < deadline) {
+        try {
+          await custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural, name });
+        } catch (err) {
+          if (err instanceof k8s.ApiException && err.code === 404) return;
+          throw err;
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      throw new Error(`${plural}/${name} still present after ${timeoutMs} ms`);
+    },
     async cleanup() {
       await broker.del(`/vhosts/${enc(vhost)}`);
       await core.deleteNamespace({ name: namespace }).catch(() => undefined);

@@ -1,0 +1,160 @@
+import amqp from 'amqplib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { passwordMatches } from '../../src/rabbitmq/index.ts';
+import { testContext, type TestContext } from '../support/context.ts';
+import { enc } from '../support/management.ts';
+import { createBroker, startOperator, type RunningOperator } from '../support/operator.ts';
+import { eventually, isReadyNow, readyOf } from '../support/wait.ts';
+
+let ctx: TestContext;
+let op: RunningOperator;
+let prefix: string;
+beforeAll(async () => {
+  ctx = await testContext(import.meta.url);
+  prefix = ctx.namespace;
+  await createBroker(ctx);
+  op = await startOperator(ctx);
+});
+afterAll(async () => {
+  await op?.stop();
+  for (const v of ['v1', 'v2']) await ctx?.broker.del(`/vhosts/${enc(`${prefix}-${v}`)}`);
+  for (const u of ['gen', 'imp', 'hash', 'nopw', 'renamed', 'old-name']) await ctx?.broker.del(`/users/${enc(`${prefix}-${u}`)}`);
+  await ctx?.cleanup();
+});
+
+const ready = (plural: string, name: string) =>
+  eventually(() => ctx.get(plural, name), isReadyNow, { what: `${plural}/${name} Ready` });
+const secretData = async (name: string) => {
+  const s = await ctx.core.readNamespacedSecret({ name, namespace: ctx.namespace });
+  return Object.fromEntries(Object.entries(s.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString()]));
+};
+const putSecret = (name: string, data: Record<string, string>) =>
+  ctx.core.replaceNamespacedSecret({ name, namespace: ctx.namespace, body: { metadata: { name }, stringData: data } });
+
+describe('RabbitVhost', () => {
+  it('creates a vhost with description, tags, default queue type and limits, and updates them', async () => {
+    const name = `${prefix}-v1`;
+    await ctx.create('rabbitvhosts', 'v1', {
+      brokerRef: { name: 'local' },
+      name,
+      description: 'first',
+      tags: ['a', 'b'],
+      defaultQueueType: 'quorum',
+      limits: { maxConnections: 10, maxQueues: 5 },
+    });
+    await ready('rabbitvhosts', 'v1');
+    const vh = await ctx.broker.get(`/vhosts/${enc(name)}`);
+    expect(vh.body).toMatchObject({ name, description: 'first', default_queue_type: 'quorum' });
+    expect([...vh.body.tags].sort()).toEqual(['a', 'b']);
+    expect((await ctx.broker.get(`/vhost-limits/${enc(name)}`)).body[0].value).toEqual({
+      'max-connections': 10,
+      'max-queues': 5,
+    });
+
+    await ctx.patchSpec('rabbitvhosts', 'v1', { description: 'second', tags: ['c'], limits: { maxQueues: 7, maxConnections: null } });
+    await ready('rabbitvhosts', 'v1');
+    const after = await ctx.broker.get(`/vhosts/${enc(name)}`);
+    expect(after.body).toMatchObject({ description: 'second', tags: ['c'] });
+    // A limit removed from the spec is removed from the broker.
+    expect((await ctx.broker.get(`/vhost-limits/${enc(name)}`)).body[0].value).toEqual({ 'max-queues': 7 });
+  });
+
+  it('deletes the vhost with the resource', async () => {
+    const name = `${prefix}-v2`;
+    await ctx.create('rabbitvhosts', 'v2', { brokerRef: { name: 'local' }, name });
+    await ready('rabbitvhosts', 'v2');
+    await ctx.remove('rabbitvhosts', 'v2');
+    await ctx.waitGone('rabbitvhosts', 'v2');
+    expect((await ctx.broker.get(`/vhosts/${enc(name)}`)).status).toBe(404);
+  });
+});
+
+describe('RabbitUser', () => {
+  it('generates a password into <name>-user-credentials once and never regenerates it', async () => {
+    const username = `${prefix}-gen`;
+    await ctx.create('rabbitusers', 'gen', { brokerRef: { name: 'local' }, username, tags: ['management'] });
+    const u = await ready('rabbitusers', 'gen');
+    expect(u.status).toMatchObject({ username, credentialsSecretName: 'gen-user-credentials' });
+    const data = await secretData('gen-user-credentials');
+    expect(data.username).toBe(username);
+    expect(data.password!.length).toBeGreaterThanOrEqual(24);
+    const stored = (await ctx.broker.get(`/users/${enc(username)}`)).body;
+    expect(passwordMatches(stored.password_hash, stored.hashing_algorithm, data.password!)).toBe(true);
+    expect(stored.tags).toEqual(['management']);
+
+    // A spec change reconciles again: same password, same hash (no needless rewrite).
+    await ctx.patchSpec('rabbitusers', 'gen', { limits: { maxConnections: 3 } });
+    await ready('rabbitusers', 'gen');
+    expect((await secretData('gen-user-credentials')).password).toBe(data.password);
+    const again = (await ctx.broker.get(`/users/${enc(username)}`)).body;
+    expect(again.password_hash).toBe(stored.password_hash);
+    expect((await ctx.broker.get(`/user-limits/${enc(username)}`)).body[0].value).toEqual({ 'max-connections': 3 });
+  });
+
+  it('imports a password from a Secret and rotates it when the Secret changes', async () => {
+    const username = `${prefix}-imp`;
+    await ctx.core.createNamespacedSecret({ namespace: ctx.namespace, body: { metadata: { name: 'imp' }, stringData: { password: 'one' } } });
+    await ctx.create('rabbitusers', 'imp', { brokerRef: { name: 'local' }, username, credentialsSecretRef: { name: 'imp' } });
+    await ready('rabbitusers', 'imp');
+    const check = async (pw: string) => {
+      const u = (await ctx.broker.get(`/users/${enc(username)}`)).body;
+      return passwordMatches(u.password_hash, u.hashing_algorithm, pw);
+    };
+    expect(await check('one')).toBe(true);
+    await putSecret('imp', { password: 'two' });
+    await eventually(() => check('two'), (ok) => ok, { what: 'password rotated' });
+    expect(await check('one')).toBe(false);
+    // The user logs in with the new password (the default vhost needs a permission first).
+    await ctx.broker.put(`/permissions/%2F/${enc(username)}`, { configure: '', write: '', read: '' });
+    const conn = await amqp.connect(`${ctx.env.amqpUrl.replace('amqp://', `amqp://${enc(username)}:two@`)}/%2F`);
+    await conn.close();
+  });
+
+  it('imports a password hash, and a passwordless user has none', async () => {
+    const { hashPassword } = await import('../../src/rabbitmq/index.ts');
+    const hash = hashPassword('hashed-secret', 'rabbit_password_hashing_sha512');
+    await ctx.core.createNamespacedSecret({
+      namespace: ctx.namespace,
+      body: { metadata: { name: 'hash' }, stringData: { passwordHash: hash, hashingAlgorithm: 'rabbit_password_hashing_sha512' } },
+    });
+    await ctx.create('rabbitusers', 'hash', { brokerRef: { name: 'local' }, username: `${prefix}-hash`, credentialsSecretRef: { name: 'hash' } });
+    await ctx.create('rabbitusers', 'nopw', { brokerRef: { name: 'local' }, username: `${prefix}-nopw`, passwordless: true });
+    await ready('rabbitusers', 'hash');
+    await ready('rabbitusers', 'nopw');
+    expect((await ctx.broker.get(`/users/${enc(`${prefix}-hash`)}`)).body).toMatchObject({
+      password_hash: hash,
+      hashing_algorithm: 'rabbit_password_hashing_sha512',
+    });
+    expect((await ctx.broker.get(`/users/${enc(`${prefix}-nopw`)}`)).body.password_hash).toBe('');
+  });
+
+  it('reports a missing Secret, then recovers when it appears', async () => {
+    await ctx.create('rabbitusers', 'late', { brokerRef: { name: 'local' }, username: `${prefix}-late`, credentialsSecretRef: { name: 'late' } });
+    const u = await eventually(() => ctx.get('rabbitusers', 'late'), (o) => readyOf(o)?.status === 'False');
+    expect(readyOf(u).reason).toBe('SecretNotFound');
+    await ctx.core.createNamespacedSecret({ namespace: ctx.namespace, body: { metadata: { name: 'late' }, stringData: { nope: 'x' } } });
+    await eventually(() => ctx.get('rabbitusers', 'late'), (o) => readyOf(o)?.reason === 'InvalidSecret');
+    await putSecret('late', { password: 'finally' });
+    await ready('rabbitusers', 'late');
+    await ctx.broker.del(`/users/${enc(`${prefix}-late`)}`);
+  });
+
+  it('removes the old broker user when the username changes', async () => {
+    await ctx.create('rabbitusers', 'renamed', { brokerRef: { name: 'local' }, username: `${prefix}-old-name` });
+    await ready('rabbitusers', 'renamed');
+    await ctx.patchSpec('rabbitusers', 'renamed', { username: `${prefix}-renamed` });
+    await eventually(() => ctx.get('rabbitusers', 'renamed'), (o) => isReadyNow(o) && o.status.username === `${prefix}-renamed`);
+    expect((await ctx.broker.get(`/users/${enc(`${prefix}-old-name`)}`)).status).toBe(404);
+    expect((await ctx.broker.get(`/users/${enc(`${prefix}-renamed`)}`)).status).toBe(200);
+    expect((await secretData('renamed-user-credentials')).username).toBe(`${prefix}-renamed`);
+  });
+
+  it('never puts the password in status or events', async () => {
+    const data = await secretData('gen-user-credentials');
+    const u = await ctx.get('rabbitusers', 'gen');
+    expect(JSON.stringify(u)).not.toContain(data.password);
+    const events = await ctx.kc.makeApiClient((await import('@kubernetes/client-node')).EventsV1Api).listNamespacedEvent({ namespace: ctx.namespace });
+    expect(JSON.stringify(events.items)).not.toContain(data.password);
+    expect(JSON.stringify(events.items)).not.toContain('avtech');
+  });
+});
