@@ -5,6 +5,6 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY src ./src
-USER node
-EXPOSE 8080 8081
+USER 1000:1000
+EXPOSE 8081
 CMD ["node", "src/main.ts"]

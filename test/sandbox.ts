@@ -1,7 +1,7 @@
 // npm run sandbox: a local control plane, an isolated RabbitMQ and the operator, in the foreground
 // until Ctrl-C. Writes .sandbox/kubeconfig and .sandbox/env for kubectl and for people.
 import * as k8s from '@kubernetes/client-node';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Operator } from '../src/operator.ts';
 import { makeLogger } from '../src/runtime/log.ts';
@@ -16,7 +16,7 @@ const binDir = ensureControlPlaneBinaries();
 const env = await startEnvironment(join(dir, 'run'));
 const kubeconfig = join(dir, 'kubeconfig');
 const { controlPlane: cp, broker } = env;
-writeFileSync(kubeconfig, readFileSync(cp.kubeconfigPath, "utf8"));
+writeFileSync(kubeconfig, readFileSync(cp.kubeconfigPath, 'utf8'));
 writeFileSync(
   join(dir, 'env'),
   [
@@ -36,7 +36,10 @@ const core = kc.makeApiClient(k8s.CoreV1Api);
 const custom = kc.makeApiClient(k8s.CustomObjectsApi);
 await core.createNamespacedSecret({
   namespace: 'default',
-  body: { metadata: { name: 'local-admin' }, stringData: { username: broker.username, password: broker.password } },
+  body: {
+    metadata: { name: 'local-admin' },
+    stringData: { username: broker.username, password: broker.password },
+  },
 });
 await custom.createNamespacedCustomObject({
   group: 'warren.dev',

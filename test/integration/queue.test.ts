@@ -19,8 +19,13 @@ afterAll(async () => {
   await ctx?.cleanup();
 });
 
-const spec = (extra: Record<string, unknown> = {}) => ({ brokerRef: { name: 'local' }, vhost: ctx.vhost, ...extra });
-const ready = (name: string) => eventually(() => ctx.get('rabbitqueues', name), isReadyNow, { what: `${name} Ready` });
+const spec = (extra: Record<string, unknown> = {}) => ({
+  brokerRef: { name: 'local' },
+  vhost: ctx.vhost,
+  ...extra,
+});
+const ready = (name: string) =>
+  eventually(() => ctx.get('rabbitqueues', name), isReadyNow, { what: `${name} Ready` });
 const inBroker = (name: string) => ctx.broker.get(`/queues/${vh}/${enc(name)}`);
 
 describe('RabbitQueue', () => {
@@ -36,12 +41,20 @@ describe('RabbitQueue', () => {
     await ctx.create(
       'rabbitqueues',
       'orders',
-      spec({ name: 'orders/in q#1', type: 'quorum', arguments: { 'x-max-length': 1000, 'x-dead-letter-exchange': 'dlx' } }),
+      spec({
+        name: 'orders/in q#1',
+        type: 'quorum',
+        arguments: { 'x-max-length': 1000, 'x-dead-letter-exchange': 'dlx' },
+      }),
     );
     await ready('orders');
     const res = await inBroker('orders/in q#1');
     expect(res.body.type).toBe('quorum');
-    expect(res.body.arguments).toMatchObject({ 'x-queue-type': 'quorum', 'x-max-length': 1000, 'x-dead-letter-exchange': 'dlx' });
+    expect(res.body.arguments).toMatchObject({
+      'x-queue-type': 'quorum',
+      'x-max-length': 1000,
+      'x-dead-letter-exchange': 'dlx',
+    });
   });
 
   it('re-declares a queue deleted behind its back when reconciled again (drift in the broker)', async () => {
@@ -50,13 +63,22 @@ describe('RabbitQueue', () => {
     expect(await ctx.broker.del(`/queues/${vh}/drift`)).toBe(204);
     // A spec change (deletionPolicy is mutable) triggers a reconcile that reads before writing.
     await ctx.patchSpec('rabbitqueues', 'drift', { deletionPolicy: 'Retain' });
-    await eventually(() => inBroker('drift'), (r) => r.status === 200, { what: 'queue re-declared' });
+    await eventually(
+      () => inBroker('drift'),
+      (r) => r.status === 200,
+      { what: 'queue re-declared' },
+    );
   });
 
   it('reports an inequivalent existing queue as Rejected with the broker message', async () => {
-    expect(await ctx.broker.put(`/queues/${vh}/taken`, { durable: false, auto_delete: false, arguments: {} })).toBe(201);
+    expect(
+      await ctx.broker.put(`/queues/${vh}/taken`, { durable: false, auto_delete: false, arguments: {} }),
+    ).toBe(201);
     await ctx.create('rabbitqueues', 'taken', spec());
-    const q = await eventually(() => ctx.get('rabbitqueues', 'taken'), (o) => readyOf(o)?.status === 'False');
+    const q = await eventually(
+      () => ctx.get('rabbitqueues', 'taken'),
+      (o) => readyOf(o)?.status === 'False',
+    );
     expect(readyOf(q).reason).toBe('Rejected');
     expect(readyOf(q).message).toContain("inequivalent arg 'durable'");
   });
@@ -84,7 +106,13 @@ describe('RabbitQueue', () => {
 
   it('has its immutable fields enforced by the API server', async () => {
     await ctx.create('rabbitqueues', 'fixed', spec({ type: 'classic' }));
-    for (const change of [{ type: 'quorum' }, { durable: false }, { name: 'other' }, { vhost: '/' }, { brokerRef: { name: 'x' } }]) {
+    for (const change of [
+      { type: 'quorum' },
+      { durable: false },
+      { name: 'other' },
+      { vhost: '/' },
+      { brokerRef: { name: 'x' } },
+    ]) {
       const err = await ctx.patchSpec('rabbitqueues', 'fixed', change).catch((e) => e);
       expect(err).toBeInstanceOf(k8s.ApiException);
       expect((err as k8s.ApiException<unknown>).code).toBe(422);
@@ -97,7 +125,10 @@ describe('RabbitQueue', () => {
     await ready('first');
     await new Promise((r) => setTimeout(r, 1100)); // creationTimestamp has one-second resolution
     await ctx.create('rabbitqueues', 'second', spec({ name: 'shared' }));
-    const second = await eventually(() => ctx.get('rabbitqueues', 'second'), (o) => readyOf(o)?.reason === 'Conflict');
+    const second = await eventually(
+      () => ctx.get('rabbitqueues', 'second'),
+      (o) => readyOf(o)?.reason === 'Conflict',
+    );
     expect(readyOf(second).message).toContain('first');
     await ctx.remove('rabbitqueues', 'second');
     await ctx.waitGone('rabbitqueues', 'second');

@@ -18,7 +18,8 @@ beforeAll(async () => {
 afterAll(async () => {
   await op?.stop();
   for (const v of ['v1', 'v2']) await ctx?.broker.del(`/vhosts/${enc(`${prefix}-${v}`)}`);
-  for (const u of ['gen', 'imp', 'hash', 'nopw', 'renamed', 'old-name']) await ctx?.broker.del(`/users/${enc(`${prefix}-${u}`)}`);
+  for (const u of ['gen', 'imp', 'hash', 'nopw', 'renamed', 'old-name'])
+    await ctx?.broker.del(`/users/${enc(`${prefix}-${u}`)}`);
   await ctx?.cleanup();
 });
 
@@ -26,10 +27,16 @@ const ready = (plural: string, name: string) =>
   eventually(() => ctx.get(plural, name), isReadyNow, { what: `${plural}/${name} Ready` });
 const secretData = async (name: string) => {
   const s = await ctx.core.readNamespacedSecret({ name, namespace: ctx.namespace });
-  return Object.fromEntries(Object.entries(s.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString()]));
+  return Object.fromEntries(
+    Object.entries(s.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString()]),
+  );
 };
 const putSecret = (name: string, data: Record<string, string>) =>
-  ctx.core.replaceNamespacedSecret({ name, namespace: ctx.namespace, body: { metadata: { name }, stringData: data } });
+  ctx.core.replaceNamespacedSecret({
+    name,
+    namespace: ctx.namespace,
+    body: { metadata: { name }, stringData: data },
+  });
 
 describe('RabbitVhost', () => {
   it('creates a vhost with description, tags, default queue type and limits, and updates them', async () => {
@@ -51,7 +58,11 @@ describe('RabbitVhost', () => {
       'max-queues': 5,
     });
 
-    await ctx.patchSpec('rabbitvhosts', 'v1', { description: 'second', tags: ['c'], limits: { maxQueues: 7, maxConnections: null } });
+    await ctx.patchSpec('rabbitvhosts', 'v1', {
+      description: 'second',
+      tags: ['c'],
+      limits: { maxQueues: 7, maxConnections: null },
+    });
     await ready('rabbitvhosts', 'v1');
     const after = await ctx.broker.get(`/vhosts/${enc(name)}`);
     expect(after.body).toMatchObject({ description: 'second', tags: ['c'] });
@@ -88,13 +99,22 @@ describe('RabbitUser', () => {
     expect((await secretData('gen-user-credentials')).password).toBe(data.password);
     const again = (await ctx.broker.get(`/users/${enc(username)}`)).body;
     expect(again.password_hash).toBe(stored.password_hash);
-    expect((await ctx.broker.get(`/user-limits/${enc(username)}`)).body[0].value).toEqual({ 'max-connections': 3 });
+    expect((await ctx.broker.get(`/user-limits/${enc(username)}`)).body[0].value).toEqual({
+      'max-connections': 3,
+    });
   });
 
   it('imports a password from a Secret and rotates it when the Secret changes', async () => {
     const username = `${prefix}-imp`;
-    await ctx.core.createNamespacedSecret({ namespace: ctx.namespace, body: { metadata: { name: 'imp' }, stringData: { password: 'one' } } });
-    await ctx.create('rabbitusers', 'imp', { brokerRef: { name: 'local' }, username, credentialsSecretRef: { name: 'imp' } });
+    await ctx.core.createNamespacedSecret({
+      namespace: ctx.namespace,
+      body: { metadata: { name: 'imp' }, stringData: { password: 'one' } },
+    });
+    await ctx.create('rabbitusers', 'imp', {
+      brokerRef: { name: 'local' },
+      username,
+      credentialsSecretRef: { name: 'imp' },
+    });
     await ready('rabbitusers', 'imp');
     const check = async (pw: string) => {
       const u = (await ctx.broker.get(`/users/${enc(username)}`)).body;
@@ -102,11 +122,17 @@ describe('RabbitUser', () => {
     };
     expect(await check('one')).toBe(true);
     await putSecret('imp', { password: 'two' });
-    await eventually(() => check('two'), (ok) => ok, { what: 'password rotated' });
+    await eventually(
+      () => check('two'),
+      (ok) => ok,
+      { what: 'password rotated' },
+    );
     expect(await check('one')).toBe(false);
     // The user logs in with the new password (the default vhost needs a permission first).
     await ctx.broker.put(`/permissions/%2F/${enc(username)}`, { configure: '', write: '', read: '' });
-    const conn = await amqp.connect(`${ctx.env.amqpUrl.replace('amqp://', `amqp://${enc(username)}:two@`)}/%2F`);
+    const conn = await amqp.connect(
+      `${ctx.env.amqpUrl.replace('amqp://', `amqp://${enc(username)}:two@`)}/%2F`,
+    );
     await conn.close();
   });
 
@@ -115,10 +141,21 @@ describe('RabbitUser', () => {
     const hash = hashPassword('hashed-secret', 'rabbit_password_hashing_sha512');
     await ctx.core.createNamespacedSecret({
       namespace: ctx.namespace,
-      body: { metadata: { name: 'hash' }, stringData: { passwordHash: hash, hashingAlgorithm: 'rabbit_password_hashing_sha512' } },
+      body: {
+        metadata: { name: 'hash' },
+        stringData: { passwordHash: hash, hashingAlgorithm: 'rabbit_password_hashing_sha512' },
+      },
     });
-    await ctx.create('rabbitusers', 'hash', { brokerRef: { name: 'local' }, username: `${prefix}-hash`, credentialsSecretRef: { name: 'hash' } });
-    await ctx.create('rabbitusers', 'nopw', { brokerRef: { name: 'local' }, username: `${prefix}-nopw`, passwordless: true });
+    await ctx.create('rabbitusers', 'hash', {
+      brokerRef: { name: 'local' },
+      username: `${prefix}-hash`,
+      credentialsSecretRef: { name: 'hash' },
+    });
+    await ctx.create('rabbitusers', 'nopw', {
+      brokerRef: { name: 'local' },
+      username: `${prefix}-nopw`,
+      passwordless: true,
+    });
     await ready('rabbitusers', 'hash');
     await ready('rabbitusers', 'nopw');
     expect((await ctx.broker.get(`/users/${enc(`${prefix}-hash`)}`)).body).toMatchObject({
@@ -129,21 +166,40 @@ describe('RabbitUser', () => {
   });
 
   it('reports a missing Secret, then recovers when it appears', async () => {
-    await ctx.create('rabbitusers', 'late', { brokerRef: { name: 'local' }, username: `${prefix}-late`, credentialsSecretRef: { name: 'late' } });
-    const u = await eventually(() => ctx.get('rabbitusers', 'late'), (o) => readyOf(o)?.status === 'False');
+    await ctx.create('rabbitusers', 'late', {
+      brokerRef: { name: 'local' },
+      username: `${prefix}-late`,
+      credentialsSecretRef: { name: 'late' },
+    });
+    const u = await eventually(
+      () => ctx.get('rabbitusers', 'late'),
+      (o) => readyOf(o)?.status === 'False',
+    );
     expect(readyOf(u).reason).toBe('SecretNotFound');
-    await ctx.core.createNamespacedSecret({ namespace: ctx.namespace, body: { metadata: { name: 'late' }, stringData: { nope: 'x' } } });
-    await eventually(() => ctx.get('rabbitusers', 'late'), (o) => readyOf(o)?.reason === 'InvalidSecret');
+    await ctx.core.createNamespacedSecret({
+      namespace: ctx.namespace,
+      body: { metadata: { name: 'late' }, stringData: { nope: 'x' } },
+    });
+    await eventually(
+      () => ctx.get('rabbitusers', 'late'),
+      (o) => readyOf(o)?.reason === 'InvalidSecret',
+    );
     await putSecret('late', { password: 'finally' });
     await ready('rabbitusers', 'late');
     await ctx.broker.del(`/users/${enc(`${prefix}-late`)}`);
   });
 
   it('removes the old broker user when the username changes', async () => {
-    await ctx.create('rabbitusers', 'renamed', { brokerRef: { name: 'local' }, username: `${prefix}-old-name` });
+    await ctx.create('rabbitusers', 'renamed', {
+      brokerRef: { name: 'local' },
+      username: `${prefix}-old-name`,
+    });
     await ready('rabbitusers', 'renamed');
     await ctx.patchSpec('rabbitusers', 'renamed', { username: `${prefix}-renamed` });
-    await eventually(() => ctx.get('rabbitusers', 'renamed'), (o) => isReadyNow(o) && o.status.username === `${prefix}-renamed`);
+    await eventually(
+      () => ctx.get('rabbitusers', 'renamed'),
+      (o) => isReadyNow(o) && o.status.username === `${prefix}-renamed`,
+    );
     expect((await ctx.broker.get(`/users/${enc(`${prefix}-old-name`)}`)).status).toBe(404);
     expect((await ctx.broker.get(`/users/${enc(`${prefix}-renamed`)}`)).status).toBe(200);
     expect((await secretData('renamed-user-credentials')).username).toBe(`${prefix}-renamed`);
@@ -153,7 +209,9 @@ describe('RabbitUser', () => {
     const data = await secretData('gen-user-credentials');
     const u = await ctx.get('rabbitusers', 'gen');
     expect(JSON.stringify(u)).not.toContain(data.password);
-    const events = await ctx.kc.makeApiClient((await import('@kubernetes/client-node')).EventsV1Api).listNamespacedEvent({ namespace: ctx.namespace });
+    const events = await ctx.kc
+      .makeApiClient((await import('@kubernetes/client-node')).EventsV1Api)
+      .listNamespacedEvent({ namespace: ctx.namespace });
     expect(JSON.stringify(events.items)).not.toContain(data.password);
     expect(JSON.stringify(events.items)).not.toContain('avtech');
   });

@@ -3,10 +3,14 @@ import { pino } from 'pino';
 import { createWriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { Operator } from '../../src/operator.ts';
+import { makeMetrics, type Metrics } from '../../src/runtime/metrics.ts';
 import type { TestContext } from './context.ts';
 
 export interface RunningOperator {
   operator: Operator;
+  metrics: Metrics;
+  /** controller_runtime_reconcile_total for one controller, all results. */
+  reconciles(controller: string): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -37,7 +41,9 @@ export async function startOperator(
     { level: process.env.WARREN_TEST_LOG_LEVEL ?? 'debug' },
     createWriteStream(join(ctx.env.dir, `operator-${ctx.namespace}.log`), { flags: 'a' }),
   );
+  const metrics = makeMetrics();
   const operator = new Operator({
+    metrics,
     kc,
     log,
     namespace: ctx.namespace,
@@ -47,5 +53,9 @@ export async function startOperator(
   });
   await operator.startCaches();
   operator.startControllers();
-  return { operator, stop: () => operator.stop() };
+  const reconciles = async (controller: string) =>
+    (await metrics.reconcileTotal.get()).values
+      .filter((v) => v.labels.controller === controller)
+      .reduce((sum, v) => sum + v.value, 0);
+  return { operator, metrics, reconciles, stop: () => operator.stop() };
 }
