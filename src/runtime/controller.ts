@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { randomBytes } from 'node:crypto';
 import type { Metrics } from './metrics.ts';
 import { WorkQueue, type QueueOptions } from './queue.ts';
+import { describeError } from './kube.ts';
 
 /**
  * What a reconcile asks for next: nothing (wait for a change), a run after a delay, or a retry
@@ -89,10 +90,7 @@ export class Controller {
       metrics?.reconcileErrors.inc({ controller: name });
       metrics?.reconcileTotal.inc({ controller: name, result: 'error' });
       metrics?.queueRetries.inc({ name });
-      log.warn(
-        { err: err instanceof Error ? err.message : String(err), delayMs: Math.round(delay) },
-        'reconcile failed',
-      );
+      log.warn({ err: describeError(err), delayMs: Math.round(delay) }, 'reconcile failed');
     } finally {
       end?.();
     }

@@ -2,6 +2,7 @@ import * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { randomBytes } from 'node:crypto';
 import type { Resource } from '../api/common.ts';
+import { describeError } from './kube.ts';
 
 export const REPORTING_CONTROLLER = 'warren.dev/operator';
 
@@ -45,7 +46,7 @@ export class Recorder {
         },
       });
     } catch (err) {
-      this.log.debug({ err: String(err), reason }, 'event not recorded');
+      this.log.debug({ err: describeError(err), reason }, 'event not recorded');
     }
   }
 }

@@ -1,5 +1,6 @@
 import * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { describeError } from './kube.ts';
 
 export type Handler<T> = (obj: T) => void;
 
@@ -71,7 +72,7 @@ export class SupervisedInformer<T extends k8s.KubernetesObject> {
     this.opts.onRestart?.(this.opts.name);
     const delay = Math.min(30_000, 500 * 2 ** this.attempt++) * (0.5 + Math.random());
     this.opts.log.warn(
-      { informer: this.opts.name, err: String(err), delayMs: Math.round(delay) },
+      { informer: this.opts.name, err: describeError(err), delayMs: Math.round(delay) },
       'informer restarting',
     );
     setTimeout(() => {

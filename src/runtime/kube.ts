@@ -15,6 +15,13 @@ export function apiStatus(err: unknown): { code: number; reason?: string; messag
   }
 }
 
+/** A one-line description of any error, without response headers or bodies beyond the Status message. */
+export function describeError(err: unknown): string {
+  const st = apiStatus(err);
+  if (st) return `${st.code}${st.reason ? ` ${st.reason}` : ''}${st.message ? `: ${st.message}` : ''}`;
+  return err instanceof Error ? err.message : String(err);
+}
+
 export const isNotFound = (err: unknown) => apiStatus(err)?.code === 404;
 export const isConflict = (err: unknown) => apiStatus(err)?.code === 409;
 

@@ -1,7 +1,7 @@
 import * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { apiStatus } from './kube.ts';
+import { apiStatus, describeError } from './kube.ts';
 
 export interface LeaderOptions {
   api: k8s.CoordinationV1Api;
@@ -101,7 +101,7 @@ export class LeaderElector {
       await api.replaceNamespacedLease({ name, namespace, body });
       return true;
     } catch (err) {
-      this.o.log.debug({ err: String(err) }, 'lease attempt failed');
+      this.o.log.debug({ err: describeError(err) }, 'lease attempt failed');
       return false;
     }
   }

@@ -1,6 +1,6 @@
 import * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { apiStatus } from './kube.ts';
+import { apiStatus, describeError } from './kube.ts';
 
 type Entry = { secret: k8s.V1Secret | undefined };
 
@@ -114,7 +114,7 @@ export class SecretCache {
     if (this.stopped) return;
     if (apiStatus(err)?.code === 410 || (err as { statusCode?: number })?.statusCode === 410) this.rv = '';
     const delay = err ? Math.min(30_000, 500 * 2 ** this.attempt++) : 0;
-    if (err) this.log.warn({ err: String(err), delayMs: delay }, 'secret watch restarting');
+    if (err) this.log.warn({ err: describeError(err), delayMs: delay }, 'secret watch restarting');
     setTimeout(() => void this.connect(), delay).unref();
   }
 
