@@ -6,6 +6,7 @@ import { BrokerRegistry, type BrokerResource } from './kinds/brokers.ts';
 import { ClaimIndex } from './kinds/claims.ts';
 import { DependencyIndex } from './kinds/dependencies.ts';
 import { TOPOLOGY_KINDS } from './kinds/index.ts';
+import { Surveyor, type SurveyedKind } from './kinds/survey.ts';
 import { TopologyReconciler } from './kinds/topology.ts';
 import { depKeys } from './kinds/types.ts';
 import { Controller } from './runtime/controller.ts';
@@ -64,7 +65,10 @@ export class Operator {
     const registry = new BrokerRegistry({ get: getBroker, secrets: this.secrets });
     const common = { log, metrics: o.metrics, concurrency: o.concurrency ?? 4 };
 
+    const surveyed: SurveyedKind[] = [];
+    const surveyor = new Surveyor({ kinds: surveyed, secrets: this.secrets, log });
     const broker = new BrokerReconciler({
+      surveyor,
       kube: this.kube,
       recorder,
       registry,
@@ -96,6 +100,7 @@ export class Operator {
         recorder,
         lookup,
         notify: (d) => this.notify(d),
+        onUnreachable: (brokerKey) => this.controllers.get('rabbitbrokers')?.enqueue(brokerKey),
         resyncMs: o.resyncMs ?? 10 * 60_000,
       });
       const controller = new Controller({

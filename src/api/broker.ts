@@ -34,10 +34,40 @@ export const RabbitBroker = defineKind({
   status: {
     rabbitmqVersion: z.string().optional(),
     clusterName: z.string().optional(),
+    lastSurveyTime: z
+      .string()
+      .meta({ format: 'date-time' })
+      .optional()
+      .describe('When drift was last looked for.'),
+    survey: z
+      .object({
+        lastSurveyTime: z.string().optional(),
+        durationMs: z.number().int().optional(),
+        requests: z.number().int().optional().describe('Management API requests the survey made.'),
+        managed: z.number().int().optional().describe('Resources declaring objects in this broker.'),
+        drifted: z.number().int().optional().describe('Objects found missing or changed, queued for repair.'),
+        repaired: z
+          .number()
+          .int()
+          .optional()
+          .describe('Of those found by the previous survey, how many are back.'),
+        unmanaged: z
+          .number()
+          .int()
+          .optional()
+          .describe('Broker objects no resource declares (reported, never deleted).'),
+        resetDetected: z.boolean().optional(),
+      })
+      .optional()
+      .describe('The last drift survey.'),
   },
   columns: [
     { name: 'Endpoint', type: 'string', jsonPath: '.spec.endpoint' },
     { name: 'Version', type: 'string', jsonPath: '.status.rabbitmqVersion' },
+    { name: 'Managed', type: 'integer', jsonPath: '.status.survey.managed', priority: 1 },
+    { name: 'Drifted', type: 'integer', jsonPath: '.status.survey.drifted', priority: 1 },
+    { name: 'Unmanaged', type: 'integer', jsonPath: '.status.survey.unmanaged', priority: 1 },
+    { name: 'Last Survey', type: 'date', jsonPath: '.status.lastSurveyTime', priority: 1 },
   ],
 });
 export type RabbitBrokerSpec = z.output<typeof RabbitBroker.spec>;

@@ -9,6 +9,7 @@ import type { BrokerRegistry, BrokerResource } from './brokers.ts';
 import type { DependencyIndex } from './dependencies.ts';
 import { writeStatus } from './status.ts';
 import { classify, splitKey } from './topology.ts';
+import type { Surveyor } from './survey.ts';
 import { depKeys } from './types.ts';
 
 /**
@@ -24,6 +25,7 @@ export class BrokerReconciler {
     deps: DependencyIndex;
     get: (namespace: string, name: string) => BrokerResource | undefined;
     notify: (dep: string) => void;
+    surveyor: Surveyor;
   };
 
   constructor(d: BrokerReconciler['d']) {
@@ -36,6 +38,7 @@ export class BrokerReconciler {
     const depKey = `rabbitbrokers|${key}`;
     if (!cached || cached.metadata.deletionTimestamp) {
       this.d.registry.forget(key);
+      this.d.surveyor.forget(key);
       this.d.deps.clear(depKey);
       this.d.notify(depKeys.broker(key));
       return;
@@ -48,18 +51,42 @@ export class BrokerReconciler {
     try {
       const client = await this.d.registry.clientFor(key, r, depSet);
       const overview = await client.overview();
+      if (r.status?.rabbitmqVersion && r.status.rabbitmqVersion !== overview.rabbitmq_version)
+        client.resetCapabilities();
+      const back = this.d.registry.markUp(key);
+      if (back) log.info('broker reachable again');
+      const survey = await this.d.surveyor.survey(key, client);
       await writeStatus(this.d.kube, this.d.recorder, 'rabbitbrokers', r, {
         ready: true,
         reason: Reasons.Reconciled,
         message: `RabbitMQ ${overview.rabbitmq_version} at ${overview.node}`,
         applied: true,
-        extra: { rabbitmqVersion: overview.rabbitmq_version, clusterName: overview.cluster_name },
+        extra: {
+          rabbitmqVersion: overview.rabbitmq_version,
+          clusterName: overview.cluster_name,
+          lastSurveyTime: survey.lastSurveyTime,
+          survey,
+        },
       });
-      if (!wasReady) this.d.notify(depKeys.broker(key));
+      if (survey.resetDetected) {
+        await this.d.recorder.emit(
+          r,
+          'Warning',
+          'BrokerReset',
+          'Survey',
+          'the broker lost its definitions or was replaced: re-declaring everything',
+        );
+      }
+      // Dependents waiting on this broker (first contact, or the end of an outage) go now.
+      if (!wasReady || back) this.d.notify(depKeys.broker(key));
       return { requeueAfterMs: interval };
     } catch (err) {
       const f = classify(err);
       if (!f) throw err;
+      if (f.reason === Reasons.BrokerUnreachable && this.d.registry.markDown(key, f.message)) {
+        // Every dependent learns of the outage now and then fails fast until the probe sees the broker back.
+        this.d.notify(depKeys.broker(key));
+      }
       log.info({ reason: f.reason, msg: f.message }, 'broker not ready');
       await writeStatus(this.d.kube, this.d.recorder, 'rabbitbrokers', r, {
         ready: false,

@@ -19,6 +19,9 @@ export interface ResolvedBroker {
  */
 export class BrokerRegistry {
   private readonly clients = new Map<string, { fingerprint: string; client: ManagementClient }>();
+  // Brokers whose management API stopped answering: their dependents fail fast, without a
+  // request each, until the broker's own probe sees it back.
+  private readonly down = new Map<string, string>();
   private readonly get: (namespace: string, name: string) => BrokerResource | undefined;
   private readonly secrets: SecretCache;
 
@@ -52,7 +55,23 @@ export class BrokerRegistry {
         );
       }
     }
-    return { key, broker, client: await this.clientFor(key, broker, deps) };
+    const client = await this.clientFor(key, broker, deps);
+    const outage = this.down.get(key);
+    if (outage !== undefined)
+      throw new Blocked(Reasons.BrokerUnreachable, `RabbitBroker ${key} is unreachable: ${outage}`);
+    return { key, broker, client };
+  }
+
+  /** Records an outage; true if the broker was up until now. */
+  markDown(key: string, message: string): boolean {
+    const wasUp = !this.down.has(key);
+    this.down.set(key, message);
+    return wasUp;
+  }
+
+  /** Records the broker answering again; true if it was down until now. */
+  markUp(key: string): boolean {
+    return this.down.delete(key);
   }
 
   async clientFor(key: string, broker: BrokerResource, deps: Set<string>): Promise<ManagementClient> {
@@ -82,11 +101,14 @@ export class BrokerRegistry {
       password,
       maxConcurrentRequests: broker.spec.maxConcurrentRequests ?? 8,
     });
+    cached?.client.close();
     this.clients.set(key, { fingerprint, client });
     return client;
   }
 
   forget(key: string): void {
+    this.clients.get(key)?.client.close();
     this.clients.delete(key);
+    this.down.delete(key);
   }
 }

@@ -40,5 +40,21 @@ export const permissionKind: TopologyKind<RabbitPermissionSpec, Desired> = {
     if (s) await client.deletePermission(s.vhost, s.user);
   },
 
+  claims(r) {
+    const s = appliedSubject(r);
+    return s ? [`permissions|${s.vhost}|${s.user}`] : [];
+  },
+
+  inSync(r, snap) {
+    const s = appliedSubject(r);
+    const actual = s && snap.permissions.get(`${s.vhost}|${s.user}`);
+    return (
+      !!actual &&
+      actual.configure === r.spec.configure &&
+      actual.write === r.spec.write &&
+      actual.read === r.spec.read
+    );
+  },
+
   status: (d) => ({ user: d.user, vhost: d.vhost }),
 };

@@ -1,8 +1,13 @@
 import { isDeepStrictEqual } from 'node:util';
 import { RabbitQueue, type RabbitQueueSpec } from '../api/queue.ts';
 import type { Resource } from '../api/common.ts';
-import { normalizeQueueArguments, queueTypeFromArguments } from '../rabbitmq/index.ts';
-import { depKeys, type TopologyKind } from './types.ts';
+import {
+  normalizeQueueArguments,
+  queueTypeFromArguments,
+  type Capabilities,
+  type QueueInfo,
+} from '../rabbitmq/index.ts';
+import { depKeys, type KindContext, type TopologyKind } from './types.ts';
 
 interface Desired {
   vhost: string;
@@ -14,6 +19,23 @@ interface Desired {
 }
 
 const queueName = (r: Resource<RabbitQueueSpec>) => r.spec.name ?? r.metadata.name;
+
+/** Type, durability and the arguments the spec sets, compared version-independently. */
+function matches(d: Desired, actual: QueueInfo, caps: Capabilities): boolean {
+  const type = d.type ?? actual.type;
+  return (
+    actual.durable === d.durable &&
+    actual.auto_delete === d.autoDelete &&
+    (!d.type || queueTypeFromArguments(actual.arguments) === d.type || actual.type === d.type) &&
+    isDeepStrictEqual(
+      normalizeQueueArguments(actual.arguments, type, caps),
+      normalizeQueueArguments(d.arguments, type, caps),
+    )
+  );
+}
+
+// desired() only records dependencies through the context; the survey has none to record.
+const noDeps = { dependOn: () => undefined, brokerKey: '' } as unknown as KindContext;
 
 export const queueKind: TopologyKind<RabbitQueueSpec, Desired> = {
   def: RabbitQueue,
@@ -36,19 +58,7 @@ export const queueKind: TopologyKind<RabbitQueueSpec, Desired> = {
 
   async apply(d, _r, { client }) {
     const actual = await client.getQueue(d.vhost, d.name);
-    if (actual) {
-      const caps = await client.capabilities();
-      const type = d.type ?? actual.type;
-      const same =
-        actual.durable === d.durable &&
-        actual.auto_delete === d.autoDelete &&
-        (!d.type || queueTypeFromArguments(actual.arguments) === d.type || actual.type === d.type) &&
-        isDeepStrictEqual(
-          normalizeQueueArguments(actual.arguments, type, caps),
-          normalizeQueueArguments(d.arguments, type, caps),
-        );
-      if (same) return false;
-    }
+    if (actual && matches(d, actual, await client.capabilities())) return false;
     // A queue that differs is declared anyway: the broker says which property is inequivalent.
     await client.putQueue(d.vhost, d.name, {
       durable: d.durable,
@@ -63,6 +73,15 @@ export const queueKind: TopologyKind<RabbitQueueSpec, Desired> = {
       ifEmpty: r.spec.deleteIfEmpty,
       ifUnused: r.spec.deleteIfUnused,
     });
+  },
+
+  claims: (r) => [`queues|${r.spec.vhost}|${queueName(r)}`],
+
+  surveyVhost: (r) => r.spec.vhost,
+
+  inSync(r, snap) {
+    const actual = snap.queues.get(r.spec.vhost)?.get(queueName(r));
+    return !!actual && matches(queueKind.desired(r, noDeps) as Desired, actual, snap.caps);
   },
 
   status: (d) => ({ name: d.name }),

@@ -40,5 +40,16 @@ export const topicPermissionKind: TopologyKind<RabbitTopicPermissionSpec, Desire
     if (s) await client.deleteTopicPermission(s.vhost, s.user, r.spec.exchange);
   },
 
+  claims(r) {
+    const s = appliedSubject(r);
+    return s ? [`topicPermissions|${s.vhost}|${s.user}|${r.spec.exchange}`] : [];
+  },
+
+  inSync(r, snap) {
+    const s = appliedSubject(r);
+    const actual = s && snap.topicPermissions.get(`${s.vhost}|${s.user}|${r.spec.exchange}`);
+    return !!actual && actual.write === r.spec.write && actual.read === r.spec.read;
+  },
+
   status: (d) => ({ user: d.user, vhost: d.vhost }),
 };

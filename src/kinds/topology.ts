@@ -23,6 +23,8 @@ export interface TopologyDeps {
   lookup: KindContext['lookup'];
   /** Re-triggers whatever waits on a dependency key. */
   notify(dep: string): void;
+  /** A request to this broker found it unreachable: have the broker probed now. */
+  onUnreachable(brokerKey: string): void;
   /** How often a Ready resource is checked again when nothing else triggers it. */
   resyncMs: number;
 }
@@ -104,8 +106,10 @@ export class TopologyReconciler {
     await addFinalizer(this.d.kube, ref, r.metadata, this.finalizer);
 
     const owner = this.d.claims.owner(this.objectKey(r));
+    let brokerKey: string | undefined;
     try {
       const broker = await this.d.brokers.resolve(r.spec.brokerRef, namespace, depSet);
+      brokerKey = broker.key;
       if (owner && owner.key !== key) {
         depSet.add(depKeys.resource(this.plural, ...splitKey(owner.key)));
         throw new Blocked(
@@ -133,6 +137,8 @@ export class TopologyReconciler {
     } catch (err) {
       const f = classify(err);
       if (!f) throw err;
+      if (brokerKey && err instanceof ManagementError && err.category === 'Unreachable')
+        this.d.onUnreachable(brokerKey);
       log.info({ reason: f.reason, msg: f.message }, 'not ready');
       await writeStatus(this.d.kube, this.d.recorder, this.plural, r, {
         ready: false,

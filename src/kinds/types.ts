@@ -1,6 +1,14 @@
 import type { Logger } from 'pino';
 import type { KindDef, Reason, Resource } from '../api/common.ts';
-import type { ManagementClient } from '../rabbitmq/index.ts';
+import type {
+  Capabilities,
+  ManagementClient,
+  Permission,
+  QueueInfo,
+  TopicPermission,
+  UserInfo,
+  VhostInfo,
+} from '../rabbitmq/index.ts';
 import type { Kube } from '../runtime/kube.ts';
 import type { SecretCache } from '../runtime/secrets.ts';
 
@@ -41,6 +49,15 @@ export interface TopologyKind<Spec = any, Desired = any, Status = any> {
   apply(d: Desired, r: Resource<Spec, Status>, ctx: KindContext): Promise<boolean>;
   /** Deletes the broker object; a missing object counts as deleted. */
   remove(r: Resource<Spec, Status>, ctx: KindContext): Promise<void>;
+  /**
+   * Whether a Ready resource's broker object, as the bulk survey saw it, still matches. Kinds
+   * without it are not surveyed. Reads only the snapshot and caches: never the broker.
+   */
+  inSync?(r: Resource<Spec, Status>, snap: Snapshot, ctx: SurveyContext): boolean | Promise<boolean>;
+  /** The snapshot entries this resource accounts for (`<table>|<key>`), so the rest count as unmanaged. */
+  claims?(r: Resource<Spec, Status>): string[];
+  /** The vhost whose queue list the survey must read for this resource, if any. */
+  surveyVhost?(r: Resource<Spec, Status>): string | undefined;
   /** Status fields describing what is in effect, besides conditions. */
   status?(d: Desired, r: Resource<Spec, Status>): Record<string, unknown>;
 }
@@ -51,3 +68,22 @@ export const depKeys = {
   broker: (brokerKey: string) => `broker:${brokerKey}`,
   object: (brokerKey: string, identity: string) => `obj:${brokerKey}|${identity}`,
 };
+
+/** One broker's state from a few cheap bulk reads. */
+export interface Snapshot {
+  caps: Capabilities;
+  vhosts: Map<string, VhostInfo>;
+  vhostLimits: Map<string, Record<string, number>>;
+  users: Map<string, UserInfo>;
+  userLimits: Map<string, Record<string, number>>;
+  /** Keyed by `${vhost}|${user}`. */
+  permissions: Map<string, Permission>;
+  /** Keyed by `${vhost}|${user}|${exchange}`. */
+  topicPermissions: Map<string, TopicPermission>;
+  /** Queues of the vhosts that hold managed queues, keyed by vhost then name. */
+  queues: Map<string, Map<string, QueueInfo>>;
+}
+
+export interface SurveyContext {
+  secrets: SecretCache;
+}

@@ -4,6 +4,7 @@ import { RabbitUser, type RabbitUserSpec } from '../api/user.ts';
 import { hashPassword, isHashingAlgorithm, passwordMatches, type UserLimitName } from '../rabbitmq/index.ts';
 import { secretValue } from '../runtime/secrets.ts';
 import { Blocked, depKeys, type KindContext, type TopologyKind } from './types.ts';
+import { limitsMatch } from './vhost.ts';
 
 type Credential =
   | { kind: 'none' }
@@ -177,6 +178,35 @@ export const userKind: TopologyKind<RabbitUserSpec, Desired, Status> = {
 
   async remove(r, { client }) {
     await client.deleteUser(r.status?.username ?? username(r));
+  },
+
+  claims: (r) => [`users|${r.status?.username ?? username(r)}`],
+
+  async inSync(r, snap, { secrets }) {
+    const name = r.status?.username ?? username(r);
+    const actual = snap.users.get(name);
+    if (!actual || name !== username(r) || !sameSet(actual.tags, r.spec.tags ?? [])) return false;
+    const limits = {
+      'max-connections': r.spec.limits?.maxConnections,
+      'max-channels': r.spec.limits?.maxChannels,
+    };
+    if (!limitsMatch(limits, snap.userLimits.get(name) ?? {})) return false;
+    if (r.spec.passwordless) return actual.password_hash === '';
+    const secretName = r.spec.credentialsSecretRef?.name ?? generatedSecretName(r);
+    const secret = await secrets.get(r.metadata.namespace, secretName);
+    const password = secretValue(secret, 'password');
+    if (password)
+      return credentialMatches(
+        { kind: 'password', password },
+        actual.password_hash,
+        actual.hashing_algorithm,
+      );
+    const hash = secretValue(secret, 'passwordHash');
+    const algorithm = secretValue(secret, 'hashingAlgorithm') || DEFAULT_ALGORITHM;
+    return (
+      !!hash &&
+      credentialMatches({ kind: 'hash', hash, algorithm }, actual.password_hash, actual.hashing_algorithm)
+    );
   },
 
   status: (d) => ({ username: d.username, credentialsSecretName: d.secretName }),

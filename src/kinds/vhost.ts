@@ -1,6 +1,6 @@
 import { RabbitVhost, type RabbitVhostSpec } from '../api/vhost.ts';
 import type { Resource } from '../api/common.ts';
-import type { VhostLimitName } from '../rabbitmq/index.ts';
+import type { VhostInfo, VhostLimitName } from '../rabbitmq/index.ts';
 import type { TopologyKind } from './types.ts';
 
 interface Desired {
@@ -10,6 +10,24 @@ interface Desired {
   defaultQueueType?: string;
   tracing?: boolean;
   limits: Record<VhostLimitName, number | undefined>;
+}
+
+const isSet = (v: number | undefined) => v !== undefined && v !== -1;
+
+function metadataMatches(d: Desired, actual: VhostInfo): boolean {
+  return (
+    actual.description === d.description &&
+    sameSet(actual.tags, d.tags) &&
+    (d.defaultQueueType === undefined || actual.default_queue_type === d.defaultQueueType) &&
+    (d.tracing === undefined || actual.tracing === d.tracing)
+  );
+}
+
+export function limitsMatch(
+  desired: Record<string, number | undefined>,
+  actual: Record<string, number>,
+): boolean {
+  return Object.entries(desired).every(([k, v]) => (v === undefined ? !isSet(actual[k]) : actual[k] === v));
 }
 
 const vhostName = (r: Resource<RabbitVhostSpec>) => r.spec.name ?? r.metadata.name;
@@ -32,13 +50,7 @@ export const vhostKind: TopologyKind<RabbitVhostSpec, Desired> = {
   async apply(d, _r, { client }) {
     let wrote = false;
     const actual = await client.getVhost(d.name);
-    const differs =
-      !actual ||
-      actual.description !== d.description ||
-      !sameSet(actual.tags, d.tags) ||
-      (d.defaultQueueType !== undefined && actual.default_queue_type !== d.defaultQueueType) ||
-      (d.tracing !== undefined && actual.tracing !== d.tracing);
-    if (differs) {
+    if (!actual || !metadataMatches(d, actual)) {
       await client.putVhost(d.name, {
         description: d.description,
         tags: d.tags,
@@ -51,7 +63,7 @@ export const vhostKind: TopologyKind<RabbitVhostSpec, Desired> = {
     for (const [name, value] of Object.entries(d.limits) as [VhostLimitName, number | undefined][]) {
       if (value === undefined) {
         // A limit removed from the spec is removed from the broker.
-        if (limits[name] !== undefined && limits[name] !== -1) {
+        if (isSet(limits[name])) {
           await client.deleteVhostLimit(d.name, name);
           wrote = true;
         }
@@ -65,6 +77,16 @@ export const vhostKind: TopologyKind<RabbitVhostSpec, Desired> = {
 
   async remove(r, { client }) {
     await client.deleteVhost(vhostName(r));
+  },
+
+  claims: (r) => [`vhosts|${vhostName(r)}`],
+
+  inSync(r, snap) {
+    const d = vhostKind.desired(r, undefined as never) as Desired;
+    const actual = snap.vhosts.get(d.name);
+    return (
+      !!actual && metadataMatches(d, actual) && limitsMatch(d.limits, snap.vhostLimits.get(d.name) ?? {})
+    );
   },
 
   status: (d) => ({ name: d.name }),
