@@ -108,6 +108,12 @@ export class Operator {
         reconcile: (k, c) => rec.reconcile(k, c),
         ...common,
       });
+      surveyed.push({
+        kind,
+        list: () => this.informers.get(plural)!.list(),
+        enqueue: (key) => controller.enqueue(key),
+        brokerOf: (r) => `${r.spec.brokerRef.namespace ?? r.metadata.namespace}/${r.spec.brokerRef.name}`,
+      });
       this.addKind(plural, controller, {
         onChange: (obj) => {
           const key = keyOf(obj);
