@@ -46,6 +46,7 @@ export class Operator {
   private readonly secrets: SecretCache;
   private readonly generations = new Map<string, number>();
   private started = false;
+  private readonly registry: BrokerRegistry;
 
   constructor(o: OperatorOptions) {
     this.o = o;
@@ -63,6 +64,8 @@ export class Operator {
     const getBroker = (namespace: string, name: string) =>
       lookup('rabbitbrokers', namespace, name) as BrokerResource;
     const registry = new BrokerRegistry({ get: getBroker, secrets: this.secrets });
+    this.registry = registry;
+    o.metrics?.observeBrokerRequests(() => registry.requestStats());
     const common = { log, metrics: o.metrics, concurrency: o.concurrency ?? 4 };
 
     const surveyed: SurveyedKind[] = [];
@@ -199,6 +202,11 @@ export class Operator {
     await Promise.all([...this.controllers.values()].map((c) => c.stop()));
     await Promise.all([...this.informers.values()].map((i) => i.stop()));
     this.secrets.stop();
+  }
+
+  /** Management API requests per broker and method since this operator started. */
+  brokerRequests(): Map<string, { requests: number; byMethod: Record<string, number> }> {
+    return this.registry.requestStats();
   }
 
   /** For tests and benchmarks: queue depth and in-flight counts per kind. */

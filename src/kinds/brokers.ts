@@ -106,6 +106,11 @@ export class BrokerRegistry {
     return client;
   }
 
+  /** Requests made per broker by the clients in use (for metrics and benchmarks). */
+  requestStats(): Map<string, ManagementClient['stats']> {
+    return new Map([...this.clients].map(([k, c]) => [k, c.client.stats]));
+  }
+
   forget(key: string): void {
     this.clients.get(key)?.client.close();
     this.clients.delete(key);

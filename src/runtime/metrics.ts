@@ -44,14 +44,27 @@ export function makeMetrics() {
       labelNames: ['informer'],
       registers: [registry],
     }),
-    brokerRequests: new Counter({
-      name: 'warren_broker_requests_total',
-      help: 'Management API requests',
-      labelNames: ['method', 'outcome'],
-      registers: [registry],
-    }),
     leader: new Gauge({ name: 'warren_leader', help: '1 while this replica leads', registers: [registry] }),
   };
-  return m;
+  let source: () => Map<string, { byMethod: Record<string, number> }> = () => new Map();
+  new Gauge({
+    name: 'warren_broker_requests',
+    help: 'Management API requests made per broker and HTTP method since start',
+    labelNames: ['broker', 'method'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [broker, stats] of source()) {
+        for (const [method, n] of Object.entries(stats.byMethod)) this.set({ broker, method }, n);
+      }
+    },
+  });
+  return {
+    ...m,
+    /** Reads broker request counts at scrape time. */
+    observeBrokerRequests(fn: typeof source) {
+      source = fn;
+    },
+  };
 }
 export type Metrics = ReturnType<typeof makeMetrics>;
