@@ -13,6 +13,7 @@ import { Controller } from './runtime/controller.ts';
 import { Recorder } from './runtime/events.ts';
 import { SupervisedInformer } from './runtime/informer.ts';
 import { Kube } from './runtime/kube.ts';
+import { poolConnections } from './runtime/kubeconfig.ts';
 import type { Metrics } from './runtime/metrics.ts';
 import { SecretCache } from './runtime/secrets.ts';
 
@@ -50,6 +51,7 @@ export class Operator {
 
   constructor(o: OperatorOptions) {
     this.o = o;
+    poolConnections(o.kc);
     this.kube = new Kube(o.kc);
     const log = o.log;
     this.secrets = new SecretCache({

@@ -15,7 +15,12 @@ beforeAll(async () => {
   await createBroker(ctx);
   op = await startOperator(ctx, { resyncMs: 3_600_000 });
   const b = { name: 'local' };
-  await ctx.create('rabbitvhosts', 'vh', { brokerRef: b, name: `${p}-vh`, description: 'kept', limits: { maxQueues: 50 } });
+  await ctx.create('rabbitvhosts', 'vh', {
+    brokerRef: b,
+    name: `${p}-vh`,
+    description: 'kept',
+    limits: { maxQueues: 50 },
+  });
   await ctx.create('rabbitusers', 'dave', { brokerRef: b, username: `${p}-dave`, tags: ['monitoring'] });
   await ctx.create('rabbitpermissions', 'dave-vh', {
     brokerRef: b,
@@ -25,7 +30,11 @@ beforeAll(async () => {
     write: '.*',
     read: '.*',
   });
-  await ctx.create('rabbitqueues', 'jobs', { brokerRef: b, vhost: `${p}-vh`, arguments: { 'x-max-length': 10 } });
+  await ctx.create('rabbitqueues', 'jobs', {
+    brokerRef: b,
+    vhost: `${p}-vh`,
+    arguments: { 'x-max-length': 10 },
+  });
   for (const [plural, name] of [
     ['rabbitvhosts', 'vh'],
     ['rabbitusers', 'dave'],
@@ -49,32 +58,66 @@ describe('drift repair', () => {
   it('re-declares a queue deleted in the broker', async () => {
     expect(await ctx.broker.del(`/queues/${vh()}/jobs`)).toBe(204);
     const t0 = Date.now();
-    await eventually(() => ctx.broker.get(`/queues/${vh()}/jobs`), (r) => r.status === 200, { ...within, what: 'queue back' });
+    await eventually(
+      () => ctx.broker.get(`/queues/${vh()}/jobs`),
+      (r) => r.status === 200,
+      { ...within, what: 'queue back' },
+    );
     console.log(`queue repaired ${Date.now() - t0} ms after deletion (survey interval 2 s)`);
-    expect((await ctx.broker.get(`/queues/${vh()}/jobs`)).body.arguments).toMatchObject({ 'x-max-length': 10 });
+    expect((await ctx.broker.get(`/queues/${vh()}/jobs`)).body.arguments).toMatchObject({
+      'x-max-length': 10,
+    });
   });
 
   it('re-creates a deleted user with its password and tags', async () => {
     expect(await ctx.broker.del(`/users/${enc(`${p}-dave`)}`)).toBe(204);
-    const u = await eventually(() => ctx.broker.get(`/users/${enc(`${p}-dave`)}`), (r) => r.status === 200, within);
+    const u = await eventually(
+      () => ctx.broker.get(`/users/${enc(`${p}-dave`)}`),
+      (r) => r.status === 200,
+      within,
+    );
     expect(u.body.tags).toEqual(['monitoring']);
     // The user's permission went with it; the user's re-creation brings it back too.
-    await eventually(() => ctx.broker.get(`/permissions/${vh()}/${enc(`${p}-dave`)}`), (r) => r.status === 200, within);
+    await eventually(
+      () => ctx.broker.get(`/permissions/${vh()}/${enc(`${p}-dave`)}`),
+      (r) => r.status === 200,
+      within,
+    );
   });
 
   it('puts back a permission whose regex was changed, and one that was deleted', async () => {
     const path = `/permissions/${vh()}/${enc(`${p}-dave`)}`;
     await ctx.broker.put(path, { configure: '.*', write: '', read: '' });
-    await eventually(() => ctx.broker.get(path), (r) => r.body?.configure === '^dave' && r.body?.write === '.*', within);
+    await eventually(
+      () => ctx.broker.get(path),
+      (r) => r.body?.configure === '^dave' && r.body?.write === '.*',
+      within,
+    );
     await ctx.broker.del(path);
-    await eventually(() => ctx.broker.get(path), (r) => r.status === 200, within);
+    await eventually(
+      () => ctx.broker.get(path),
+      (r) => r.status === 200,
+      within,
+    );
   });
 
   it('re-creates a deleted vhost and everything declared inside it', async () => {
     expect(await ctx.broker.del(`/vhosts/${vh()}`)).toBe(204);
-    await eventually(() => ctx.broker.get(`/vhosts/${vh()}`), (r) => r.status === 200, within);
-    await eventually(() => ctx.broker.get(`/queues/${vh()}/jobs`), (r) => r.status === 200, within);
-    await eventually(() => ctx.broker.get(`/permissions/${vh()}/${enc(`${p}-dave`)}`), (r) => r.status === 200, within);
+    await eventually(
+      () => ctx.broker.get(`/vhosts/${vh()}`),
+      (r) => r.status === 200,
+      within,
+    );
+    await eventually(
+      () => ctx.broker.get(`/queues/${vh()}/jobs`),
+      (r) => r.status === 200,
+      within,
+    );
+    await eventually(
+      () => ctx.broker.get(`/permissions/${vh()}/${enc(`${p}-dave`)}`),
+      (r) => r.status === 200,
+      within,
+    );
     const vhost = await ctx.broker.get(`/vhosts/${vh()}`);
     expect(vhost.body.description).toBe('kept');
     expect((await ctx.broker.get(`/vhost-limits/${vh()}`)).body[0].value).toEqual({ 'max-queues': 50 });
@@ -82,7 +125,11 @@ describe('drift repair', () => {
 
   it('restores vhost metadata changed out of band', async () => {
     await ctx.broker.put(`/vhosts/${vh()}`, { description: 'vandalised', tags: [] });
-    await eventually(() => ctx.broker.get(`/vhosts/${vh()}`), (r) => r.body?.description === 'kept', within);
+    await eventually(
+      () => ctx.broker.get(`/vhosts/${vh()}`),
+      (r) => r.body?.description === 'kept',
+      within,
+    );
   });
 
   it('reports survey counts on the RabbitBroker and writes nothing when nothing drifted', async () => {
