@@ -187,6 +187,8 @@ export class TopologyReconciler {
     try {
       const broker = await this.d.brokers.resolve(r.spec.brokerRef, namespace, depSet);
       await this.kind.remove(r, this.context(broker.key, broker.client, log, depSet));
+      // Whatever lived inside the object (a vhost's queues and permissions) is gone with it.
+      this.d.notify(depKeys.object(broker.key, this.kind.identity(r)));
       return release('Normal', 'Deleted', 'deleted from the broker');
     } catch (err) {
       const f = classify(err);

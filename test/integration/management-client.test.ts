@@ -13,8 +13,9 @@ import {
 
 const env = inject('env');
 const suffix = randomBytes(3).toString('hex');
-// A '/' and a space in the vhost name prove the path encoding end to end.
-const vhost = `mc-test-${suffix}/é x`;
+// A '/' and a space in the vhost name prove the path encoding end to end. (Not a non-ASCII
+// name here: RabbitMQ 4.3 answers a bare 500 instead of its AMQP error for such vhosts.)
+const vhost = `mc-test-${suffix}/a x`;
 const users = [`mc-user-${suffix}`, `mc-nopw-${suffix}`];
 
 let client: ManagementClient;
@@ -239,6 +240,8 @@ describe('permissions', () => {
     expect(
       await client.putTopicPermission(vhost, user, { exchange: 'amq.topic', write: '^a', read: '^b' }),
     ).toBe('created');
+    // RabbitMQ 4.x checks that the exchange exists (400 no_such_exchange); 3.10 did not.
+    await client.put(api`/exchanges/${vhost}/${'x/y'}`, { type: 'topic', durable: true });
     // A second exchange is 204 although it is new.
     expect(await client.putTopicPermission(vhost, user, { exchange: 'x/y', write: '', read: '.*' })).toBe(
       'updated',
@@ -360,7 +363,9 @@ describe('failures', () => {
   it('maps a wrong password to Unauthorized without leaking it', async () => {
     const password = `wrong-${randomBytes(8).toString('hex')}`;
     const err = await failure(clientWith({ password }).overview());
-    expect(err).toMatchObject({ status: 401, category: 'Unauthorized', reason: 'Login failed' });
+    expect(err).toMatchObject({ status: 401, category: 'Unauthorized' });
+    // 3.10 says "Login failed", 4.3 "Not_Authorized".
+    expect(err.reason).toMatch(/^(Login failed|Not_Authorized)$/);
     const everything = `${err.message} ${err.stack} ${JSON.stringify(err)} ${err.reason}`;
     expect(everything).not.toContain(password);
     expect(everything).not.toContain(Buffer.from(`${env.adminUser}:${password}`).toString('base64'));

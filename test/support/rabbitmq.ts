@@ -1,7 +1,15 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { freePort } from './ports.ts';
 import { startProcess, waitFor, type Managed } from './processes.ts';
 
@@ -40,29 +48,91 @@ export function rabbitmqInstalled(): boolean {
 }
 
 /**
+ * Which broker the tests run against: the Debian bookworm package on this machine (3.10), or a
+ * newer Debian suite's package inside a debootstrap root filesystem (WARREN_TEST_BROKER=4.0 for
+ * trixie, 4.3 for sid), built once per machine by test/rabbitmq-rootfs/build.sh.
+ */
+export const BROKER_SUITES: Record<string, string | undefined> = {
+  '3.10': undefined,
+  '4.0': 'trixie',
+  '4.3': 'sid',
+};
+
+export function selectedBroker(): { name: string; rootfs?: string } {
+  const name = process.env.WARREN_TEST_BROKER || '3.10';
+  if (!(name in BROKER_SUITES)) {
+    throw new Error(`WARREN_TEST_BROKER=${name}: choose one of ${Object.keys(BROKER_SUITES).join(', ')}`);
+  }
+  const suite = BROKER_SUITES[name];
+  if (!suite) return { name };
+  if (process.env.WARREN_BROKER_ROOTFS) return { name, rootfs: process.env.WARREN_BROKER_ROOTFS };
+  const out = execFileSync('bash', [join(import.meta.dirname, '..', 'rabbitmq-rootfs', 'build.sh'), suite], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  }).toString();
+  const rootfs = out.trim().split('\n').pop()!;
+  removeStaleNodeDirs(rootfs);
+  // Later calls (workers, other files) reuse it without running the script again.
+  process.env.WARREN_BROKER_ROOTFS = rootfs;
+  return { name, rootfs };
+}
+
+/**
  * Starts an isolated RabbitMQ node from the Debian package: its own HOME (Erlang cookie), node
  * name, ports, data and log directories and plugin list, beside any system broker.
  */
-export async function startBroker(dir: string, ports?: BrokerPorts): Promise<Broker> {
+export async function startBroker(
+  dir: string,
+  ports?: BrokerPorts,
+  rootfs = selectedBroker().rootfs,
+): Promise<Broker> {
+  if (rootfs) {
+    // The node's files live inside the root filesystem; `dir` holds only a link to them.
+    const inside = join('/run-warren', `${basename(dir)}-${process.pid}`);
+    mkdirSync(join(rootfs, inside), { recursive: true });
+    mkdirSync(dirname(dir), { recursive: true });
+    if (!existsSync(dir)) symlinkSync(join(rootfs, inside), dir);
+    return start(join(rootfs, inside), inside, ports, rootfs);
+  }
   if (!rabbitmqInstalled()) {
     throw new Error(
       `${SERVER} not found: install the Debian package rabbitmq-server (apt-get install rabbitmq-server)`,
     );
   }
-  mkdirSync(join(dir, 'home'), { recursive: true });
+  return start(dir, dir, ports);
+}
+
+/** Node directories inside a root filesystem left by runs whose process is gone. */
+function removeStaleNodeDirs(rootfs: string): void {
+  const base = join(rootfs, 'run-warren');
+  for (const entry of existsSync(base) ? readdirSync(base) : []) {
+    const pid = Number(entry.split('-').pop());
+    let alive = false;
+    try {
+      process.kill(pid, 0);
+      alive = true;
+    } catch {
+      /* gone */
+    }
+    if (!alive) rmSync(join(base, entry), { recursive: true, force: true });
+  }
+}
+
+/** hostDir: the node's directory as this process sees it; dir: as the broker sees it (chroot). */
+async function start(hostDir: string, dir: string, ports?: BrokerPorts, rootfs?: string): Promise<Broker> {
+  mkdirSync(join(hostDir, 'home'), { recursive: true });
   const p: BrokerPorts = ports ?? {
     amqp: await freePort(),
     management: await freePort(),
     dist: await freePort(),
   };
   const nodeName = `warren-${p.amqp}@localhost`;
-  const passwordFile = join(dir, 'admin-password');
+  const passwordFile = join(hostDir, 'admin-password');
   if (!existsSync(passwordFile)) writeFileSync(passwordFile, randomBytes(12).toString('hex'));
   const password = readFileSync(passwordFile, 'utf8').trim();
   const username = 'warren-admin';
-  writeFileSync(join(dir, 'rabbitmq-env.conf'), '');
+  writeFileSync(join(hostDir, 'rabbitmq-env.conf'), '');
   writeFileSync(
-    join(dir, 'rabbitmq.conf'),
+    join(hostDir, 'rabbitmq.conf'),
     [
       `listeners.tcp.1 = 127.0.0.1:${p.amqp}`,
       'management.tcp.ip = 127.0.0.1',
@@ -73,7 +143,7 @@ export async function startBroker(dir: string, ports?: BrokerPorts): Promise<Bro
     ].join('\n'),
   );
   const env: NodeJS.ProcessEnv = {
-    PATH: process.env.PATH,
+    PATH: rootfs ? '/usr/sbin:/usr/bin:/sbin:/bin' : process.env.PATH,
     LANG: 'C.UTF-8',
     HOME: join(dir, 'home'),
     RABBITMQ_NODENAME: nodeName,
@@ -96,7 +166,27 @@ export async function startBroker(dir: string, ports?: BrokerPorts): Promise<Bro
   let version = '';
 
   const boot = async () => {
-    proc = startProcess('rabbitmq-server', SERVER, [], { env, logFile: join(dir, 'rabbitmq.log') });
+    const logFile = join(hostDir, 'rabbitmq.log');
+    proc = rootfs
+      ? // A private mount namespace gives the chroot its own /proc (Erlang's memory monitor needs it)
+        // and takes the mount away with the process.
+        startProcess(
+          'rabbitmq-server',
+          'unshare',
+          [
+            '--mount',
+            '--propagation',
+            'private',
+            'sh',
+            '-c',
+            'mount -t proc proc "$0/proc" && exec chroot "$0" env -i "$@"',
+            rootfs,
+            ...Object.entries(env).map(([k, v]) => `${k}=${v}`),
+            SERVER,
+          ],
+          { env: { PATH: process.env.PATH }, logFile },
+        )
+      : startProcess('rabbitmq-server', SERVER, [], { env, logFile });
     await waitFor(
       'rabbitmq management API',
       async () => {
@@ -119,14 +209,14 @@ export async function startBroker(dir: string, ports?: BrokerPorts): Promise<Bro
     get version() {
       return version;
     },
-    dir,
+    dir: hostDir,
     ports: p,
     async stop() {
       await proc?.stop(30_000);
     },
     async restart(opts) {
       await proc?.stop(30_000);
-      if (opts?.wipe) rmSync(join(dir, 'mnesia'), { recursive: true, force: true });
+      if (opts?.wipe) rmSync(join(hostDir, 'mnesia'), { recursive: true, force: true });
       await boot();
     },
   };
