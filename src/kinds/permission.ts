@@ -1,5 +1,12 @@
 import { RabbitPermission, type RabbitPermissionSpec } from '../api/permission.ts';
-import { appliedSubject, resolveSubject, subjectIdentity, waitIfMissing, type Subject } from './subject.ts';
+import {
+  appliedSubject,
+  removeIfMoved,
+  resolveSubject,
+  subjectIdentity,
+  waitIfMissing,
+  type Subject,
+} from './subject.ts';
 import type { TopologyKind } from './types.ts';
 
 interface Desired extends Subject {
@@ -20,12 +27,7 @@ export const permissionKind: TopologyKind<RabbitPermissionSpec, Desired> = {
   }),
 
   async apply(d, r, { client }) {
-    let wrote = false;
-    const old = appliedSubject(r);
-    if (old && (old.user !== d.user || old.vhost !== d.vhost)) {
-      await client.deletePermission(old.vhost, old.user);
-      wrote = true;
-    }
+    const wrote = await removeIfMoved(r, d, (old) => client.deletePermission(old.vhost, old.user));
     const actual = await client.getPermission(d.vhost, d.user);
     if (actual && actual.configure === d.configure && actual.write === d.write && actual.read === d.read)
       return wrote;

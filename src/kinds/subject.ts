@@ -75,3 +75,15 @@ export function waitIfMissing(err: unknown, s: Subject): never {
   }
   throw err;
 }
+
+/** A permission whose user or vhost changed (a renamed RabbitUser) is removed where it was. */
+export async function removeIfMoved(
+  r: Resource<SubjectSpec, { user?: string; vhost?: string }>,
+  now: Subject,
+  remove: (old: Subject) => Promise<unknown>,
+): Promise<boolean> {
+  const old = appliedSubject(r);
+  if (!old || (old.user === now.user && old.vhost === now.vhost)) return false;
+  await remove(old);
+  return true;
+}

@@ -1,5 +1,12 @@
 import { RabbitTopicPermission, type RabbitTopicPermissionSpec } from '../api/permission.ts';
-import { appliedSubject, resolveSubject, subjectIdentity, waitIfMissing, type Subject } from './subject.ts';
+import {
+  appliedSubject,
+  removeIfMoved,
+  resolveSubject,
+  subjectIdentity,
+  waitIfMissing,
+  type Subject,
+} from './subject.ts';
 import type { TopologyKind } from './types.ts';
 
 interface Desired extends Subject {
@@ -20,12 +27,9 @@ export const topicPermissionKind: TopologyKind<RabbitTopicPermissionSpec, Desire
   }),
 
   async apply(d, r, { client }) {
-    let wrote = false;
-    const old = appliedSubject(r);
-    if (old && (old.user !== d.user || old.vhost !== d.vhost)) {
-      await client.deleteTopicPermission(old.vhost, old.user, d.exchange);
-      wrote = true;
-    }
+    const wrote = await removeIfMoved(r, d, (old) =>
+      client.deleteTopicPermission(old.vhost, old.user, d.exchange),
+    );
     // The broker returns every exchange's entry for the pair; pick ours.
     const actual = (await client.getTopicPermissions(d.vhost, d.user)).find((p) => p.exchange === d.exchange);
     if (actual && actual.write === d.write && actual.read === d.read) return wrote;

@@ -4,7 +4,7 @@ import { RabbitUser, type RabbitUserSpec } from '../api/user.ts';
 import { hashPassword, isHashingAlgorithm, passwordMatches, type UserLimitName } from '../rabbitmq/index.ts';
 import { secretValue } from '../runtime/secrets.ts';
 import { Blocked, depKeys, type KindContext, type TopologyKind } from './types.ts';
-import { limitsMatch } from './vhost.ts';
+import { applyLimits, limitsMatch, sameSet } from './compare.ts';
 
 type Credential =
   | { kind: 'none' }
@@ -25,8 +25,6 @@ type User = Resource<RabbitUserSpec, Status>;
 const DEFAULT_ALGORITHM = 'rabbit_password_hashing_sha256';
 export const generatedSecretName = (r: User) => `${r.metadata.name}-user-credentials`;
 const username = (r: User) => r.spec.username ?? r.metadata.name;
-const sameSet = (a: string[], b: string[]) =>
-  a.length === b.length && [...a].sort().join(',') === [...b].sort().join(',');
 
 /** Reads the imported Secret, or creates the generated one once (its password is never regenerated). */
 async function credential(
@@ -155,18 +153,13 @@ export const userKind: TopologyKind<RabbitUserSpec, Desired, Status> = {
       await client.putUser(d.username, body);
       wrote = true;
     }
-    const limits = actual?.limits ?? {};
-    for (const [name, value] of Object.entries(d.limits) as [UserLimitName, number | undefined][]) {
-      if (value === undefined) {
-        if (limits[name] !== undefined && limits[name] !== -1) {
-          await client.deleteUserLimit(d.username, name);
-          wrote = true;
-        }
-      } else if (limits[name] !== value) {
-        await client.putUserLimit(d.username, name, value);
-        wrote = true;
-      }
-    }
+    const limitsWritten = await applyLimits(
+      d.limits,
+      actual?.limits ?? {},
+      (name, value) => client.putUserLimit(d.username, name, value),
+      (name) => client.deleteUserLimit(d.username, name),
+    );
+    wrote ||= limitsWritten;
     const previous = r.status?.username;
     if (previous && previous !== d.username) {
       // A renamed user: the old broker user goes.

@@ -1,6 +1,7 @@
 import { RabbitVhost, type RabbitVhostSpec } from '../api/vhost.ts';
 import type { Resource } from '../api/common.ts';
 import type { VhostInfo, VhostLimitName } from '../rabbitmq/index.ts';
+import { applyLimits, limitsMatch, sameSet } from './compare.ts';
 import type { TopologyKind } from './types.ts';
 
 interface Desired {
@@ -12,8 +13,6 @@ interface Desired {
   limits: Record<VhostLimitName, number | undefined>;
 }
 
-const isSet = (v: number | undefined) => v !== undefined && v !== -1;
-
 function metadataMatches(d: Desired, actual: VhostInfo): boolean {
   return (
     actual.description === d.description &&
@@ -23,16 +22,7 @@ function metadataMatches(d: Desired, actual: VhostInfo): boolean {
   );
 }
 
-export function limitsMatch(
-  desired: Record<string, number | undefined>,
-  actual: Record<string, number>,
-): boolean {
-  return Object.entries(desired).every(([k, v]) => (v === undefined ? !isSet(actual[k]) : actual[k] === v));
-}
-
 const vhostName = (r: Resource<RabbitVhostSpec>) => r.spec.name ?? r.metadata.name;
-const sameSet = (a: string[], b: string[]) =>
-  a.length === b.length && [...a].sort().join(',') === [...b].sort().join(',');
 
 export const vhostKind: TopologyKind<RabbitVhostSpec, Desired> = {
   def: RabbitVhost,
@@ -60,19 +50,13 @@ export const vhostKind: TopologyKind<RabbitVhostSpec, Desired> = {
       wrote = true;
     }
     const limits = actual ? await client.getVhostLimits(d.name) : {};
-    for (const [name, value] of Object.entries(d.limits) as [VhostLimitName, number | undefined][]) {
-      if (value === undefined) {
-        // A limit removed from the spec is removed from the broker.
-        if (isSet(limits[name])) {
-          await client.deleteVhostLimit(d.name, name);
-          wrote = true;
-        }
-      } else if (limits[name] !== value) {
-        await client.putVhostLimit(d.name, name, value);
-        wrote = true;
-      }
-    }
-    return wrote;
+    const limitsWritten = await applyLimits(
+      d.limits,
+      limits,
+      (name, value) => client.putVhostLimit(d.name, name, value),
+      (name) => client.deleteVhostLimit(d.name, name),
+    );
+    return wrote || limitsWritten;
   },
 
   async remove(r, { client }) {

@@ -1,0 +1,34 @@
+// Comparisons and write helpers shared by kinds.
+
+/** Tags are a set to the broker. */
+export const sameSet = (a: string[], b: string[]) =>
+  a.length === b.length && [...a].sort().join(',') === [...b].sort().join(',');
+
+/** -1 is the broker's "no limit". */
+const isSet = (v: number | undefined) => v !== undefined && v !== -1;
+
+export function limitsMatch(
+  desired: Record<string, number | undefined>,
+  actual: Record<string, number>,
+): boolean {
+  return Object.entries(desired).every(([k, v]) => (v === undefined ? !isSet(actual[k]) : actual[k] === v));
+}
+
+/**
+ * Sets the limits the spec gives and removes those it leaves out; returns true if it wrote.
+ */
+export async function applyLimits<N extends string>(
+  desired: Record<N, number | undefined>,
+  actual: Record<string, number>,
+  put: (name: N, value: number) => Promise<unknown>,
+  remove: (name: N) => Promise<unknown>,
+): Promise<boolean> {
+  let wrote = false;
+  for (const [name, value] of Object.entries(desired) as [N, number | undefined][]) {
+    if (value === undefined ? isSet(actual[name]) : actual[name] !== value) {
+      await (value === undefined ? remove(name) : put(name, value));
+      wrote = true;
+    }
+  }
+  return wrote;
+}
