@@ -160,22 +160,13 @@ try {
   }
   results.repairLatencyMs = latencies;
 
-  // Restart with everything in place: reads only, zero writes.
+  // Restart with everything in place: the first survey checks everything in bulk; each
+  // resource's own reconcile is spread over the resync window. Count requests in the first 30 s.
   await operator.stop();
   operator = await start();
-  t = Date.now();
-  await sleep(2000);
-  await until(
-    'restart settled',
-    10 * 60_000,
-    async () => {
-      const s = operator!.stats().rabbitqueues!;
-      return s.queued === 0 && s.inFlight === 0;
-    },
-    500,
-  );
+  await sleep(30_000);
   const requests = [...operator.brokerRequests().values()][0]!;
-  results.restart = { seconds: (Date.now() - t) / 1000, byMethod: requests.byMethod };
+  results.restartFirst30s = { byMethod: requests.byMethod };
   console.log(JSON.stringify(results, null, 2));
 } finally {
   await operator?.stop();

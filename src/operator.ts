@@ -9,6 +9,7 @@ import { TOPOLOGY_KINDS } from './kinds/index.ts';
 import { Surveyor, type SurveyedKind } from './kinds/survey.ts';
 import { TopologyReconciler } from './kinds/topology.ts';
 import { depKeys } from './kinds/types.ts';
+import { isReady } from './runtime/conditions.ts';
 import { Controller } from './runtime/controller.ts';
 import { Recorder } from './runtime/events.ts';
 import { SupervisedInformer } from './runtime/informer.ts';
@@ -48,9 +49,11 @@ export class Operator {
   private readonly generations = new Map<string, number>();
   private started = false;
   private readonly registry: BrokerRegistry;
+  private readonly resyncMs: number;
 
   constructor(o: OperatorOptions) {
     this.o = o;
+    this.resyncMs = o.resyncMs ?? 10 * 60_000;
     poolConnections(o.kc);
     this.kube = new Kube(o.kc);
     const log = o.log;
@@ -106,7 +109,7 @@ export class Operator {
         lookup,
         notify: (d) => this.notify(d),
         onUnreachable: (brokerKey) => this.controllers.get('rabbitbrokers')?.enqueue(brokerKey),
-        resyncMs: o.resyncMs ?? 10 * 60_000,
+        resyncMs: this.resyncMs,
       });
       const controller = new Controller({
         name: kind.def.kind.toLowerCase(),
@@ -128,6 +131,15 @@ export class Operator {
             uid: obj.metadata.uid,
           });
           for (const k of released) controller.enqueue(k);
+          const id = `${plural}|${keyOf(obj)}`;
+          if (!this.generations.has(id) && settled(obj, rec.finalizer)) {
+            // First sight of a resource that was Ready at its generation (an operator restart):
+            // the broker survey verifies it in bulk at once; its own reconcile is spread over
+            // the resync window instead of a GET per object in a burst.
+            this.generations.set(id, obj.metadata.generation ?? 0);
+            controller.enqueueAfter(keyOf(obj), Math.random() * Math.min(this.resyncMs, 5 * 60_000));
+            return;
+          }
           this.enqueueIfChanged(plural, obj, !obj.metadata.finalizers?.includes(rec.finalizer));
         },
         onDelete: (obj) => {
@@ -219,6 +231,16 @@ export class Operator {
     }
     return out;
   }
+}
+
+/** Ready at its current generation, with our finalizer, not being deleted. */
+function settled(o: Obj, finalizer: string): boolean {
+  return (
+    isReady(o) &&
+    o.status?.observedGeneration === o.metadata.generation &&
+    !!o.metadata.finalizers?.includes(finalizer) &&
+    !o.metadata.deletionTimestamp
+  );
 }
 
 const keyOf = (o: Obj) => `${o.metadata.namespace}/${o.metadata.name}`;

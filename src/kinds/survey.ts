@@ -54,20 +54,23 @@ export class Surveyor {
 
   async survey(brokerKey: string, client: ManagementClient): Promise<SurveyResult> {
     const started = Date.now();
-    const requestsBefore = client.stats.requests;
+    let requests = 0;
     const members = this.kinds.map((k) => ({
       k,
       resources: k.list().filter((r) => k.brokerOf(r) === brokerKey && !r.metadata.deletionTimestamp),
     }));
     const managed = members.reduce((n, m) => n + m.resources.length, 0);
 
-    const resetDetected = await this.checkMarker(brokerKey, client);
+    const marker = await this.checkMarker(brokerKey, client);
+    requests += marker.requests;
+    const resetDetected = marker.reset;
     if (resetDetected) {
       this.log.warn({ broker: brokerKey }, 'broker was reset or replaced: re-declaring everything');
       for (const { k, resources } of members) for (const r of resources) k.enqueue(keyOf(r));
     }
 
-    const snap = await this.snapshot(client, members);
+    const { snap, requests: reads } = await this.snapshot(client, members);
+    requests += reads;
     const drifted = new Set<string>();
     for (const { k, resources } of members) {
       if (!k.kind.inSync) continue;
@@ -87,7 +90,7 @@ export class Surveyor {
     return {
       lastSurveyTime: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
       durationMs: Date.now() - started,
-      requests: client.stats.requests - requestsBefore,
+      requests,
       managed,
       drifted: drifted.size,
       repaired,
@@ -99,7 +102,7 @@ export class Surveyor {
   private async snapshot(
     client: ManagementClient,
     members: Array<{ k: SurveyedKind; resources: Resource<any, any>[] }>,
-  ): Promise<Snapshot> {
+  ): Promise<{ snap: Snapshot; requests: number }> {
     const [caps, vhosts, vhostLimits, users, userLimits, permissions, topicPermissions] = await Promise.all([
       client.capabilities(),
       client.listVhosts(),
@@ -124,7 +127,7 @@ export class Surveyor {
         ),
       ),
     );
-    return {
+    const snap = {
       caps,
       vhosts: new Map(vhosts.map((v) => [v.name, v])),
       vhostLimits: new Map(vhostLimits.map((l) => [l.vhost, l.value])),
@@ -134,23 +137,30 @@ export class Surveyor {
       topicPermissions: new Map(topicPermissions.map((p) => [`${p.vhost}|${p.user}|${p.exchange}`, p])),
       queues,
     };
+    // Six bulk lists plus one queue list per vhost (the version is cached by the client).
+    return { snap, requests: 6 + queueVhosts.size };
   }
 
-  private async checkMarker(brokerKey: string, client: ManagementClient): Promise<boolean> {
+  private async checkMarker(
+    brokerKey: string,
+    client: ManagementClient,
+  ): Promise<{ reset: boolean; requests: number }> {
+    let requests = 1;
     try {
       const found = await client.get<{ value?: string }>(api`/global-parameters/${MARKER}`);
       let value = found?.value;
       if (!value) {
         value = randomUUID();
+        requests++;
         await client.put(api`/global-parameters/${MARKER}`, { name: MARKER, value });
       }
       const seen = this.markers.get(brokerKey);
       this.markers.set(brokerKey, value);
-      return seen !== undefined && seen !== value;
+      return { reset: seen !== undefined && seen !== value, requests };
     } catch (err) {
       // Without the policymaker tag the marker cannot be kept; the survey still finds drift.
       this.log.debug({ broker: brokerKey, err: String(err) }, 'broker marker unavailable');
-      return false;
+      return { reset: false, requests };
     }
   }
 
