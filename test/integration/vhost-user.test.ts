@@ -216,3 +216,37 @@ describe('RabbitUser', () => {
     expect(JSON.stringify(events.items)).not.toContain('avtech');
   });
 });
+
+describe('RabbitUser deletion and events', () => {
+  it('deletes the broker user with Delete, keeps it with Retain, and records events on transitions only', async () => {
+    await ctx.create('rabbitusers', 'temp', { brokerRef: { name: 'local' }, username: `${prefix}-temp` });
+    await ctx.create('rabbitusers', 'keep', {
+      brokerRef: { name: 'local' },
+      username: `${prefix}-keep`,
+      deletionPolicy: 'Retain',
+    });
+    await ready('rabbitusers', 'temp');
+    await ready('rabbitusers', 'keep');
+    // More reconciles without a change of state: no new event, no status write.
+    const before = await ctx.get('rabbitusers', 'temp');
+    for (const limits of [{ maxChannels: 5 }, { maxChannels: 6 }]) {
+      await ctx.patchSpec('rabbitusers', 'temp', { limits });
+      await ready('rabbitusers', 'temp');
+    }
+    const after = await ctx.get('rabbitusers', 'temp');
+    const readyOf = (o: any) => o.status.conditions.find((c: any) => c.type === 'Ready');
+    expect(readyOf(after).lastTransitionTime).toBe(readyOf(before).lastTransitionTime);
+    const { EventsV1Api } = await import('@kubernetes/client-node');
+    const events = (await ctx.kc.makeApiClient(EventsV1Api).listNamespacedEvent({ namespace: ctx.namespace }))
+      .items;
+    expect(events.filter((e) => e.regarding?.name === 'temp' && e.reason === 'Reconciled')).toHaveLength(1);
+
+    await ctx.remove('rabbitusers', 'temp');
+    await ctx.remove('rabbitusers', 'keep');
+    await ctx.waitGone('rabbitusers', 'temp');
+    await ctx.waitGone('rabbitusers', 'keep');
+    expect((await ctx.broker.get(`/users/${enc(`${prefix}-temp`)}`)).status).toBe(404);
+    expect((await ctx.broker.get(`/users/${enc(`${prefix}-keep`)}`)).status).toBe(200);
+    await ctx.broker.del(`/users/${enc(`${prefix}-keep`)}`);
+  });
+});
