@@ -51,12 +51,16 @@ export async function writeStatus(
 ): Promise<void> {
   const next = nextStatus(r, s);
   const prev = r.status ?? {};
-  const stripTimes = (st: Status) => ({
-    ...st,
-    conditions: st.conditions?.map(({ lastTransitionTime: _t, ...c }) => c),
-  });
-  if (isDeepStrictEqual(stripTimes(next), stripTimes(prev))) return;
-  await kube.patchStatus({ plural, namespace: r.metadata.namespace, name: r.metadata.name }, next);
+  // Compare as JSON would carry it (undefined fields vanish) and ignore transition times.
+  const comparable = (st: Status) =>
+    JSON.parse(
+      JSON.stringify({ ...st, conditions: st.conditions?.map(({ lastTransitionTime: _t, ...c }) => c) }),
+    );
+  if (isDeepStrictEqual(comparable(next), comparable(prev))) return;
+  // A merge patch keeps fields it does not mention: clear the ones that no longer apply.
+  const patch: Record<string, unknown> = { ...next };
+  for (const key of Object.keys(prev)) if (next[key] === undefined) patch[key] = null;
+  await kube.patchStatus({ plural, namespace: r.metadata.namespace, name: r.metadata.name }, patch);
   // Keep the cached copy in step so the next reconcile compares against what we wrote.
   r.status = next;
   const before = findCondition(prev.conditions, 'Ready');

@@ -250,3 +250,20 @@ describe('RabbitUser deletion and events', () => {
     await ctx.broker.del(`/users/${enc(`${prefix}-keep`)}`);
   });
 });
+
+describe('RabbitUser status', () => {
+  it('drops fields that no longer apply: a user made passwordless has no credentials Secret in status', async () => {
+    await ctx.create('rabbitusers', 'switch', { brokerRef: { name: 'local' }, username: `${prefix}-switch` });
+    const first = await ready('rabbitusers', 'switch');
+    expect(first.status.credentialsSecretName).toBe('switch-user-credentials');
+    await ctx.patchSpec('rabbitusers', 'switch', { passwordless: true });
+    const after = await eventually(
+      () => ctx.get('rabbitusers', 'switch'),
+      (o) => isReadyNow(o) && o.metadata.generation === 2,
+    );
+    expect(after.status.credentialsSecretName).toBeUndefined();
+    expect((await ctx.broker.get(`/users/${enc(`${prefix}-switch`)}`)).body.password_hash).toBe('');
+    await ctx.remove('rabbitusers', 'switch');
+    await ctx.waitGone('rabbitusers', 'switch');
+  });
+});
