@@ -14,7 +14,7 @@ export default defineConfig({
           testTimeout: 60_000,
           hookTimeout: 120_000,
           // Files run in parallel workers; each owns a namespace and a vhost.
-          maxWorkers: 2,
+          maxWorkers: 4,
         },
       },
     ],
