@@ -1,8 +1,8 @@
 import amqp from 'amqplib';
-import { join } from 'node:path';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testContext, type TestContext } from '../support/context.ts';
-import { applyManifests, loadManifests } from '../support/manifests.ts';
 import { createBroker, startOperator, type RunningOperator } from '../support/operator.ts';
 import { REPO } from '../support/environment.ts';
 import { enc } from '../support/management.ts';
@@ -15,7 +15,6 @@ beforeAll(async () => {
   ctx = await testContext(import.meta.url);
   await createBroker(ctx);
   op = await startOperator(ctx);
-  await applyManifests(ctx, loadManifests(join(REPO, 'examples', 'seed')));
 });
 afterAll(async () => {
   await op?.stop();
@@ -28,7 +27,33 @@ const amqpUrl = (user: string, password: string, vhost: string) => {
   return `amqp://${enc(user)}:${enc(password)}@${u.host}/${enc(vhost)}`;
 };
 
+// As the README tells people: kubectl apply, then kubectl wait. (Asynchronously: the operator
+// runs in this process.)
+const kubectl = async (...args: string[]) =>
+  (
+    await promisify(execFile)(
+      ctx.env.kubectl,
+      ['--kubeconfig', ctx.env.kubeconfigPath, '-n', ctx.namespace, ...args],
+      {
+        cwd: REPO,
+        encoding: 'utf8',
+        timeout: 90_000,
+      },
+    )
+  ).stdout;
+
 describe('the seed scenario', () => {
+  it('kubectl apply -f examples/seed/ then kubectl wait --for=condition=Ready returns once all are Ready', async () => {
+    expect(await kubectl('apply', '-f', 'examples/seed/')).toContain('rabbitqueue.warren.dev/hello created');
+    const waited = await kubectl('wait', '--for=condition=Ready', 'rabbit', '--all', '--timeout=60s');
+    for (const name of ['jack-vhost', 'jack', 'jack-on-jack-vhost', 'hello', 'local']) {
+      expect(waited).toMatch(new RegExp(`/${name} condition met`));
+    }
+    const table = await kubectl('get', 'rabbitqueues', 'hello');
+    expect(table).toMatch(/^NAME\s+QUEUE\s+VHOST\s+TYPE\s+READY\s+REASON\s+AGE/m);
+    expect(table).toMatch(/^hello\s+hello\s+jack_vhost\s+True\s+Reconciled/m);
+  });
+
   it('makes every resource Ready at its current generation', async () => {
     for (const [plural, name] of [
       ['rabbitbrokers', 'local'],

@@ -10,6 +10,8 @@ import { startProcess, waitFor, type Managed } from './processes.ts';
 const BUILD_SCRIPT = join(dirname(fileURLToPath(import.meta.url)), '..', 'control-plane', 'build.sh');
 
 export interface ControlPlane {
+  /** Where kube-apiserver, kube-controller-manager, etcd and kubectl are. */
+  binDir: string;
   server: string;
   token: string;
   caFile: string;
@@ -156,7 +158,7 @@ export async function startControlPlane(
       ),
     );
     const version = JSON.parse((await httpsGet(`${server}/version`, token, ca)).body).gitVersion as string;
-    return { server, token, caFile, kubeconfigPath, version, stop };
+    return { binDir, server, token, caFile, kubeconfigPath, version, stop };
   } catch (err) {
     await stop();
     throw err;

@@ -20,6 +20,7 @@ export interface Environment {
 export interface EnvironmentInfo {
   dir: string;
   kubeconfigPath: string;
+  kubectl: string;
   kubernetesVersion: string;
   managementUrl: string;
   amqpUrl: string;
@@ -34,6 +35,7 @@ export function describeEnvironment(env: Environment): EnvironmentInfo {
   return {
     dir: env.dir,
     kubeconfigPath: env.controlPlane.kubeconfigPath,
+    kubectl: join(env.controlPlane.binDir, 'kubectl'),
     kubernetesVersion: env.controlPlane.version,
     managementUrl: env.broker.managementUrl,
     amqpUrl: env.broker.amqpUrl,
