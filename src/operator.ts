@@ -46,7 +46,8 @@ export class Operator {
   private readonly deps = new DependencyIndex();
   private readonly claims = new ClaimIndex();
   private readonly secrets: SecretCache;
-  private readonly generations = new Map<string, number>();
+  /** What of each object was last seen: generation and reconcile annotation. */
+  private readonly generations = new Map<string, string>();
   private started = false;
   private readonly registry: BrokerRegistry;
   private readonly resyncMs: number;
@@ -136,7 +137,7 @@ export class Operator {
             // First sight of a resource that was Ready at its generation (an operator restart):
             // the broker survey verifies it in bulk at once; its own reconcile is spread over
             // the resync window instead of a GET per object in a burst.
-            this.generations.set(id, obj.metadata.generation ?? 0);
+            this.generations.set(id, fingerprint(obj));
             controller.enqueueAfter(keyOf(obj), Math.random() * Math.min(this.resyncMs, 5 * 60_000));
             return;
           }
@@ -177,13 +178,17 @@ export class Operator {
     );
   }
 
-  /** Spec changes, deletions and missing finalizers matter; our own status writes do not. */
+  /**
+   * Spec changes, deletions, missing finalizers and a new value of the warren.dev/reconcile
+   * annotation (`kubectl annotate ... warren.dev/reconcile=$(date +%s) --overwrite` forces a
+   * reconcile) matter; our own status writes do not.
+   */
   private enqueueIfChanged(plural: string, obj: Obj, force = false): void {
     const key = keyOf(obj);
     const id = `${plural}|${key}`;
-    const gen = obj.metadata.generation ?? 0;
-    if (this.generations.get(id) === gen && !obj.metadata.deletionTimestamp && !force) return;
-    this.generations.set(id, gen);
+    const seen = fingerprint(obj);
+    if (this.generations.get(id) === seen && !obj.metadata.deletionTimestamp && !force) return;
+    this.generations.set(id, seen);
     this.controllers.get(plural)!.enqueue(key);
   }
 
@@ -232,6 +237,11 @@ export class Operator {
     return out;
   }
 }
+
+export const RECONCILE_ANNOTATION = 'warren.dev/reconcile';
+
+const fingerprint = (o: Obj) =>
+  `${o.metadata.generation ?? 0}|${o.metadata.annotations?.[RECONCILE_ANNOTATION] ?? ''}`;
 
 /** Ready at its current generation, with our finalizer, not being deleted. */
 function settled(o: Obj, finalizer: string): boolean {

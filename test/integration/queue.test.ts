@@ -136,3 +136,28 @@ describe('RabbitQueue', () => {
     expect(isReadyNow(await ctx.get('rabbitqueues', 'first'))).toBe(true);
   });
 });
+
+describe('the warren.dev/reconcile annotation', () => {
+  it('forces a reconcile that repairs what the broker lost, without waiting for a survey', async () => {
+    await createBroker(ctx, 'slow', ctx.env.managementUrl, '1h');
+    await ctx.create('rabbitqueues', 'poked', spec({ brokerRef: { name: 'slow' } }));
+    await ready('poked');
+    await ctx.broker.del(`/queues/${vh}/poked`);
+    await ctx.custom.patchNamespacedCustomObject(
+      {
+        group: 'warren.dev',
+        version: 'v1alpha1',
+        namespace: ctx.namespace,
+        plural: 'rabbitqueues',
+        name: 'poked',
+        body: { metadata: { annotations: { 'warren.dev/reconcile': String(Date.now()) } } },
+      },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+    );
+    await eventually(
+      () => inBroker('poked'),
+      (r) => r.status === 200,
+      { timeoutMs: 5000, what: 'queue back' },
+    );
+  });
+});

@@ -15,7 +15,12 @@ export interface RunningOperator {
 }
 
 /** Credentials Secret + RabbitBroker `name` in the test's namespace, pointing at the test broker. */
-export async function createBroker(ctx: TestContext, name = 'local', endpoint = ctx.env.managementUrl) {
+export async function createBroker(
+  ctx: TestContext,
+  name = 'local',
+  endpoint = ctx.env.managementUrl,
+  surveyInterval = '2s',
+) {
   await ctx.core.createNamespacedSecret({
     namespace: ctx.namespace,
     body: {
@@ -26,7 +31,7 @@ export async function createBroker(ctx: TestContext, name = 'local', endpoint = 
   await ctx.create('rabbitbrokers', name, {
     endpoint,
     credentialsSecretRef: { name: `${name}-admin` },
-    surveyInterval: '2s',
+    surveyInterval,
   });
 }
 
