@@ -47,7 +47,7 @@ export class Operator {
   private readonly claims = new ClaimIndex();
   private readonly secrets: SecretCache;
   /** What of each object was last seen: generation and reconcile annotation. */
-  private readonly generations = new Map<string, string>();
+  private readonly seen = new Map<string, string>();
   private started = false;
   private readonly registry: BrokerRegistry;
   private readonly resyncMs: number;
@@ -92,7 +92,7 @@ export class Operator {
         onChange: (obj) => this.enqueueIfChanged('rabbitbrokers', obj),
         onDelete: (obj) => {
           const key = keyOf(obj);
-          this.generations.delete(`rabbitbrokers|${key}`);
+          this.seen.delete(`rabbitbrokers|${key}`);
           this.controllers.get('rabbitbrokers')!.enqueue(key);
         },
       },
@@ -133,11 +133,11 @@ export class Operator {
           });
           for (const k of released) controller.enqueue(k);
           const id = `${plural}|${keyOf(obj)}`;
-          if (!this.generations.has(id) && settled(obj, rec.finalizer)) {
+          if (!this.seen.has(id) && settled(obj, rec.finalizer)) {
             // First sight of a resource that was Ready at its generation (an operator restart):
             // the broker survey verifies it in bulk at once; its own reconcile is spread over
             // the resync window instead of a GET per object in a burst.
-            this.generations.set(id, fingerprint(obj));
+            this.seen.set(id, fingerprint(obj));
             controller.enqueueAfter(keyOf(obj), Math.random() * Math.min(this.resyncMs, 5 * 60_000));
             return;
           }
@@ -145,7 +145,7 @@ export class Operator {
         },
         onDelete: (obj) => {
           const key = keyOf(obj);
-          this.generations.delete(`${plural}|${key}`);
+          this.seen.delete(`${plural}|${key}`);
           // Another declaration of the same broker object may own it now.
           for (const k of this.claims.remove(key)) controller.enqueue(k);
           this.deps.clear(rec.dependentKey(obj.metadata.namespace, obj.metadata.name));
@@ -187,8 +187,8 @@ export class Operator {
     const key = keyOf(obj);
     const id = `${plural}|${key}`;
     const seen = fingerprint(obj);
-    if (this.generations.get(id) === seen && !obj.metadata.deletionTimestamp && !force) return;
-    this.generations.set(id, seen);
+    if (this.seen.get(id) === seen && !obj.metadata.deletionTimestamp && !force) return;
+    this.seen.set(id, seen);
     this.controllers.get(plural)!.enqueue(key);
   }
 

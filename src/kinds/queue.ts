@@ -7,7 +7,7 @@ import {
   type Capabilities,
   type QueueInfo,
 } from '../rabbitmq/index.ts';
-import { depKeys, type KindContext, type TopologyKind } from './types.ts';
+import { depKeys, type TopologyKind } from './types.ts';
 
 interface Desired {
   vhost: string;
@@ -34,8 +34,19 @@ function matches(d: Desired, actual: QueueInfo, caps: Capabilities): boolean {
   );
 }
 
-// desired() only records dependencies through the context; the survey has none to record.
-const noDeps = { dependOn: () => undefined, brokerKey: '' } as unknown as KindContext;
+function fromSpec(r: Resource<RabbitQueueSpec>): Desired {
+  const args = { ...r.spec.arguments };
+  // An explicit x-queue-type avoids surprises from the vhost's default queue type.
+  if (r.spec.type) args['x-queue-type'] = r.spec.type;
+  return {
+    vhost: r.spec.vhost,
+    name: queueName(r),
+    type: r.spec.type,
+    durable: r.spec.durable ?? true,
+    autoDelete: r.spec.autoDelete ?? false,
+    arguments: args,
+  };
+}
 
 export const queueKind: TopologyKind<RabbitQueueSpec, Desired> = {
   def: RabbitQueue,
@@ -43,17 +54,7 @@ export const queueKind: TopologyKind<RabbitQueueSpec, Desired> = {
 
   desired(r, ctx) {
     ctx.dependOn(depKeys.object(ctx.brokerKey, `vhost|${r.spec.vhost}`));
-    const args = { ...r.spec.arguments };
-    // An explicit x-queue-type avoids surprises from the vhost's default queue type.
-    if (r.spec.type) args['x-queue-type'] = r.spec.type;
-    return {
-      vhost: r.spec.vhost,
-      name: queueName(r),
-      type: r.spec.type,
-      durable: r.spec.durable ?? true,
-      autoDelete: r.spec.autoDelete ?? false,
-      arguments: args,
-    };
+    return fromSpec(r);
   },
 
   async apply(d, _r, { client }) {
@@ -81,7 +82,7 @@ export const queueKind: TopologyKind<RabbitQueueSpec, Desired> = {
 
   inSync(r, snap) {
     const actual = snap.queues.get(r.spec.vhost)?.get(queueName(r));
-    return !!actual && matches(queueKind.desired(r, noDeps) as Desired, actual, snap.caps);
+    return !!actual && matches(fromSpec(r), actual, snap.caps);
   },
 
   status: (d) => ({ name: d.name }),

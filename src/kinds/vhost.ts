@@ -24,18 +24,20 @@ function metadataMatches(d: Desired, actual: VhostInfo): boolean {
 
 const vhostName = (r: Resource<RabbitVhostSpec>) => r.spec.name ?? r.metadata.name;
 
+const fromSpec = (r: Resource<RabbitVhostSpec>): Desired => ({
+  name: vhostName(r),
+  description: r.spec.description ?? '',
+  tags: r.spec.tags ?? [],
+  defaultQueueType: r.spec.defaultQueueType,
+  tracing: r.spec.tracing,
+  limits: { 'max-connections': r.spec.limits?.maxConnections, 'max-queues': r.spec.limits?.maxQueues },
+});
+
 export const vhostKind: TopologyKind<RabbitVhostSpec, Desired> = {
   def: RabbitVhost,
   identity: (r) => `vhost|${vhostName(r)}`,
 
-  desired: (r) => ({
-    name: vhostName(r),
-    description: r.spec.description ?? '',
-    tags: r.spec.tags ?? [],
-    defaultQueueType: r.spec.defaultQueueType,
-    tracing: r.spec.tracing,
-    limits: { 'max-connections': r.spec.limits?.maxConnections, 'max-queues': r.spec.limits?.maxQueues },
-  }),
+  desired: (r) => fromSpec(r),
 
   async apply(d, _r, { client }) {
     let wrote = false;
@@ -66,7 +68,7 @@ export const vhostKind: TopologyKind<RabbitVhostSpec, Desired> = {
   claims: (r) => [`vhosts|${vhostName(r)}`],
 
   inSync(r, snap) {
-    const d = vhostKind.desired(r, undefined as never) as Desired;
+    const d = fromSpec(r);
     const actual = snap.vhosts.get(d.name);
     return (
       !!actual && metadataMatches(d, actual) && limitsMatch(d.limits, snap.vhostLimits.get(d.name) ?? {})
