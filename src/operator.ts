@@ -121,7 +121,7 @@ export class Operator {
         kind,
         list: () => this.informers.get(plural)!.list(),
         enqueue: (key) => controller.enqueue(key),
-        brokerOf: (r) => `${r.spec.brokerRef.namespace ?? r.metadata.namespace}/${r.spec.brokerRef.name}`,
+        brokerOf: (r) => brokerOf(r).join('/'),
       });
       this.addKind(plural, controller, {
         onChange: (obj) => {
@@ -133,7 +133,7 @@ export class Operator {
           });
           for (const k of released) controller.enqueue(k);
           const id = `${plural}|${keyOf(obj)}`;
-          if (!this.seen.has(id) && settled(obj, rec.finalizer)) {
+          if (!this.seen.has(id) && settled(obj, rec.finalizer) && isReady(getBroker(...brokerOf(obj)))) {
             // First sight of a resource that was Ready at its generation (an operator restart):
             // the broker survey verifies it in bulk at once; its own reconcile is spread over
             // the resync window instead of a GET per object in a burst.
@@ -203,6 +203,8 @@ export class Operator {
   /** Starts the caches; resolves when every informer has listed once. */
   async startCaches(): Promise<void> {
     await this.secrets.start();
+    // Brokers first: whether a restarted resource can wait for the survey depends on its broker.
+    await this.informers.get('rabbitbrokers')!.start();
     await Promise.all([...this.informers.values()].map((i) => i.start()));
   }
 
@@ -252,6 +254,11 @@ function settled(o: Obj, finalizer: string): boolean {
     !o.metadata.deletionTimestamp
   );
 }
+
+const brokerOf = (o: Obj): [string, string] => [
+  o.spec.brokerRef.namespace ?? o.metadata.namespace,
+  o.spec.brokerRef.name,
+];
 
 const keyOf = (o: Obj) => `${o.metadata.namespace}/${o.metadata.name}`;
 const split = (key: string): [string, string] => {

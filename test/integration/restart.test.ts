@@ -82,4 +82,17 @@ describe('operator restart', () => {
       { timeoutMs: 10_000 },
     );
   });
+
+  it('does not keep saying Ready when the RabbitBroker went away while it was down', async () => {
+    await op!.stop();
+    op = undefined;
+    await ctx.remove('rabbitbrokers', 'local');
+    await ctx.waitGone('rabbitbrokers', 'local');
+    op = await startOperator(ctx, { resyncMs: 3_600_000 });
+    await eventually(
+      () => ctx.get('rabbitqueues', 'q3'),
+      (o) => o.status?.conditions?.find((c: any) => c.type === 'Ready')?.reason === 'BrokerNotFound',
+      { timeoutMs: 10_000, what: 'BrokerNotFound' },
+    );
+  });
 });
