@@ -50,7 +50,7 @@ export const RabbitBroker = defineKind({
           .number()
           .int()
           .optional()
-          .describe('Of those found by the previous survey, how many are back.'),
+          .describe('Objects found drifted and since back in place, counted from the operator start.'),
         unmanaged: z
           .number()
           .int()

@@ -73,6 +73,13 @@ export function waitIfMissing(err: unknown, s: Subject): never {
       `vhost '${s.vhost}' or user '${s.user}' does not exist in the broker`,
     );
   }
+  // RabbitMQ 4.x refuses a topic permission on an exchange that does not exist yet (3.10 accepts it).
+  if (/no_such_exchange/.test(reason)) {
+    throw new Blocked(
+      Reasons.WaitingForDependency,
+      `${reason}: the exchange does not exist in the broker yet`,
+    );
+  }
   throw err;
 }
 

@@ -22,7 +22,7 @@ export interface SurveyResult {
   managed: number;
   /** Ready resources whose object was missing or different, queued for repair. */
   drifted: number;
-  /** Of those found drifted by the previous survey, how many are back in place now. */
+  /** Objects found drifted that a later survey found back in place, since this operator started. */
   repaired: number;
   /** Broker objects (vhosts, users, permissions, topic permissions, surveyed queues) no resource declares. */
   unmanaged: number;
@@ -45,6 +45,7 @@ export class Surveyor {
   private readonly log: Logger;
   private readonly lastDrifted = new Map<string, Set<string>>();
   private readonly markers = new Map<string, string>();
+  private readonly repaired = new Map<string, number>();
 
   constructor(opts: { kinds: SurveyedKind[]; secrets: SecretCache; log: Logger }) {
     this.kinds = opts.kinds;
@@ -83,7 +84,9 @@ export class Surveyor {
       }
     }
     const previous = this.lastDrifted.get(brokerKey) ?? new Set();
-    const repaired = [...previous].filter((id) => !drifted.has(id)).length;
+    const repaired =
+      (this.repaired.get(brokerKey) ?? 0) + [...previous].filter((id) => !drifted.has(id)).length;
+    this.repaired.set(brokerKey, repaired);
     this.lastDrifted.set(brokerKey, drifted);
     if (drifted.size) this.log.info({ broker: brokerKey, drifted: [...drifted].slice(0, 20) }, 'drift found');
 
@@ -167,6 +170,7 @@ export class Surveyor {
   forget(brokerKey: string): void {
     this.lastDrifted.delete(brokerKey);
     this.markers.delete(brokerKey);
+    this.repaired.delete(brokerKey);
   }
 }
 

@@ -64,6 +64,12 @@ describe('drift repair', () => {
       { ...within, what: 'queue back' },
     );
     console.log(`queue repaired ${Date.now() - t0} ms after deletion (survey interval 2 s)`);
+    // The survey after the repair counts it.
+    await eventually(
+      () => ctx.get('rabbitbrokers', 'local'),
+      (o) => o.status?.survey?.repaired >= 1,
+      within,
+    );
     expect((await ctx.broker.get(`/queues/${vh()}/jobs`)).body.arguments).toMatchObject({
       'x-max-length': 10,
     });

@@ -131,4 +131,28 @@ describe('RabbitTopicPermission', () => {
     await ctx.waitGone('rabbittopicpermissions', 'carol-topic');
     expect((await ctx.broker.get(path)).status).toBe(404);
   });
+
+  it('on a topic exchange that does not exist yet: 3.10 grants it, 4.x waits for the exchange', async () => {
+    await ctx.create('rabbittopicpermissions', 'carol-later', {
+      brokerRef: broker,
+      vhostRef: { name: 'vh' },
+      userRef: { name: 'carol' },
+      exchange: 'events.later',
+      write: '.*',
+      read: '.*',
+    });
+    const path = `/exchanges/${enc(`${p}-vh`)}/events.later`;
+    if (ctx.env.rabbitmqVersion.startsWith('3.')) {
+      await ready('rabbittopicpermissions', 'carol-later');
+      return;
+    }
+    const o = await eventually(
+      () => ctx.get('rabbittopicpermissions', 'carol-later'),
+      (x) => readyOf(x)?.reason === 'WaitingForDependency',
+    );
+    expect(readyOf(o).message).toContain('no_such_exchange');
+    // The exchange appears (declared by someone else here): the retry succeeds.
+    expect(await ctx.broker.put(path, { type: 'topic', durable: true })).toBe(201);
+    await ready('rabbittopicpermissions', 'carol-later');
+  });
 });

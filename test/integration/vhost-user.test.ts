@@ -47,11 +47,17 @@ describe('RabbitVhost', () => {
       description: 'first',
       tags: ['a', 'b'],
       defaultQueueType: 'quorum',
+      tracing: true,
       limits: { maxConnections: 10, maxQueues: 5 },
     });
     await ready('rabbitvhosts', 'v1');
     const vh = await ctx.broker.get(`/vhosts/${enc(name)}`);
-    expect(vh.body).toMatchObject({ name, description: 'first', default_queue_type: 'quorum' });
+    expect(vh.body).toMatchObject({
+      name,
+      description: 'first',
+      default_queue_type: 'quorum',
+      tracing: true,
+    });
     expect([...vh.body.tags].sort()).toEqual(['a', 'b']);
     expect((await ctx.broker.get(`/vhost-limits/${enc(name)}`)).body[0].value).toEqual({
       'max-connections': 10,
