@@ -73,7 +73,7 @@ export function waitIfMissing(err: unknown, s: Subject): never {
       `vhost '${s.vhost}' or user '${s.user}' does not exist in the broker`,
     );
   }
-  // RabbitMQ 4.x refuses a topic permission on an exchange that does not exist yet (3.10 accepts it).
+  // RabbitMQ 4.3 refuses a topic permission on an exchange that does not exist yet (3.10, 4.0 accept it).
   if (/no_such_exchange/.test(reason)) {
     throw new Blocked(
       Reasons.WaitingForDependency,

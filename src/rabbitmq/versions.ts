@@ -2,8 +2,8 @@
 // `capabilities(version)` instead of comparing version numbers itself.
 //
 // Also seen in warren's test matrix (3.10.8, 4.0.5, 4.3.6), and handled without a version check:
-// - 4.x refuses a topic permission on an exchange that does not exist (400 no_such_exchange);
-//   3.10 accepts it. kinds/subject.ts reports WaitingForDependency.
+// - 4.3.6 refuses a topic permission on an exchange that does not exist (400 no_such_exchange);
+//   3.10.8 and 4.0.5 accept it. kinds/subject.ts reports WaitingForDependency.
 // - 4.3.6 answers an AMQP-backed error (inequivalent arg, if-empty on a quorum queue, ...) with a
 //   bare 500 when the vhost's name is not ASCII: the broker's reason is lost, warren reports
 //   Rejected with the status alone.
