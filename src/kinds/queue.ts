@@ -2,6 +2,8 @@ import { isDeepStrictEqual } from 'node:util';
 import { RabbitQueue, type RabbitQueueSpec } from '../api/queue.ts';
 import type { Resource } from '../api/common.ts';
 import {
+  api,
+  ManagementError,
   normalizeQueueArguments,
   queueTypeFromArguments,
   type Capabilities,
@@ -70,10 +72,33 @@ export const queueKind: TopologyKind<RabbitQueueSpec, Desired> = {
   },
 
   async remove(r, { client }) {
-    await client.deleteQueue(r.spec.vhost, queueName(r), {
-      ifEmpty: r.spec.deleteIfEmpty,
-      ifUnused: r.spec.deleteIfUnused,
-    });
+    const [vhost, name] = [r.spec.vhost, queueName(r)];
+    const conditions = { ifEmpty: r.spec.deleteIfEmpty, ifUnused: r.spec.deleteIfUnused };
+    try {
+      await client.deleteQueue(vhost, name, conditions);
+    } catch (err) {
+      // Quorum queues refuse the if-empty/if-unused flags: check the conditions from the queue's
+      // counters instead (they lag by the stats interval), then delete unconditionally.
+      if (!(err instanceof ManagementError) || !/not supported by quorum queues/.test(err.reason)) throw err;
+      const q = await client.get<{ messages?: number; consumers?: number }>(api`/queues/${vhost}/${name}`);
+      if (!q) return;
+      const refusal =
+        conditions.ifEmpty && (q.messages ?? 0) > 0
+          ? `not empty (${q.messages} messages) and deleteIfEmpty is set`
+          : conditions.ifUnused && (q.consumers ?? 0) > 0
+            ? `in use (${q.consumers} consumers) and deleteIfUnused is set`
+            : undefined;
+      if (refusal) {
+        throw new ManagementError({
+          method: 'DELETE',
+          path: api`/queues/${vhost}/${name}`,
+          status: 400,
+          reason: `queue '${name}' ${refusal}`,
+          category: 'Rejected',
+        });
+      }
+      await client.deleteQueue(vhost, name);
+    }
   },
 
   claims: (r) => [`queues|${r.spec.vhost}|${queueName(r)}`],

@@ -161,3 +161,47 @@ describe('the warren.dev/reconcile annotation', () => {
     );
   });
 });
+
+describe('conditional deletion', () => {
+  it('honours deleteIfEmpty on a quorum queue, which refuses the broker flag', async () => {
+    await ctx.create('rabbitqueues', 'qq-full', spec({ type: 'quorum', deleteIfEmpty: true }));
+    await ctx.create('rabbitqueues', 'qq-empty', spec({ type: 'quorum', deleteIfEmpty: true }));
+    await ready('qq-full');
+    await ready('qq-empty');
+    const res = await fetch(`${ctx.env.managementUrl}/api/exchanges/${vh}/amq.default/publish`, {
+      method: 'POST',
+      headers: {
+        authorization: `Basic ${Buffer.from(`${ctx.env.adminUser}:${ctx.env.adminPassword}`).toString('base64')}`,
+        'content-type': 'application/json',
+      },
+      body: JSON.stringify({
+        properties: {},
+        routing_key: 'qq-full',
+        payload: 'x',
+        payload_encoding: 'string',
+      }),
+    });
+    expect(((await res.json()) as { routed: boolean }).routed).toBe(true);
+    // Message counts reach the management API with the stats interval.
+    await eventually(
+      () => inBroker('qq-full'),
+      (r) => r.body?.messages === 1,
+      { what: 'message counted' },
+    );
+
+    await ctx.remove('rabbitqueues', 'qq-empty');
+    await ctx.waitGone('rabbitqueues', 'qq-empty');
+    expect((await inBroker('qq-empty')).status).toBe(404);
+
+    await ctx.remove('rabbitqueues', 'qq-full');
+    const o = await eventually(
+      () => ctx.get('rabbitqueues', 'qq-full'),
+      (x) => readyOf(x)?.reason === 'DeleteFailed',
+    );
+    expect(readyOf(o).message).toContain('not empty');
+    expect((await inBroker('qq-full')).status).toBe(200);
+    // Emptied, it goes.
+    await ctx.broker.del(`/queues/${vh}/qq-full/contents`);
+    await ctx.waitGone('rabbitqueues', 'qq-full', 40_000);
+  });
+});
