@@ -77,10 +77,18 @@ export class SecretCache {
           ? await this.core.listNamespacedSecret({ namespace: this.namespace, limit: 1 })
           : await this.core.listSecretForAllNamespaces({ limit: 1 });
         this.rv = list.metadata?.resourceVersion ?? '';
-        // Anything cached may have changed while we were not watching.
-        const keys = [...this.cache.keys()];
-        this.cache.clear();
-        for (const k of keys) this.onChange(k);
+        // Anything cached may have changed while we were not watching: read each again and report
+        // only real changes (reporting all would re-reconcile every resource of every broker).
+        for (const [key, entry] of [...this.cache]) {
+          const [namespace, name] = [key.slice(0, key.indexOf('/')), key.slice(key.indexOf('/') + 1)];
+          const fresh = await this.core.readNamespacedSecret({ name, namespace }).catch((err) => {
+            if (apiStatus(err)?.code === 404) return undefined;
+            throw err;
+          });
+          if (fresh?.metadata?.resourceVersion === entry.secret?.metadata?.resourceVersion) continue;
+          this.cache.set(key, { secret: fresh });
+          this.onChange(key);
+        }
       }
       const path = this.namespace ? `/api/v1/namespaces/${this.namespace}/secrets` : '/api/v1/secrets';
       this.abort = await new k8s.Watch(this.kc).watch(
