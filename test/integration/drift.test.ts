@@ -64,12 +64,6 @@ describe('drift repair', () => {
       { ...within, what: 'queue back' },
     );
     console.log(`queue repaired ${Date.now() - t0} ms after deletion (survey interval 2 s)`);
-    // The survey after the repair counts it.
-    await eventually(
-      () => ctx.get('rabbitbrokers', 'local'),
-      (o) => o.status?.survey?.repaired >= 1,
-      within,
-    );
     expect((await ctx.broker.get(`/queues/${vh()}/jobs`)).body.arguments).toMatchObject({
       'x-max-length': 10,
     });
@@ -145,6 +139,8 @@ describe('drift repair', () => {
       within,
     );
     expect(b.status.lastSurveyTime).toMatch(/Z$/);
+    // The repairs above that a survey found (not ones another trigger beat it to) are counted.
+    expect(b.status.survey.repaired).toBeGreaterThanOrEqual(1);
     expect(b.status.survey.requests).toBeGreaterThanOrEqual(7);
     expect(b.status.survey.unmanaged).toBeGreaterThan(0); // the test vhost, '/', the admin user, ...
     // In steady state a few surveys cause no reconcile that writes to the broker.
