@@ -194,8 +194,8 @@ export class TopologyReconciler {
       const f = classify(err);
       if (!f) throw err;
       // Without its broker or credentials nothing can be deleted; holding the finalizer would only
-      // hang the namespace.
-      if (err instanceof Blocked && err.reason !== Reasons.WaitingForDependency) {
+      // hang the namespace. (An unreachable broker is different: it may come back.)
+      if (err instanceof Blocked && BROKER_GONE.has(err.reason)) {
         return release(
           'Warning',
           'FinalizerReleased',
@@ -227,6 +227,13 @@ export class TopologyReconciler {
     }
   }
 }
+
+const BROKER_GONE = new Set<string>([
+  Reasons.BrokerNotFound,
+  Reasons.NotAllowed,
+  Reasons.SecretNotFound,
+  Reasons.InvalidSecret,
+]);
 
 export function splitKey(key: string): [string, string] {
   const i = key.indexOf('/');

@@ -48,6 +48,8 @@ beforeAll(async () => {
     read: '.*',
   });
   await ctx.create('rabbitqueues', 'work', { brokerRef: b, vhost: 'app', type: 'quorum' });
+  await ctx.create('rabbitqueues', 'doomed', { brokerRef: b, vhost: 'app' });
+  await eventually(() => ctx.get('rabbitqueues', 'doomed'), isReadyNow, { what: 'doomed Ready' });
   await allReady();
 }, 120_000);
 afterAll(async () => {
@@ -100,12 +102,28 @@ describe('broker outage', () => {
     expect(probes).toBeLessThanOrEqual(6);
   });
 
+  it('holds a deletion during the outage instead of dropping it', async () => {
+    await ctx.remove('rabbitqueues', 'doomed');
+    const o = await eventually(
+      () => ctx.get('rabbitqueues', 'doomed'),
+      (x) => readyOf(x)?.reason === 'DeleteFailed',
+      {
+        what: 'DeleteFailed',
+      },
+    );
+    expect(readyOf(o).message).toMatch(/unreachable/i);
+    expect(o.metadata.finalizers).toContain('rabbitqueues.warren.dev/finalizer');
+  });
+
   it('is Ready again within a survey interval of the broker coming back with its data', async () => {
     await broker.restart();
     const t0 = Date.now();
     await allReady();
     console.log(`all Ready ${Date.now() - t0} ms after the broker answered again`);
     expect((await admin.get('/queues/app/work')).status).toBe(200);
+    // The deletion held during the outage went through.
+    await ctx.waitGone('rabbitqueues', 'doomed', 30_000);
+    expect((await admin.get('/queues/app/doomed')).status).toBe(404);
   });
 
   it('re-declares everything when the broker comes back wiped', async () => {
