@@ -83,9 +83,14 @@ export class Surveyor {
         k.enqueue(keyOf(r));
       }
     }
+    // Back in place: drifted last time, still declared, not drifted now.
+    const current = new Set(
+      members.flatMap(({ k, resources }) => resources.map((r) => `${k.kind.def.plural}|${keyOf(r)}`)),
+    );
     const previous = this.lastDrifted.get(brokerKey) ?? new Set();
     const repaired =
-      (this.repaired.get(brokerKey) ?? 0) + [...previous].filter((id) => !drifted.has(id)).length;
+      (this.repaired.get(brokerKey) ?? 0) +
+      [...previous].filter((id) => current.has(id) && !drifted.has(id)).length;
     this.repaired.set(brokerKey, repaired);
     this.lastDrifted.set(brokerKey, drifted);
     if (drifted.size) this.log.info({ broker: brokerKey, drifted: [...drifted].slice(0, 20) }, 'drift found');
