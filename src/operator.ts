@@ -78,6 +78,7 @@ export class Operator {
     const surveyor = new Surveyor({ kinds: surveyed, secrets: this.secrets, log });
     const broker = new BrokerReconciler({
       surveyor,
+      metrics: o.metrics,
       kube: this.kube,
       recorder,
       registry,

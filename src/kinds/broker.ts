@@ -9,6 +9,7 @@ import type { BrokerRegistry, BrokerResource } from './brokers.ts';
 import type { DependencyIndex } from './dependencies.ts';
 import { writeStatus } from './status.ts';
 import { classify, splitKey } from './topology.ts';
+import type { Metrics } from '../runtime/metrics.ts';
 import type { Surveyor } from './survey.ts';
 import { depKeys } from './types.ts';
 
@@ -26,6 +27,7 @@ export class BrokerReconciler {
     get: (namespace: string, name: string) => BrokerResource | undefined;
     notify: (dep: string) => void;
     surveyor: Surveyor;
+    metrics?: Metrics;
   };
 
   constructor(d: BrokerReconciler['d']) {
@@ -56,6 +58,9 @@ export class BrokerReconciler {
       const back = this.d.registry.markUp(key);
       if (back) log.info('broker reachable again');
       const survey = await this.d.surveyor.survey(key, client);
+      this.d.metrics?.surveyDuration.observe({ broker: key }, survey.durationMs / 1000);
+      this.d.metrics?.driftFound.inc({ broker: key }, survey.drifted);
+      this.d.metrics?.unmanagedObjects.set({ broker: key }, survey.unmanaged);
       await writeStatus(this.d.kube, this.d.recorder, 'rabbitbrokers', r, {
         ready: true,
         reason: Reasons.Reconciled,

@@ -45,6 +45,25 @@ export function makeMetrics() {
       registers: [registry],
     }),
     leader: new Gauge({ name: 'warren_leader', help: '1 while this replica leads', registers: [registry] }),
+    surveyDuration: new Histogram({
+      name: 'warren_survey_duration_seconds',
+      help: 'Time per drift survey of a broker',
+      labelNames: ['broker'],
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+    driftFound: new Counter({
+      name: 'warren_drift_found_total',
+      help: 'Broker objects a survey found missing or changed (queued for repair)',
+      labelNames: ['broker'],
+      registers: [registry],
+    }),
+    unmanagedObjects: new Gauge({
+      name: 'warren_unmanaged_objects',
+      help: 'Broker objects no resource declares, as of the last survey',
+      labelNames: ['broker'],
+      registers: [registry],
+    }),
   };
   let source: () => Map<string, { byMethod: Record<string, number> }> = () => new Map();
   new Gauge({

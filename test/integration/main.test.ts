@@ -75,6 +75,8 @@ describe('the operator process', () => {
     const standby = holder === a.name ? b : a;
     const metrics = (await get(leader.port, '/metrics')).text;
     expect(metrics).toMatch(/^warren_leader 1$/m);
+    expect(metrics).toMatch(/^warren_survey_duration_seconds_count\{broker="[^"]+\/local"\} [1-9]/m);
+    expect(metrics).toMatch(/^warren_unmanaged_objects\{broker="[^"]+\/local"\} \d+/m);
     expect(metrics).toMatch(
       /controller_runtime_reconcile_total\{controller="rabbitqueue",result="requeue_after"\} [1-9]/,
     );
