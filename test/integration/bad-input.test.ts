@@ -1,20 +1,13 @@
 import * as k8s from '@kubernetes/client-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { testContext, type TestContext } from '../support/context.ts';
-import { createBroker, startOperator, type RunningOperator } from '../support/operator.ts';
+import { describe, expect, it } from 'vitest';
+import type { TestContext } from '../support/context.ts';
+import { useOperator } from '../support/suite.ts';
+import { type RunningOperator } from '../support/operator.ts';
 import { eventually, isReadyNow, readyOf } from '../support/wait.ts';
 
 let ctx: TestContext;
 let op: RunningOperator;
-beforeAll(async () => {
-  ctx = await testContext(import.meta.url);
-  await createBroker(ctx);
-  op = await startOperator(ctx);
-});
-afterAll(async () => {
-  await op?.stop();
-  await ctx?.cleanup();
-});
+useOperator(import.meta.url, (c, o) => ((ctx = c), (op = o)));
 
 const b = { name: 'local' };
 const perm = { configure: '.*', write: '.*', read: '.*' };

@@ -1,7 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { testContext, type TestContext } from '../support/context.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { TestContext } from '../support/context.ts';
+import { useOperator } from '../support/suite.ts';
 import { enc } from '../support/management.ts';
-import { createBroker, startOperator, type RunningOperator } from '../support/operator.ts';
+import type { RunningOperator } from '../support/operator.ts';
 import { eventually, isReadyNow } from '../support/wait.ts';
 
 // The broker `local` surveys every 2 s (createBroker); the operator's own resync is an hour, so only
@@ -9,11 +10,22 @@ import { eventually, isReadyNow } from '../support/wait.ts';
 let ctx: TestContext;
 let op: RunningOperator;
 let p: string;
+useOperator(
+  import.meta.url,
+  (c, o) => {
+    ctx = c;
+    op = o;
+    p = ctx.namespace;
+  },
+  {
+    resyncMs: 3_600_000,
+    cleanup: async (c) => {
+      await c.broker.del(`/vhosts/${enc(`${p}-vh`)}`);
+      await c.broker.del(`/users/${enc(`${p}-dave`)}`);
+    },
+  },
+);
 beforeAll(async () => {
-  ctx = await testContext(import.meta.url);
-  p = ctx.namespace;
-  await createBroker(ctx);
-  op = await startOperator(ctx, { resyncMs: 3_600_000 });
   const b = { name: 'local' };
   await ctx.create('rabbitvhosts', 'vh', {
     brokerRef: b,
@@ -43,12 +55,6 @@ beforeAll(async () => {
   ]) {
     await eventually(() => ctx.get(plural!, name!), isReadyNow, { what: `${plural}/${name} Ready` });
   }
-});
-afterAll(async () => {
-  await op?.stop();
-  await ctx?.broker.del(`/vhosts/${enc(`${p}-vh`)}`);
-  await ctx?.broker.del(`/users/${enc(`${p}-dave`)}`);
-  await ctx?.cleanup();
 });
 
 const vh = () => enc(`${p}-vh`);

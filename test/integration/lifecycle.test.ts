@@ -1,21 +1,13 @@
 import * as k8s from '@kubernetes/client-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { testContext, type TestContext } from '../support/context.ts';
+import { describe, expect, it } from 'vitest';
+import type { TestContext } from '../support/context.ts';
+import { useOperator } from '../support/suite.ts';
 import { enc } from '../support/management.ts';
-import { createBroker, startOperator, type RunningOperator } from '../support/operator.ts';
+import { createBroker } from '../support/operator.ts';
 import { eventually, isReadyNow, readyOf } from '../support/wait.ts';
 
 let ctx: TestContext;
-let op: RunningOperator;
-beforeAll(async () => {
-  ctx = await testContext(import.meta.url);
-  await createBroker(ctx);
-  op = await startOperator(ctx);
-});
-afterAll(async () => {
-  await op?.stop();
-  await ctx?.cleanup();
-});
+useOperator(import.meta.url, (c) => (ctx = c));
 
 const ready = (plural: string, name: string) =>
   eventually(() => ctx.get(plural, name), isReadyNow, { what: `${plural}/${name} Ready` });

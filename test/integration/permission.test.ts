@@ -1,24 +1,24 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { testContext, type TestContext } from '../support/context.ts';
+import { describe, expect, it } from 'vitest';
+import type { TestContext } from '../support/context.ts';
+import { useOperator } from '../support/suite.ts';
 import { enc } from '../support/management.ts';
-import { createBroker, startOperator, type RunningOperator } from '../support/operator.ts';
 import { eventually, isReadyNow, readyOf } from '../support/wait.ts';
 
 let ctx: TestContext;
-let op: RunningOperator;
 let p: string;
-beforeAll(async () => {
-  ctx = await testContext(import.meta.url);
-  p = ctx.namespace;
-  await createBroker(ctx);
-  op = await startOperator(ctx);
-});
-afterAll(async () => {
-  await op?.stop();
-  await ctx?.broker.del(`/vhosts/${enc(`${p}-vh`)}`);
-  for (const u of ['alice', 'bob', 'carol']) await ctx?.broker.del(`/users/${enc(`${p}-${u}`)}`);
-  await ctx?.cleanup();
-});
+useOperator(
+  import.meta.url,
+  (c) => {
+    ctx = c;
+    p = ctx.namespace;
+  },
+  {
+    cleanup: async (c) => {
+      await c.broker.del(`/vhosts/${enc(`${p}-vh`)}`);
+      for (const u of ['alice', 'bob', 'carol']) await c.broker.del(`/users/${enc(`${p}-${u}`)}`);
+    },
+  },
+);
 
 const ready = (plural: string, name: string) =>
   eventually(() => ctx.get(plural, name), isReadyNow, { what: `${plural}/${name} Ready` });

@@ -1,22 +1,16 @@
 import * as k8s from '@kubernetes/client-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { testContext, type TestContext } from '../support/context.ts';
+import { describe, expect, it } from 'vitest';
+import type { TestContext } from '../support/context.ts';
+import { useOperator } from '../support/suite.ts';
 import { enc } from '../support/management.ts';
-import { createBroker, startOperator, type RunningOperator } from '../support/operator.ts';
+import { createBroker } from '../support/operator.ts';
 import { eventually, isReadyNow, readyOf } from '../support/wait.ts';
 
 let ctx: TestContext;
-let op: RunningOperator;
 let vh: string;
-beforeAll(async () => {
-  ctx = await testContext(import.meta.url);
+useOperator(import.meta.url, (c) => {
+  ctx = c;
   vh = enc(ctx.vhost);
-  await createBroker(ctx);
-  op = await startOperator(ctx);
-});
-afterAll(async () => {
-  await op?.stop();
-  await ctx?.cleanup();
 });
 
 const spec = (extra: Record<string, unknown> = {}) => ({

@@ -1,25 +1,19 @@
 import amqp from 'amqplib';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { testContext, type TestContext } from '../support/context.ts';
-import { createBroker, startOperator, type RunningOperator } from '../support/operator.ts';
+import { describe, expect, it } from 'vitest';
+import type { TestContext } from '../support/context.ts';
+import { useOperator } from '../support/suite.ts';
 import { REPO } from '../support/environment.ts';
 import { enc } from '../support/management.ts';
 import { eventually, isReadyNow } from '../support/wait.ts';
 
 // The Celery/pika set-up from examples/seed/, applied unchanged, verified from the data plane.
 let ctx: TestContext;
-let op: RunningOperator;
-beforeAll(async () => {
-  ctx = await testContext(import.meta.url);
-  await createBroker(ctx);
-  op = await startOperator(ctx);
-});
-afterAll(async () => {
-  await op?.stop();
-  for (const path of ['/vhosts/jack_vhost', '/users/jack', '/users/nobody']) await ctx?.broker.del(path);
-  await ctx?.cleanup();
+useOperator(import.meta.url, (c) => (ctx = c), {
+  cleanup: async (c) => {
+    for (const path of ['/vhosts/jack_vhost', '/users/jack', '/users/nobody']) await c.broker.del(path);
+  },
 });
 
 const amqpUrl = (user: string, password: string, vhost: string) => {

@@ -1,27 +1,27 @@
 import amqp from 'amqplib';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { passwordMatches } from '../../src/rabbitmq/index.ts';
-import { testContext, type TestContext } from '../support/context.ts';
+import type { TestContext } from '../support/context.ts';
+import { useOperator } from '../support/suite.ts';
 import { enc } from '../support/management.ts';
-import { createBroker, startOperator, type RunningOperator } from '../support/operator.ts';
 import { eventually, isReadyNow, readyOf } from '../support/wait.ts';
 
 let ctx: TestContext;
-let op: RunningOperator;
 let prefix: string;
-beforeAll(async () => {
-  ctx = await testContext(import.meta.url);
-  prefix = ctx.namespace;
-  await createBroker(ctx);
-  op = await startOperator(ctx);
-});
-afterAll(async () => {
-  await op?.stop();
-  for (const v of ['v1', 'v2']) await ctx?.broker.del(`/vhosts/${enc(`${prefix}-${v}`)}`);
-  for (const u of ['gen', 'imp', 'hash', 'nopw', 'renamed', 'old-name'])
-    await ctx?.broker.del(`/users/${enc(`${prefix}-${u}`)}`);
-  await ctx?.cleanup();
-});
+useOperator(
+  import.meta.url,
+  (c) => {
+    ctx = c;
+    prefix = ctx.namespace;
+  },
+  {
+    cleanup: async (c) => {
+      for (const v of ['v1', 'v2']) await c.broker.del(`/vhosts/${enc(`${prefix}-${v}`)}`);
+      for (const u of ['gen', 'imp', 'hash', 'nopw', 'renamed', 'old-name'])
+        await c.broker.del(`/users/${enc(`${prefix}-${u}`)}`);
+    },
+  },
+);
 
 const ready = (plural: string, name: string) =>
   eventually(() => ctx.get(plural, name), isReadyNow, { what: `${plural}/${name} Ready` });
