@@ -27,6 +27,7 @@ export class SupervisedInformer<T extends k8s.KubernetesObject> {
   private restarting = false;
   private attempt = 0;
   private synced = false;
+  private started = false;
   private syncedOnce: Promise<void>;
   private markSynced!: () => void;
   restarts = 0;
@@ -48,7 +49,10 @@ export class SupervisedInformer<T extends k8s.KubernetesObject> {
 
   /** Resolves once the first list has been applied; keeps retrying in the background. */
   async start(): Promise<void> {
-    void this.run();
+    if (!this.started) {
+      this.started = true;
+      void this.run();
+    }
     await this.syncedOnce;
   }
 
