@@ -7,8 +7,9 @@ import { ClaimIndex } from './kinds/claims.ts';
 import { DependencyIndex } from './kinds/dependencies.ts';
 import { TOPOLOGY_KINDS } from './kinds/index.ts';
 import { Surveyor, type SurveyedKind } from './kinds/survey.ts';
-import { TopologyReconciler } from './kinds/topology.ts';
+import { RELEASE_ANNOTATION, TopologyReconciler, type Inside } from './kinds/topology.ts';
 import { depKeys } from './kinds/types.ts';
+import { nsName, splitNsName } from './kinds/keys.ts';
 import { isReady } from './runtime/conditions.ts';
 import { Controller } from './runtime/controller.ts';
 import { Recorder } from './runtime/events.ts';
@@ -29,6 +30,8 @@ export interface OperatorOptions {
   resyncMs?: number;
   identity?: string;
   metrics?: Metrics;
+  /** How long deletions in a terminating namespace are retried before finalizers are released. */
+  terminatingGraceMs?: number;
 }
 
 type Obj = Resource<any, any>;
@@ -51,6 +54,7 @@ export class Operator {
   private started = false;
   private readonly registry: BrokerRegistry;
   private readonly resyncMs: number;
+  private readonly reconcilers: TopologyReconciler[] = [];
 
   constructor(o: OperatorOptions) {
     this.o = o;
@@ -62,7 +66,7 @@ export class Operator {
       kc: o.kc,
       namespace: o.namespace,
       log,
-      onChange: (key) => this.notify(depKeys.secret(...split(key))),
+      onChange: (key) => this.notify(depKeys.secret(...splitNsName(key))),
     });
     const recorder = new Recorder(this.kube.events, o.identity ?? 'warren', log);
     const lookup = (plural: string, namespace: string, name: string) =>
@@ -75,7 +79,7 @@ export class Operator {
     const common = { log, metrics: o.metrics, concurrency: o.concurrency ?? 4 };
 
     const surveyed: SurveyedKind[] = [];
-    const surveyor = new Surveyor({ kinds: surveyed, secrets: this.secrets, log });
+    const surveyor = new Surveyor({ kinds: surveyed, secrets: this.secrets, refs: { lookup }, log });
     const broker = new BrokerReconciler({
       surveyor,
       metrics: o.metrics,
@@ -85,6 +89,7 @@ export class Operator {
       deps: this.deps,
       get: getBroker,
       notify: (d) => this.notify(d),
+      enqueue: (key) => this.controllers.get('rabbitbrokers')!.enqueue(key),
     });
     this.addKind(
       'rabbitbrokers',
@@ -110,9 +115,15 @@ export class Operator {
         recorder,
         lookup,
         notify: (d) => this.notify(d),
-        onUnreachable: (brokerKey) => this.controllers.get('rabbitbrokers')?.enqueue(brokerKey),
+        enqueue: (key) => this.controllers.get(plural)!.enqueue(key),
+        onUnreachable: (brokerKey) => broker.probeSoon(brokerKey),
+        synced: () => this.cachesSynced,
+        inside: (brokerKey, vhost) => this.inside(brokerKey, vhost),
+        unmanagedIn: (brokerKey, vhost) => surveyor.unmanagedIn(brokerKey, vhost),
         resyncMs: this.resyncMs,
+        terminatingGraceMs: o.terminatingGraceMs ?? 30_000,
       });
+      this.reconcilers.push(rec);
       const controller = new Controller({
         name: kind.def.kind.toLowerCase(),
         reconcile: (k, c) => rec.reconcile(k, c),
@@ -126,13 +137,7 @@ export class Operator {
       });
       this.addKind(plural, controller, {
         onChange: (obj) => {
-          const key = keyOf(obj);
-          const released = this.claims.set(rec.objectKey(obj), {
-            key,
-            created: obj.metadata.creationTimestamp ?? '',
-            uid: obj.metadata.uid,
-          });
-          for (const k of released) controller.enqueue(k);
+          rec.claim(obj);
           const id = `${plural}|${keyOf(obj)}`;
           if (!this.seen.has(id) && settled(obj, rec.finalizer) && isReady(getBroker(...brokerOf(obj)))) {
             // First sight of a resource that was Ready at its generation (an operator restart):
@@ -142,7 +147,9 @@ export class Operator {
             controller.enqueueAfter(keyOf(obj), Math.random() * Math.min(this.resyncMs, 5 * 60_000));
             return;
           }
-          this.enqueueIfChanged(plural, obj, !obj.metadata.finalizers?.includes(rec.finalizer));
+          const unfinalized =
+            !obj.metadata.deletionTimestamp && !obj.metadata.finalizers?.includes(rec.finalizer);
+          this.enqueueIfChanged(plural, obj, unfinalized);
         },
         onDelete: (obj) => {
           const key = keyOf(obj);
@@ -188,7 +195,8 @@ export class Operator {
     const key = keyOf(obj);
     const id = `${plural}|${key}`;
     const seen = fingerprint(obj);
-    if (this.seen.get(id) === seen && !obj.metadata.deletionTimestamp && !force) return;
+    // A resource being deleted is no exception: its own status writes must not re-queue it.
+    if (this.seen.get(id) === seen && !force) return;
     this.seen.set(id, seen);
     this.controllers.get(plural)!.enqueue(key);
   }
@@ -201,12 +209,43 @@ export class Operator {
     }
   }
 
+  /** Resources of every kind whose broker object lives in this vhost of this broker. */
+  private inside(brokerKey: string, vhost: string): Inside[] {
+    const out: Inside[] = [];
+    for (const rec of this.reconcilers) {
+      if (!rec.kind.vhostOf) continue;
+      for (const r of this.informers.get(rec.plural)!.list()) {
+        if (rec.brokerKey(r) !== brokerKey || rec.kind.vhostOf(r, { lookup: this.lookup }) !== vhost)
+          continue;
+        out.push({
+          kind: rec.kind.def.kind,
+          plural: rec.plural,
+          key: keyOf(r),
+          deleting: !!r.metadata.deletionTimestamp,
+          retain: r.spec.deletionPolicy === 'Retain',
+          finalizing: !!r.metadata.finalizers?.includes(rec.finalizer),
+        });
+      }
+    }
+    return out;
+  }
+
+  private readonly lookup = (plural: string, namespace: string, name: string) =>
+    this.informers.get(plural)?.get(name, namespace);
+
   /** Starts the caches; resolves when every informer has listed once. */
   async startCaches(): Promise<void> {
     await this.secrets.start();
     // Brokers first: whether a restarted resource can wait for the survey depends on its broker.
     await this.informers.get('rabbitbrokers')!.start();
     await Promise.all([...this.informers.values()].map((i) => i.start()));
+    // Claims made while other caches were still loading may not have resolved references.
+    for (const rec of this.reconcilers) for (const r of this.informers.get(rec.plural)!.list()) rec.claim(r);
+  }
+
+  /** Every cache a reconcile decision reads is synced. */
+  get cachesSynced(): boolean {
+    return this.ready && this.secrets.isSynced;
   }
 
   /** Starts reconciling (only on the leader). */
@@ -244,7 +283,12 @@ export class Operator {
 export const RECONCILE_ANNOTATION = 'warren.dev/reconcile';
 
 const fingerprint = (o: Obj) =>
-  `${o.metadata.generation ?? 0}|${o.metadata.annotations?.[RECONCILE_ANNOTATION] ?? ''}`;
+  JSON.stringify([
+    o.metadata.generation ?? 0,
+    o.metadata.annotations?.[RECONCILE_ANNOTATION] ?? '',
+    o.metadata.deletionTimestamp ?? '',
+    o.metadata.annotations?.[RELEASE_ANNOTATION] ?? '',
+  ]);
 
 /** Ready at its current generation, with our finalizer, not being deleted. */
 function settled(o: Obj, finalizer: string): boolean {
@@ -261,8 +305,4 @@ const brokerOf = (o: Obj): [string, string] => [
   o.spec.brokerRef.name,
 ];
 
-const keyOf = (o: Obj) => `${o.metadata.namespace}/${o.metadata.name}`;
-const split = (key: string): [string, string] => {
-  const i = key.indexOf('/');
-  return [key.slice(0, i), key.slice(i + 1)];
-};
+const keyOf = (o: Obj) => nsName(o.metadata.namespace, o.metadata.name);

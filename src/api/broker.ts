@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { defineKind } from './common.ts';
+import { defineKind, withRules } from './common.ts';
 
 export const RabbitBroker = defineKind({
   kind: 'RabbitBroker',
@@ -18,11 +18,18 @@ export const RabbitBroker = defineKind({
       .array(z.string().min(1))
       .optional()
       .describe("Namespaces whose resources may use this broker besides its own; '*' for all."),
-    surveyInterval: z
-      .string()
-      .regex(/^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$/)
+    surveyInterval: withRules(
+      z
+        .string()
+        .max(32)
+        .regex(/^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$/),
+      {
+        rule: "duration(self) >= duration('5s')",
+        message: 'surveyInterval must be at least 5s',
+      },
+    )
       .default('30s')
-      .describe('How often drift is looked for (a duration such as 30s, 5m).'),
+      .describe('How often drift is looked for (a duration such as 30s, 5m; at least 5s).'),
     maxConcurrentRequests: z
       .number()
       .int()

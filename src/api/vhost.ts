@@ -23,7 +23,20 @@ export const RabbitVhost = defineKind({
         .describe('Absent means no limit.'),
     })
     .meta({ 'x-kubernetes-validations': [immutableOptional('name')] }),
-  status: { name: z.string().optional().describe('The vhost name in effect in the broker.') },
-  columns: [{ name: 'Vhost', type: 'string', jsonPath: '.status.name' }],
+  status: {
+    name: z.string().optional().describe('The vhost name in effect in the broker.'),
+    unmanagedObjects: z
+      .number()
+      .int()
+      .optional()
+      .describe(
+        'Objects in this vhost that no resource declares, as of the last survey. Deleting this resource with deletionPolicy Delete deletes them with the vhost.',
+      ),
+    unmanagedSample: z.array(z.string()).optional().describe('A few of them, e.g. "queue celery".'),
+  },
+  columns: [
+    { name: 'Vhost', type: 'string', jsonPath: '.status.name' },
+    { name: 'Unmanaged', type: 'integer', jsonPath: '.status.unmanagedObjects', priority: 1 },
+  ],
 });
 export type RabbitVhostSpec = z.output<typeof RabbitVhost.spec>;

@@ -5,18 +5,24 @@ import { isReady } from '../runtime/conditions.ts';
 import { parseDuration } from '../runtime/duration.ts';
 import type { Recorder } from '../runtime/events.ts';
 import type { Kube } from '../runtime/kube.ts';
+import type { Metrics } from '../runtime/metrics.ts';
 import type { BrokerRegistry, BrokerResource } from './brokers.ts';
 import type { DependencyIndex } from './dependencies.ts';
+import { splitNsName } from './keys.ts';
 import { writeStatus } from './status.ts';
-import { classify, splitKey } from './topology.ts';
-import type { Metrics } from '../runtime/metrics.ts';
-import type { Surveyor } from './survey.ts';
+import type { SurveyResult, Surveyor } from './survey.ts';
+import { classify } from './topology.ts';
 import { depKeys } from './types.ts';
 
+// A dependent's failed request asks for a probe; more asks within this window share one.
+const PROBE_COALESCE_MS = 2000;
+
 /**
- * RabbitBroker: checks the management API answers with the given credentials and reports the
- * broker's version and cluster name. It holds no finalizer: there is nothing to clean up in the
- * broker, and its disappearance is what releases its dependents' finalizers.
+ * RabbitBroker: a cheap probe (the overview) decides whether the broker is reachable and reports
+ * its version; the drift survey runs when due, and its failure (a slow queue list, a timeout) is
+ * its own condition and metric: it never marks the broker down or touches dependents. It holds no
+ * finalizer: there is nothing to clean up in the broker, and its disappearance is what releases
+ * its dependents' finalizers.
  */
 export class BrokerReconciler {
   private readonly d: {
@@ -26,21 +32,33 @@ export class BrokerReconciler {
     deps: DependencyIndex;
     get: (namespace: string, name: string) => BrokerResource | undefined;
     notify: (dep: string) => void;
+    enqueue: (key: string) => void;
     surveyor: Surveyor;
     metrics?: Metrics;
   };
+  private readonly lastProbe = new Map<string, number>();
+  private readonly lastSurvey = new Map<string, number>();
 
   constructor(d: BrokerReconciler['d']) {
     this.d = d;
   }
 
+  /** A dependent found the broker unreachable: probe it soon, unless a probe just ran. */
+  probeSoon(key: string): void {
+    if (Date.now() - (this.lastProbe.get(key) ?? 0) < PROBE_COALESCE_MS) return;
+    this.lastProbe.set(key, Date.now());
+    this.d.enqueue(key);
+  }
+
   async reconcile(key: string, rc: ReconcileContext): Promise<Outcome> {
-    const [namespace, name] = splitKey(key);
+    const [namespace, name] = splitNsName(key);
     const cached = this.d.get(namespace, name);
     const depKey = `rabbitbrokers|${key}`;
     if (!cached || cached.metadata.deletionTimestamp) {
       this.d.registry.forget(key);
       this.d.surveyor.forget(key);
+      this.lastProbe.delete(key);
+      this.lastSurvey.delete(key);
       this.d.deps.clear(depKey);
       this.d.notify(depKeys.broker(key));
       return;
@@ -50,17 +68,35 @@ export class BrokerReconciler {
     const depSet = new Set<string>();
     const interval = parseDuration(r.spec.surveyInterval ?? '30s');
     const wasReady = isReady(r as never);
+    this.lastProbe.set(key, Date.now());
     try {
       const client = await this.d.registry.clientFor(key, r, depSet);
       const overview = await client.overview();
-      if (r.status?.rabbitmqVersion && r.status.rabbitmqVersion !== overview.rabbitmq_version)
-        client.resetCapabilities();
+      const upgraded = !!r.status?.rabbitmqVersion && r.status.rabbitmqVersion !== overview.rabbitmq_version;
+      if (upgraded) client.resetCapabilities();
       const back = this.d.registry.markUp(key);
       if (back) log.info('broker reachable again');
-      const survey = await this.d.surveyor.survey(key, client);
-      this.d.metrics?.surveyDuration.observe({ broker: key }, survey.durationMs / 1000);
-      this.d.metrics?.driftFound.inc({ broker: key }, survey.drifted);
-      this.d.metrics?.unmanagedObjects.set({ broker: key }, survey.unmanaged);
+
+      const since = Date.now() - (this.lastSurvey.get(key) ?? 0);
+      const due =
+        since >= interval || back || upgraded || r.status?.observedGeneration !== r.metadata.generation;
+      let survey: SurveyResult | undefined;
+      let surveyError: string | undefined;
+      if (due) {
+        this.lastSurvey.set(key, Date.now());
+        try {
+          survey = await this.d.surveyor.survey(key, client);
+        } catch (err) {
+          surveyError = err instanceof Error ? err.message : String(err);
+          this.d.metrics?.surveyFailures.inc({ broker: key });
+          log.warn({ err: surveyError }, 'survey failed');
+        }
+      }
+      if (survey) {
+        this.d.metrics?.surveyDuration.observe({ broker: key }, survey.durationMs / 1000);
+        this.d.metrics?.driftFound.inc({ broker: key }, survey.drifted);
+        this.d.metrics?.unmanagedObjects.set({ broker: key }, survey.unmanaged);
+      }
       await writeStatus(this.d.kube, this.d.recorder, 'rabbitbrokers', r, {
         ready: true,
         reason: Reasons.Reconciled,
@@ -69,11 +105,15 @@ export class BrokerReconciler {
         extra: {
           rabbitmqVersion: overview.rabbitmq_version,
           clusterName: overview.cluster_name,
-          lastSurveyTime: survey.lastSurveyTime,
-          survey,
+          ...(survey && { lastSurveyTime: survey.lastSurveyTime, survey }),
         },
+        conditions: survey
+          ? [{ type: 'Surveyed', status: true, reason: 'Surveyed', message: surveySummary(survey) }]
+          : surveyError !== undefined
+            ? [{ type: 'Surveyed', status: false, reason: 'SurveyFailed', message: surveyError }]
+            : [],
       });
-      if (survey.resetDetected) {
+      if (survey?.resetDetected) {
         await this.d.recorder.emit(
           r,
           'Warning',
@@ -84,7 +124,8 @@ export class BrokerReconciler {
       }
       // Dependents waiting on this broker (first contact, or the end of an outage) go now.
       if (!wasReady || back) this.d.notify(depKeys.broker(key));
-      return { requeueAfterMs: interval };
+      // The survey keeps its own schedule, whatever triggered this probe.
+      return { requeueAfterMs: Math.max(1000, interval - (Date.now() - this.lastSurvey.get(key)!)) };
     } catch (err) {
       const f = classify(err);
       if (!f) throw err;
@@ -107,3 +148,6 @@ export class BrokerReconciler {
     }
   }
 }
+
+// Constant, so a survey that finds nothing new writes nothing new (the figures are in status.survey).
+const surveySummary = (_s: SurveyResult) => 'the last survey succeeded';

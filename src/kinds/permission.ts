@@ -1,13 +1,15 @@
 import { RabbitPermission, type RabbitPermissionSpec } from '../api/permission.ts';
+import type { Permission } from '../rabbitmq/index.ts';
 import {
   appliedSubject,
   removeIfMoved,
   resolveSubject,
+  specSubject,
   subjectIdentity,
   waitIfMissing,
   type Subject,
 } from './subject.ts';
-import type { TopologyKind } from './types.ts';
+import { claim, type Table, type TopologyKind } from './types.ts';
 
 interface Desired extends Subject {
   configure: string;
@@ -15,9 +17,17 @@ interface Desired extends Subject {
   read: string;
 }
 
+const permissionsTable: Table<Permission> = {
+  name: 'permissions',
+  noun: 'permission',
+  scope: 'broker',
+  read: async (client) => (await client.listPermissions()).map((p) => [[p.vhost, p.user], p]),
+};
+
 export const permissionKind: TopologyKind<RabbitPermissionSpec, Desired> = {
   def: RabbitPermission,
-  identity: (r) => `permission|${subjectIdentity(r.spec)}`,
+  identity: (r, refs) => ['permission', ...subjectIdentity(r, refs)],
+  vhostOf: (r, refs) => specSubject(r, refs)?.vhost,
 
   desired: (r, ctx) => ({
     ...resolveSubject(r, ctx),
@@ -26,15 +36,22 @@ export const permissionKind: TopologyKind<RabbitPermissionSpec, Desired> = {
     read: r.spec.read,
   }),
 
-  async apply(d, r, { client }) {
-    const wrote = await removeIfMoved(r, d, (old) => client.deletePermission(old.vhost, old.user));
+  async apply(d, r, ctx) {
+    const { client } = ctx;
+    const moved = await removeIfMoved(
+      r,
+      d,
+      (old) => ['permission', old.vhost, old.user],
+      ctx,
+      (old) => client.deletePermission(old.vhost, old.user),
+    );
     const actual = await client.getPermission(d.vhost, d.user);
     if (actual && actual.configure === d.configure && actual.write === d.write && actual.read === d.read)
-      return wrote;
+      return moved ? 'updated' : 'unchanged';
     await client
       .putPermission(d.vhost, d.user, { configure: d.configure, write: d.write, read: d.read })
       .catch((err) => waitIfMissing(err, d));
-    return true;
+    return actual ? 'updated' : 'created';
   },
 
   async remove(r, { client }) {
@@ -42,14 +59,15 @@ export const permissionKind: TopologyKind<RabbitPermissionSpec, Desired> = {
     if (s) await client.deletePermission(s.vhost, s.user);
   },
 
+  tables: [permissionsTable],
   claims(r) {
     const s = appliedSubject(r);
-    return s ? [`permissions|${s.vhost}|${s.user}`] : [];
+    return s ? [claim(permissionsTable, s.vhost, s.user)] : [];
   },
 
   inSync(r, snap) {
     const s = appliedSubject(r);
-    const actual = s && snap.permissions.get(`${s.vhost}|${s.user}`);
+    const actual = s && snap.row(permissionsTable, s.vhost, s.user);
     return (
       !!actual &&
       actual.configure === r.spec.configure &&

@@ -12,6 +12,8 @@ export interface ReadyState {
   /** Set only when the current generation reached the broker. */
   applied?: boolean;
   extra?: Record<string, unknown>;
+  /** Other conditions to set besides Ready (e.g. a broker's Surveyed). */
+  conditions?: Array<{ type: string; status: boolean; reason: string; message: string }>;
 }
 
 type Status = { observedGeneration?: number; conditions?: Condition[]; [k: string]: unknown };
@@ -20,12 +22,26 @@ type Status = { observedGeneration?: number; conditions?: Condition[]; [k: strin
 export function nextStatus(r: Resource<unknown, Status>, s: ReadyState, now = new Date()): Status {
   const generation = r.metadata.generation ?? 0;
   const prev = r.status ?? {};
+  let conditions = prev.conditions;
+  for (const c of s.conditions ?? []) {
+    conditions = setCondition(
+      conditions,
+      {
+        type: c.type,
+        status: c.status ? 'True' : 'False',
+        reason: c.reason,
+        message: c.message.slice(0, 32768),
+        observedGeneration: generation,
+      },
+      now,
+    );
+  }
   return {
     ...prev,
     ...s.extra,
     observedGeneration: s.applied ? generation : prev.observedGeneration,
     conditions: setCondition(
-      prev.conditions,
+      conditions,
       {
         type: 'Ready',
         status: s.ready ? 'True' : 'False',
@@ -48,7 +64,7 @@ export async function writeStatus(
   plural: string,
   r: Resource<unknown, Status>,
   s: ReadyState,
-): Promise<void> {
+): Promise<boolean> {
   const next = nextStatus(r, s);
   const prev = r.status ?? {};
   // Compare as JSON would carry it (undefined fields vanish) and ignore transition times.
@@ -56,7 +72,7 @@ export async function writeStatus(
     JSON.parse(
       JSON.stringify({ ...st, conditions: st.conditions?.map(({ lastTransitionTime: _t, ...c }) => c) }),
     );
-  if (isDeepStrictEqual(comparable(next), comparable(prev))) return;
+  if (isDeepStrictEqual(comparable(next), comparable(prev))) return false;
   // A merge patch keeps fields it does not mention: clear the ones that no longer apply.
   const patch: Record<string, unknown> = { ...next };
   for (const key of Object.keys(prev)) if (next[key] === undefined) patch[key] = null;
@@ -73,4 +89,5 @@ export async function writeStatus(
       s.message,
     );
   }
+  return true;
 }

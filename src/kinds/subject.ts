@@ -1,6 +1,8 @@
 import { Reasons, type Resource } from '../api/common.ts';
 import { isReady } from '../runtime/conditions.ts';
-import { Blocked, depKeys, type KindContext } from './types.ts';
+import { username } from './user.ts';
+import { vhostName } from './vhost.ts';
+import { Blocked, depKeys, type KindContext, type Refs } from './types.ts';
 
 /** The who and where of a permission: names given directly or through RabbitUser/RabbitVhost references. */
 export interface SubjectSpec {
@@ -15,11 +17,25 @@ export interface Subject {
   user: string;
 }
 
-/** Spec-level identity (references stay references), for the ownership index. */
-export function subjectIdentity(s: SubjectSpec): string {
-  const vhost = s.vhostRef ? `ref:${s.vhostRef.name}` : (s.vhost ?? '/');
-  const user = s.userRef ? `ref:${s.userRef.name}` : s.user;
-  return `${vhost}|${user}`;
+/**
+ * The broker names a permission is about, with references resolved through the caches from the
+ * referenced resource's spec (not its status), so `user: jack` and `userRef: {name: jack}` are
+ * one broker object even before the RabbitUser is Ready. Undefined while a reference dangles.
+ */
+export function specSubject(r: Resource<SubjectSpec, any>, refs: Refs): Subject | undefined {
+  const ns = r.metadata.namespace;
+  const s = r.spec;
+  const v = s.vhostRef ? refs.lookup('rabbitvhosts', ns, s.vhostRef.name) : undefined;
+  const u = s.userRef ? refs.lookup('rabbitusers', ns, s.userRef.name) : undefined;
+  const vhost = s.vhostRef ? v && vhostName(v) : (s.vhost ?? '/');
+  const user = s.userRef ? u && username(u) : s.user;
+  return vhost !== undefined && user !== undefined ? { vhost, user } : undefined;
+}
+
+/** Identity parts for the ownership index; a dangling reference is unique to its resource. */
+export function subjectIdentity(r: Resource<SubjectSpec, any>, refs: Refs): string[] {
+  const s = specSubject(r, refs);
+  return s ? [s.vhost, s.user] : ['(unresolved)', r.metadata.namespace, r.metadata.name];
 }
 
 function referenced(
@@ -50,8 +66,8 @@ export function resolveSubject(r: Resource<SubjectSpec, any>, ctx: KindContext):
   const user = s.userRef
     ? referenced(ctx, 'rabbitusers', 'RabbitUser', ns, s.userRef.name, (u) => u.status?.username)
     : s.user!;
-  ctx.dependOn(depKeys.object(ctx.brokerKey, `vhost|${vhost}`));
-  ctx.dependOn(depKeys.object(ctx.brokerKey, `user|${user}`));
+  ctx.dependOn(depKeys.object(ctx.brokerKey, ['vhost', vhost]));
+  ctx.dependOn(depKeys.object(ctx.brokerKey, ['user', user]));
   return { vhost, user };
 }
 
@@ -83,14 +99,20 @@ export function waitIfMissing(err: unknown, s: Subject): never {
   throw err;
 }
 
-/** A permission whose user or vhost changed (a renamed RabbitUser) is removed where it was. */
+/**
+ * A permission whose user or vhost changed (a renamed RabbitUser) is removed where it was, unless
+ * another resource declares that one.
+ */
 export async function removeIfMoved(
   r: Resource<SubjectSpec, { user?: string; vhost?: string }>,
   now: Subject,
+  identity: (old: Subject) => string[],
+  ctx: KindContext,
   remove: (old: Subject) => Promise<unknown>,
 ): Promise<boolean> {
   const old = appliedSubject(r);
   if (!old || (old.user === now.user && old.vhost === now.vhost)) return false;
+  if (ctx.declaredByOther(identity(old))) return false;
   await remove(old);
   return true;
 }

@@ -1,10 +1,11 @@
 import type { Logger } from 'pino';
 import { randomUUID } from 'node:crypto';
 import type { Resource } from '../api/common.ts';
-import { api, type ManagementClient } from '../rabbitmq/index.ts';
+import { api, countRequests, type ManagementClient } from '../rabbitmq/index.ts';
 import { isReady } from '../runtime/conditions.ts';
 import type { SecretCache } from '../runtime/secrets.ts';
-import type { Snapshot, TopologyKind } from './types.ts';
+import { key, nsName } from './keys.ts';
+import type { Refs, Snapshot, Table, TopologyKind, UnmanagedSummary } from './types.ts';
 
 export interface SurveyedKind {
   kind: TopologyKind;
@@ -17,6 +18,7 @@ export interface SurveyedKind {
 export interface SurveyResult {
   lastSurveyTime: string;
   durationMs: number;
+  /** Management API requests the survey made. */
   requests: number;
   /** Resources that declare an object in this broker. */
   managed: number;
@@ -24,7 +26,7 @@ export interface SurveyResult {
   drifted: number;
   /** Objects found drifted that a later survey found back in place, since this operator started. */
   repaired: number;
-  /** Broker objects (vhosts, users, permissions, topic permissions, surveyed queues) no resource declares. */
+  /** Broker objects in the surveyed tables that no resource declares. */
   unmanaged: number;
   /** The broker lost its data or was replaced since the previous survey. */
   resetDetected: boolean;
@@ -33,52 +35,59 @@ export interface SurveyResult {
 // A global runtime parameter warren leaves in each broker: it vanishes with the broker's data,
 // so its absence or change means the broker was reset or replaced.
 const MARKER = 'warren.dev-broker-id';
+const SAMPLE = 10;
+
+type Member = { k: SurveyedKind; resources: Resource<any, any>[] };
 
 /**
- * Finds drift with a few bulk reads per broker (no stats, basic columns, one request per vhost
- * holding managed queues) and queues exactly the resources whose object is missing or differs.
- * It never writes topology: repairs go through the normal reconcile.
+ * Finds drift with bulk reads per broker: the tables the kinds declare, broker-wide ones once and
+ * vhost-wide ones once per vhost holding managed objects (no stats, basic columns, paged). It
+ * queues exactly the resources whose object is missing or differs and never writes topology:
+ * repairs go through the normal reconcile.
  */
 export class Surveyor {
   private readonly kinds: SurveyedKind[];
   private readonly secrets: SecretCache;
+  private readonly refs: Refs;
   private readonly log: Logger;
   private readonly lastDrifted = new Map<string, Set<string>>();
   private readonly markers = new Map<string, string>();
   private readonly repaired = new Map<string, number>();
+  private readonly unmanagedByVhost = new Map<string, Map<string, UnmanagedSummary>>();
 
-  constructor(opts: { kinds: SurveyedKind[]; secrets: SecretCache; log: Logger }) {
+  constructor(opts: { kinds: SurveyedKind[]; secrets: SecretCache; refs: Refs; log: Logger }) {
     this.kinds = opts.kinds;
     this.secrets = opts.secrets;
+    this.refs = opts.refs;
     this.log = opts.log;
   }
 
   async survey(brokerKey: string, client: ManagementClient): Promise<SurveyResult> {
     const started = Date.now();
-    let requests = 0;
-    const members = this.kinds.map((k) => ({
+    const members: Member[] = this.kinds.map((k) => ({
       k,
       resources: k.list().filter((r) => k.brokerOf(r) === brokerKey && !r.metadata.deletionTimestamp),
     }));
     const managed = members.reduce((n, m) => n + m.resources.length, 0);
 
-    const marker = await this.checkMarker(brokerKey, client);
-    requests += marker.requests;
-    const resetDetected = marker.reset;
+    const { result, requests } = await countRequests(async () => {
+      const reset = await this.checkMarker(brokerKey, client);
+      return { reset, tables: await this.read(client, members) };
+    });
+    const { reset: resetDetected, tables } = result;
     if (resetDetected) {
       this.log.warn({ broker: brokerKey }, 'broker was reset or replaced: re-declaring everything');
       for (const { k, resources } of members) for (const r of resources) k.enqueue(keyOf(r));
     }
 
-    const { snap, requests: reads } = await this.snapshot(client, members);
-    requests += reads;
+    const snap = snapshotOf(await client.capabilities(), tables);
     const drifted = new Set<string>();
     for (const { k, resources } of members) {
       if (!k.kind.inSync) continue;
       for (const r of resources) {
         // Resources that are not Ready are being retried already.
         if (!isReady(r) || r.status?.observedGeneration !== r.metadata.generation) continue;
-        if (await k.kind.inSync(r, snap, { secrets: this.secrets })) continue;
+        if (await k.kind.inSync(r, snap, { secrets: this.secrets, lookup: this.refs.lookup })) continue;
         drifted.add(`${k.kind.def.plural}|${keyOf(r)}`);
         k.enqueue(keyOf(r));
       }
@@ -95,6 +104,9 @@ export class Surveyor {
     this.lastDrifted.set(brokerKey, drifted);
     if (drifted.size) this.log.info({ broker: brokerKey, drifted: [...drifted].slice(0, 20) }, 'drift found');
 
+    const { total, byVhost } = this.unmanaged(tables, members);
+    this.publishUnmanaged(brokerKey, byVhost, members);
+
     return {
       lastSurveyTime: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
       durationMs: Date.now() - started,
@@ -102,73 +114,97 @@ export class Surveyor {
       managed,
       drifted: drifted.size,
       repaired,
-      unmanaged: unmanaged(snap, members),
+      unmanaged: total,
       resetDetected,
     };
   }
 
-  private async snapshot(
-    client: ManagementClient,
-    members: Array<{ k: SurveyedKind; resources: Resource<any, any>[] }>,
-  ): Promise<{ snap: Snapshot; requests: number }> {
-    const [caps, vhosts, vhostLimits, users, userLimits, permissions, topicPermissions] = await Promise.all([
-      client.capabilities(),
-      client.listVhosts(),
-      client.listVhostLimits(),
-      client.listUsers(),
-      client.listUserLimits(),
-      client.listPermissions(),
-      client.listTopicPermissions(),
-    ]);
-    const vhostNames = new Set(vhosts.map((v) => v.name));
-    const queueVhosts = new Set<string>();
-    for (const { k, resources } of members) {
-      for (const r of resources) {
-        const v = k.kind.surveyVhost?.(r);
-        if (v !== undefined && vhostNames.has(v)) queueVhosts.add(v);
-      }
-    }
-    const queues = new Map(
-      await Promise.all(
-        [...queueVhosts].map(
-          async (v) => [v, new Map((await client.listQueuesAtOnce(v)).map((q) => [q.name, q]))] as const,
-        ),
-      ),
-    );
-    const snap = {
-      caps,
-      vhosts: new Map(vhosts.map((v) => [v.name, v])),
-      vhostLimits: new Map(vhostLimits.map((l) => [l.vhost, l.value])),
-      users: new Map(users.map((u) => [u.name, u])),
-      userLimits: new Map(userLimits.map((l) => [l.user, l.value])),
-      permissions: new Map(permissions.map((p) => [`${p.vhost}|${p.user}`, p])),
-      topicPermissions: new Map(topicPermissions.map((p) => [`${p.vhost}|${p.user}|${p.exchange}`, p])),
-      queues,
-    };
-    // Six bulk lists plus one queue list per vhost (the version is cached by the client).
-    return { snap, requests: 6 + queueVhosts.size };
+  /** What the last survey of this broker found in a vhost that no resource declares. */
+  unmanagedIn(brokerKey: string, vhost: string): UnmanagedSummary | undefined {
+    return this.unmanagedByVhost.get(brokerKey)?.get(vhost);
   }
 
-  private async checkMarker(
-    brokerKey: string,
-    client: ManagementClient,
-  ): Promise<{ reset: boolean; requests: number }> {
-    let requests = 1;
+  private async read(client: ManagementClient, members: Member[]): Promise<Map<Table, Map<string, unknown>>> {
+    const tables = [...new Set(this.kinds.flatMap((k) => k.kind.tables ?? []))];
+    const vhosts = new Set<string>();
+    for (const { k, resources } of members) {
+      for (const r of resources) {
+        const v = k.kind.holds?.(r) ?? k.kind.vhostOf?.(r, this.refs);
+        if (v !== undefined) vhosts.add(v);
+      }
+    }
+    const reads = tables.flatMap((t): Array<{ t: Table; vhost: string | undefined }> =>
+      t.scope === 'broker' ? [{ t, vhost: undefined }] : [...vhosts].map((vhost) => ({ t, vhost })),
+    );
+    const out = new Map<Table, Map<string, unknown>>(tables.map((t) => [t, new Map()]));
+    await Promise.all(
+      reads.map(async ({ t, vhost }) => {
+        const rows = out.get(t)!;
+        for (const [parts, row] of await t.read(client, vhost)) rows.set(key(...parts), row);
+      }),
+    );
+    return out;
+  }
+
+  /** Rows no resource claims, in all and per vhost (for vhost-wide tables). */
+  private unmanaged(
+    tables: Map<Table, Map<string, unknown>>,
+    members: Member[],
+  ): { total: number; byVhost: Map<string, UnmanagedSummary> } {
+    const claimed = new Set<string>();
+    for (const { k, resources } of members) {
+      for (const r of resources) for (const c of k.kind.claims?.(r, this.refs) ?? []) claimed.add(c);
+    }
+    let total = 0;
+    const byVhost = new Map<string, UnmanagedSummary>();
+    for (const [t, rows] of tables) {
+      if (t.settings) continue;
+      for (const rowKey of rows.keys()) {
+        const parts = JSON.parse(rowKey) as string[];
+        if (claimed.has(key(t.name, ...parts))) continue;
+        total++;
+        if (t.scope !== 'vhost') continue;
+        const [vhost, ...name] = parts;
+        let s = byVhost.get(vhost!);
+        if (!s) byVhost.set(vhost!, (s = { count: 0, sample: [] }));
+        s.count++;
+        if (s.sample.length < SAMPLE) s.sample.push(`${t.noun} ${name.join(' ')}`);
+      }
+    }
+    for (const s of byVhost.values()) s.sample.sort();
+    return { total, byVhost };
+  }
+
+  /** Keeps the per-vhost summaries and re-queues the vhosts whose summary changed (their status shows it). */
+  private publishUnmanaged(brokerKey: string, now: Map<string, UnmanagedSummary>, members: Member[]): void {
+    const before = this.unmanagedByVhost.get(brokerKey) ?? new Map<string, UnmanagedSummary>();
+    this.unmanagedByVhost.set(brokerKey, now);
+    const same = (a?: UnmanagedSummary, b?: UnmanagedSummary) =>
+      a?.count === b?.count && a?.sample.join('\n') === b?.sample.join('\n');
+    for (const { k, resources } of members) {
+      if (!k.kind.holds) continue;
+      for (const r of resources) {
+        const v = k.kind.holds(r);
+        if (!same(before.get(v), now.get(v))) k.enqueue(keyOf(r));
+      }
+    }
+  }
+
+  private async checkMarker(brokerKey: string, client: ManagementClient): Promise<boolean> {
     try {
       const found = await client.get<{ value?: string }>(api`/global-parameters/${MARKER}`);
       let value = found?.value;
       if (!value) {
         value = randomUUID();
-        requests++;
         await client.put(api`/global-parameters/${MARKER}`, { name: MARKER, value });
       }
       const seen = this.markers.get(brokerKey);
       this.markers.set(brokerKey, value);
-      return { reset: seen !== undefined && seen !== value, requests };
+      return seen !== undefined && seen !== value;
     } catch (err) {
       // Without the policymaker tag the marker cannot be kept; the survey still finds drift.
       this.log.debug({ broker: brokerKey, err: String(err) }, 'broker marker unavailable');
-      return { reset: false, requests };
+      return false;
     }
   }
 
@@ -176,34 +212,15 @@ export class Surveyor {
     this.lastDrifted.delete(brokerKey);
     this.markers.delete(brokerKey);
     this.repaired.delete(brokerKey);
+    this.unmanagedByVhost.delete(brokerKey);
   }
 }
 
-const keyOf = (r: Resource<any, any>) => `${r.metadata.namespace}/${r.metadata.name}`;
-
-/** Objects in the snapshot that no resource of this broker declares. */
-function unmanaged(
-  snap: Snapshot,
-  members: Array<{ k: SurveyedKind; resources: Resource<any, any>[] }>,
-): number {
-  const claimed = new Set<string>();
-  for (const { k, resources } of members) {
-    for (const r of resources) {
-      for (const c of k.kind.claims?.(r) ?? []) claimed.add(c);
-    }
-  }
-  let n = 0;
-  const count = (table: string, keys: Iterable<string>) => {
-    for (const key of keys) if (!claimed.has(`${table}|${key}`)) n++;
+function snapshotOf(caps: Snapshot['caps'], tables: Map<Table, Map<string, unknown>>): Snapshot {
+  return {
+    caps,
+    row: <T>(t: Table<T>, ...parts: string[]) => tables.get(t)?.get(key(...parts)) as T | undefined,
   };
-  count('vhosts', snap.vhosts.keys());
-  count('users', snap.users.keys());
-  count('permissions', snap.permissions.keys());
-  count('topicPermissions', snap.topicPermissions.keys());
-  for (const [vhost, qs] of snap.queues)
-    count(
-      'queues',
-      [...qs.keys()].map((q) => `${vhost}|${q}`),
-    );
-  return n;
 }
+
+const keyOf = (r: Resource<any, any>) => nsName(r.metadata.namespace, r.metadata.name);

@@ -1,13 +1,15 @@
 import { RabbitTopicPermission, type RabbitTopicPermissionSpec } from '../api/permission.ts';
+import type { TopicPermission } from '../rabbitmq/index.ts';
 import {
   appliedSubject,
   removeIfMoved,
   resolveSubject,
+  specSubject,
   subjectIdentity,
   waitIfMissing,
   type Subject,
 } from './subject.ts';
-import type { TopologyKind } from './types.ts';
+import { claim, type Table, type TopologyKind } from './types.ts';
 
 interface Desired extends Subject {
   exchange: string;
@@ -15,9 +17,18 @@ interface Desired extends Subject {
   read: string;
 }
 
+const topicPermissionsTable: Table<TopicPermission> = {
+  name: 'topicPermissions',
+  noun: 'topic permission',
+  scope: 'broker',
+  read: async (client) =>
+    (await client.listTopicPermissions()).map((p) => [[p.vhost, p.user, p.exchange], p]),
+};
+
 export const topicPermissionKind: TopologyKind<RabbitTopicPermissionSpec, Desired> = {
   def: RabbitTopicPermission,
-  identity: (r) => `topic-permission|${subjectIdentity(r.spec)}|${r.spec.exchange}`,
+  identity: (r, refs) => ['topic-permission', ...subjectIdentity(r, refs), r.spec.exchange],
+  vhostOf: (r, refs) => specSubject(r, refs)?.vhost,
 
   desired: (r, ctx) => ({
     ...resolveSubject(r, ctx),
@@ -26,17 +37,22 @@ export const topicPermissionKind: TopologyKind<RabbitTopicPermissionSpec, Desire
     read: r.spec.read,
   }),
 
-  async apply(d, r, { client }) {
-    const wrote = await removeIfMoved(r, d, (old) =>
-      client.deleteTopicPermission(old.vhost, old.user, d.exchange),
+  async apply(d, r, ctx) {
+    const { client } = ctx;
+    const moved = await removeIfMoved(
+      r,
+      d,
+      (old) => ['topic-permission', old.vhost, old.user, d.exchange],
+      ctx,
+      (old) => client.deleteTopicPermission(old.vhost, old.user, d.exchange),
     );
     // The broker returns every exchange's entry for the pair; pick ours.
     const actual = (await client.getTopicPermissions(d.vhost, d.user)).find((p) => p.exchange === d.exchange);
-    if (actual && actual.write === d.write && actual.read === d.read) return wrote;
+    if (actual && actual.write === d.write && actual.read === d.read) return moved ? 'updated' : 'unchanged';
     await client
       .putTopicPermission(d.vhost, d.user, { exchange: d.exchange, write: d.write, read: d.read })
       .catch((err) => waitIfMissing(err, d));
-    return true;
+    return actual ? 'updated' : 'created';
   },
 
   async remove(r, { client }) {
@@ -44,14 +60,15 @@ export const topicPermissionKind: TopologyKind<RabbitTopicPermissionSpec, Desire
     if (s) await client.deleteTopicPermission(s.vhost, s.user, r.spec.exchange);
   },
 
+  tables: [topicPermissionsTable],
   claims(r) {
     const s = appliedSubject(r);
-    return s ? [`topicPermissions|${s.vhost}|${s.user}|${r.spec.exchange}`] : [];
+    return s ? [claim(topicPermissionsTable, s.vhost, s.user, r.spec.exchange)] : [];
   },
 
   inSync(r, snap) {
     const s = appliedSubject(r);
-    const actual = s && snap.topicPermissions.get(`${s.vhost}|${s.user}|${r.spec.exchange}`);
+    const actual = s && snap.row(topicPermissionsTable, s.vhost, s.user, r.spec.exchange);
     return !!actual && actual.write === r.spec.write && actual.read === r.spec.read;
   },
 

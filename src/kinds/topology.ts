@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { GROUP, Reasons, type Reason, type Resource } from '../api/common.ts';
+import { GROUP, Reasons, VERSION, type Reason, type Resource } from '../api/common.ts';
 import { ManagementError } from '../rabbitmq/index.ts';
 import type { Outcome, ReconcileContext } from '../runtime/controller.ts';
 import type { Recorder } from '../runtime/events.ts';
@@ -8,25 +8,55 @@ import type { Kube } from '../runtime/kube.ts';
 import { apiStatus } from '../runtime/kube.ts';
 import type { SecretCache } from '../runtime/secrets.ts';
 import type { BrokerRegistry } from './brokers.ts';
-import type { ClaimIndex } from './claims.ts';
+import type { Claim, ClaimIndex } from './claims.ts';
 import type { DependencyIndex } from './dependencies.ts';
+import { key, nsName, splitNsName } from './keys.ts';
 import { writeStatus } from './status.ts';
-import { Blocked, depKeys, type KindContext, type TopologyKind } from './types.ts';
+import {
+  Blocked,
+  depKeys,
+  type KindContext,
+  type Refs,
+  type TopologyKind,
+  type UnmanagedSummary,
+} from './types.ts';
 
-export interface TopologyDeps {
+/** Set to "true" on a resource being deleted: its finalizer is released without deleting anything. */
+export const RELEASE_ANNOTATION = 'warren.dev/release-without-deleting';
+
+/** A resource of any kind declaring an object inside a vhost. */
+export interface Inside {
+  kind: string;
+  key: string;
+  plural: string;
+  deleting: boolean;
+  retain: boolean;
+  /** Carries warren's finalizer, so its deletion will act on the broker. */
+  finalizing: boolean;
+}
+
+export interface TopologyDeps extends Refs {
   kube: Kube;
   brokers: BrokerRegistry;
   claims: ClaimIndex;
   deps: DependencyIndex;
   secrets: SecretCache;
   recorder: Recorder;
-  lookup: KindContext['lookup'];
   /** Re-triggers whatever waits on a dependency key. */
   notify(dep: string): void;
-  /** A request to this broker found it unreachable: have the broker probed now. */
+  /** Reconciles resources of this kind again (other claimants of an object whose owner changed). */
+  enqueue(key: string): void;
+  /** A request to this broker found it unreachable: have the broker probed. */
   onUnreachable(brokerKey: string): void;
+  /** Every cache a decision reads is synced (no irreversible action otherwise). */
+  synced(): boolean;
+  /** Resources of every kind whose object lives in this vhost of this broker. */
+  inside(brokerKey: string, vhost: string): Inside[];
+  unmanagedIn(brokerKey: string, vhost: string): UnmanagedSummary | undefined;
   /** How often a Ready resource is checked again when nothing else triggers it. */
   resyncMs: number;
+  /** How long deletions in a terminating namespace are retried before finalizers are released. */
+  terminatingGraceMs: number;
 }
 
 interface Failure {
@@ -57,16 +87,18 @@ export function classify(err: unknown): Failure | undefined {
   return undefined;
 }
 
+type Obj = Resource<any, any>;
+
 /** The one reconciler every topology kind runs on. */
 export class TopologyReconciler {
   readonly kind: TopologyKind;
   readonly finalizer: string;
   private readonly d: TopologyDeps;
-  private readonly get: (namespace: string, name: string) => Resource<any, any> | undefined;
+  private readonly get: (namespace: string, name: string) => Obj | undefined;
 
   constructor(
     kind: TopologyKind,
-    get: (namespace: string, name: string) => Resource<any, any> | undefined,
+    get: (namespace: string, name: string) => Obj | undefined,
     deps: TopologyDeps,
   ) {
     this.kind = kind;
@@ -80,29 +112,52 @@ export class TopologyReconciler {
   }
 
   dependentKey(namespace: string, name: string): string {
-    return `${this.plural}|${namespace}/${name}`;
+    return `${this.plural}|${nsName(namespace, name)}`;
+  }
+
+  brokerKey(r: Obj): string {
+    return nsName(r.spec.brokerRef.namespace ?? r.metadata.namespace, r.spec.brokerRef.name);
   }
 
   /** The ownership key of a resource: which broker, which object. */
-  objectKey(r: Resource<any, any>): string {
-    const ref = r.spec.brokerRef;
-    return `${ref.namespace ?? r.metadata.namespace}/${ref.name}|${this.kind.identity(r)}`;
+  objectKey(r: Obj): string {
+    return key(this.brokerKey(r), ...this.kind.identity(r, this.d));
   }
 
-  async reconcile(key: string, rc: ReconcileContext): Promise<Outcome> {
-    const [namespace, name] = splitKey(key);
+  /** Records what r declares; reconciles the other claimants of any object whose owner changed. */
+  claim(r: Obj): void {
+    const c: Claim = {
+      key: nsName(r.metadata.namespace, r.metadata.name),
+      created: r.metadata.creationTimestamp ?? '',
+      uid: r.metadata.uid,
+      deleting: !!r.metadata.deletionTimestamp,
+      retain: r.spec.deletionPolicy === 'Retain',
+    };
+    for (const k of this.d.claims.set(this.objectKey(r), c)) this.d.enqueue(k);
+  }
+
+  async reconcile(k: string, rc: ReconcileContext): Promise<Outcome> {
+    const [namespace, name] = splitNsName(k);
     const cached = this.get(namespace, name);
     if (!cached) {
       this.d.deps.clear(this.dependentKey(namespace, name));
       return;
     }
     // Never mutate the informer's object; status written below is reflected on this copy.
-    const r = structuredClone(cached) as Resource<any, any>;
+    const r = structuredClone(cached) as Obj;
     const log = rc.log.child({ generation: r.metadata.generation });
     const ref = { plural: this.plural, namespace, name };
     const depSet = new Set<string>();
+    // References may have resolved since the informer last saw this resource.
+    this.claim(r);
 
-    if (r.metadata.deletionTimestamp) return this.finalize(r, log, depSet);
+    if (r.metadata.deletionTimestamp) {
+      try {
+        return await this.finalize(r, log, depSet);
+      } finally {
+        this.d.deps.set(this.dependentKey(namespace, name), depSet);
+      }
+    }
     await addFinalizer(this.d.kube, ref, r.metadata, this.finalizer);
 
     const owner = this.d.claims.owner(this.objectKey(r));
@@ -110,29 +165,29 @@ export class TopologyReconciler {
     try {
       const broker = await this.d.brokers.resolve(r.spec.brokerRef, namespace, depSet);
       brokerKey = broker.key;
-      if (owner && owner.key !== key) {
-        depSet.add(depKeys.resource(this.plural, ...splitKey(owner.key)));
+      if (owner && owner.key !== k) {
+        depSet.add(depKeys.resource(this.plural, ...splitNsName(owner.key)));
         throw new Blocked(
           Reasons.Conflict,
-          `${this.kind.def.kind} ${owner.key} already declares this ${this.kind.identity(r)} (the oldest declaration owns it)`,
+          `${this.kind.def.kind} ${owner.key} already declares ${describe(this.kind.identity(r, this.d))} (the oldest declaration owns it)`,
         );
       }
-      const ctx = this.context(broker.key, broker.client, log, depSet);
+      const ctx = this.context(r, broker.key, broker.client, log, depSet);
       const desired = await this.kind.desired(r, ctx);
-      const wrote = await this.kind.apply(desired, r, ctx);
+      const applied = await this.kind.apply(desired, r, ctx);
       const wasReady = r.status?.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True');
-      await writeStatus(this.d.kube, this.d.recorder, this.plural, r, {
+      const changed = await writeStatus(this.d.kube, this.d.recorder, this.plural, r, {
         ready: true,
         reason: Reasons.Reconciled,
-        message: wrote ? 'applied to the broker' : 'the broker matches the spec',
+        message: applied === 'unchanged' ? 'the broker matches the spec' : 'applied to the broker',
         applied: true,
-        extra: this.kind.status?.(desired, r),
+        extra: this.kind.status?.(desired, r, ctx),
       });
-      if (wrote) log.info('applied to the broker');
-      if (wrote || !wasReady) {
-        this.d.notify(depKeys.resource(this.plural, namespace, name));
-        this.d.notify(depKeys.object(broker.key, this.kind.identity(r)));
-      }
+      if (applied !== 'unchanged') log.info({ applied }, 'applied to the broker');
+      // Resources waiting for this one (a permission for its RabbitUser) care about its status;
+      // objects inside this one (a vhost's queues) only about its creation.
+      if (changed || !wasReady) this.d.notify(depKeys.resource(this.plural, namespace, name));
+      if (applied === 'created') this.d.notify(depKeys.object(broker.key, this.kind.identity(r, this.d)));
       return { requeueAfterMs: jitter(this.d.resyncMs) };
     } catch (err) {
       const f = classify(err);
@@ -152,11 +207,13 @@ export class TopologyReconciler {
   }
 
   private context(
+    r: Obj,
     brokerKey: string,
     client: KindContext['client'],
     log: Logger,
     depSet: Set<string>,
   ): KindContext {
+    const self = nsName(r.metadata.namespace, r.metadata.name);
     return {
       client,
       brokerKey,
@@ -165,62 +222,169 @@ export class TopologyReconciler {
       secrets: this.d.secrets,
       lookup: this.d.lookup,
       dependOn: (dep) => depSet.add(dep),
+      declaredByOther: (identity) => {
+        const others = this.d.claims.others(key(brokerKey, ...identity), self);
+        return others.find((c) => !c.deleting || c.retain)?.key;
+      },
+      unmanagedIn: (vhost) => this.d.unmanagedIn(brokerKey, vhost),
     };
   }
 
-  private async finalize(r: Resource<any, any>, log: Logger, depSet: Set<string>): Promise<Outcome> {
+  /**
+   * A resource being deleted. Its finalizer goes once the broker object is deleted, or without
+   * deleting when nothing may be deleted: the resource retains it, another resource still
+   * declares or retains it, or it can no longer be reached (the RabbitBroker is gone, or the
+   * namespace is terminating and deleting kept failing for the grace period). Anything else holds
+   * the finalizer with DeleteFailed and the reason. Nothing is decided on an unsynced cache.
+   */
+  private async finalize(r: Obj, log: Logger, depSet: Set<string>): Promise<Outcome> {
     const { namespace, name } = r.metadata;
-    const ref = { plural: this.plural, namespace, name };
     if (!r.metadata.finalizers?.includes(this.finalizer)) return;
-    const release = async (type: 'Normal' | 'Warning', reason: string, note: string) => {
+    if (!this.d.synced()) {
+      log.debug('caches not synced: deletion waits');
+      return { requeueAfterMs: 1000 };
+    }
+    const self = nsName(namespace, name);
+    const ref = { plural: this.plural, namespace, name };
+    const release = async (type: 'Normal' | 'Warning', reason: string, note: string): Promise<Outcome> => {
       await removeFinalizer(this.d.kube, ref, r.metadata, this.finalizer);
       await this.d.recorder.emit(r, type, reason, 'Delete', note);
-      log.info({ reason }, note);
+      log[type === 'Warning' ? 'warn' : 'info']({ reason }, note);
+      return;
     };
-    if (r.spec.deletionPolicy === 'Retain') {
-      return release('Normal', 'Retained', 'deletionPolicy is Retain: the broker object is kept');
-    }
-    const owner = this.d.claims.owner(this.objectKey(r));
-    if (owner && owner.key !== `${namespace}/${name}`) {
-      return release('Normal', 'NotOwner', `${owner.key} owns the broker object: nothing deleted`);
-    }
-    try {
-      const broker = await this.d.brokers.resolve(r.spec.brokerRef, namespace, depSet);
-      await this.kind.remove(r, this.context(broker.key, broker.client, log, depSet));
-      // Whatever lived inside the object (a vhost's queues and permissions) is gone with it.
-      this.d.notify(depKeys.object(broker.key, this.kind.identity(r)));
-      return release('Normal', 'Deleted', 'deleted from the broker');
-    } catch (err) {
-      const f = classify(err);
-      if (!f) throw err;
-      // Without its broker or credentials nothing can be deleted; holding the finalizer would only
-      // hang the namespace. (An unreachable broker is different: it may come back.)
-      if (err instanceof Blocked && BROKER_GONE.has(err.reason)) {
-        return release(
-          'Warning',
-          'FinalizerReleased',
-          `${f.message}: finalizer released, nothing deleted in the broker`,
-        );
-      }
-      if (f.reason === Reasons.BrokerUnreachable && (await this.namespaceTerminating(namespace))) {
-        return release(
-          'Warning',
-          'FinalizerReleased',
-          `${f.message}: namespace is terminating, nothing deleted in the broker`,
-        );
-      }
+    const hold = async (message: string, outcome: Outcome): Promise<Outcome> => {
       await writeStatus(this.d.kube, this.d.recorder, this.plural, r, {
         ready: false,
         reason: Reasons.DeleteFailed,
-        message: f.message,
+        message,
       });
-      return { backoff: true };
+      return outcome;
+    };
+
+    if (r.metadata.annotations?.[RELEASE_ANNOTATION] === 'true') {
+      return release(
+        'Warning',
+        'FinalizerReleased',
+        `${RELEASE_ANNOTATION} is set: nothing deleted in the broker`,
+      );
+    }
+    if (r.spec.deletionPolicy === 'Retain') {
+      return release('Normal', 'Retained', 'deletionPolicy is Retain: the broker object is kept');
+    }
+    const others = this.d.claims.others(this.objectKey(r), self);
+    const declaring = others.find((c) => !c.deleting);
+    if (declaring) {
+      return release(
+        'Normal',
+        'HandedOver',
+        `${this.kind.def.kind} ${declaring.key} still declares the broker object: nothing deleted, it owns it now`,
+      );
+    }
+    const retaining = others.find((c) => c.retain);
+    if (retaining) {
+      return release(
+        'Normal',
+        'Retained',
+        `${this.kind.def.kind} ${retaining.key} retains the broker object: nothing deleted`,
+      );
+    }
+
+    const brokerKey = this.brokerKey(r);
+    if (this.kind.holds) {
+      const vhost = this.kind.holds(r);
+      const inside = this.d
+        .inside(brokerKey, vhost)
+        .filter((i) => i.key !== self || i.plural !== this.plural);
+      const kept = inside.filter((i) => i.retain);
+      const live = inside.filter((i) => !i.deleting);
+      const names = (list: Inside[]) =>
+        list
+          .map((i) => `${i.kind} ${i.key}`)
+          .slice(0, 10)
+          .join(', ');
+      if (kept.length) {
+        return release('Warning', 'VhostKept', `vhost '${vhost}' kept: it holds what ${names(kept)} retains`);
+      }
+      if (live.length) {
+        if (await this.terminating(r)) {
+          return release(
+            'Warning',
+            'VhostKept',
+            `vhost '${vhost}' kept: the namespace is terminating and ${names(live)} still declares objects inside it`,
+          );
+        }
+        for (const i of live) depSet.add(depKeys.resource(i.plural, ...splitNsName(i.key)));
+        return hold(`vhost '${vhost}' is not deleted while ${names(live)} still declares objects inside it`, {
+          requeueAfterMs: jitter(this.d.resyncMs),
+        });
+      }
+      const pending = inside.filter((i) => i.finalizing);
+      if (pending.length) {
+        for (const i of pending) depSet.add(depKeys.resource(i.plural, ...splitNsName(i.key)));
+        return hold(`waiting for ${names(pending)} to be deleted first`, { requeueAfterMs: 30_000 });
+      }
+    }
+
+    let failure: Failure;
+    try {
+      const broker = await this.d.brokers.resolve(r.spec.brokerRef, namespace, depSet);
+      const ctx = this.context(r, broker.key, broker.client, log, depSet);
+      const unmanaged = this.kind.holds ? ctx.unmanagedIn(this.kind.holds(r)) : undefined;
+      await this.kind.remove(r, ctx);
+      // Whatever lived inside the object (a vhost's queues and permissions) is gone with it.
+      this.d.notify(depKeys.object(broker.key, this.kind.identity(r, this.d)));
+      const note = unmanaged?.count
+        ? `deleted from the broker with what no resource declared inside it (${unmanaged.sample.join(', ')}${unmanaged.count > unmanaged.sample.length ? ', ...' : ''})`
+        : 'deleted from the broker';
+      return release('Normal', 'Deleted', note);
+    } catch (err) {
+      const f = classify(err);
+      if (!f) throw err;
+      if (err instanceof ManagementError && err.category === 'Unreachable') this.d.onUnreachable(brokerKey);
+      failure = f;
+    }
+    // The cache says the RabbitBroker is gone: believe it only if the API server agrees.
+    if (failure.reason === Reasons.BrokerNotFound) {
+      const gone = await this.brokerGone(r);
+      if (gone)
+        return release('Warning', 'FinalizerReleased', `${failure.message}: nothing deleted in the broker`);
+      return { requeueAfterMs: 1000 };
+    }
+    if (await this.terminating(r)) {
+      const age = Date.now() - Date.parse(r.metadata.deletionTimestamp ?? '');
+      if (age >= this.d.terminatingGraceMs) {
+        return release(
+          'Warning',
+          'FinalizerReleased',
+          `${failure.message}: the namespace is terminating, nothing deleted in the broker`,
+        );
+      }
+      await hold(failure.message, undefined);
+      return { requeueAfterMs: Math.max(500, Math.min(5000, this.d.terminatingGraceMs - age)) };
+    }
+    return hold(failure.message, { backoff: true });
+  }
+
+  private async brokerGone(r: Obj): Promise<boolean> {
+    const [namespace, name] = splitNsName(this.brokerKey(r));
+    try {
+      const b = (await this.d.kube.custom.getNamespacedCustomObject({
+        group: GROUP,
+        version: VERSION,
+        plural: 'rabbitbrokers',
+        namespace,
+        name,
+      })) as Obj;
+      return !!b.metadata?.deletionTimestamp;
+    } catch (err) {
+      if (apiStatus(err)?.code === 404) return true;
+      throw err;
     }
   }
 
-  private async namespaceTerminating(namespace: string): Promise<boolean> {
+  private async terminating(r: Obj): Promise<boolean> {
     try {
-      const ns = await this.d.kube.core.readNamespace({ name: namespace });
+      const ns = await this.d.kube.core.readNamespace({ name: r.metadata.namespace });
       return !!ns.metadata?.deletionTimestamp;
     } catch (err) {
       return apiStatus(err)?.code === 404;
@@ -228,16 +392,10 @@ export class TopologyReconciler {
   }
 }
 
-const BROKER_GONE = new Set<string>([
-  Reasons.BrokerNotFound,
-  Reasons.NotAllowed,
-  Reasons.SecretNotFound,
-  Reasons.InvalidSecret,
-]);
-
-export function splitKey(key: string): [string, string] {
-  const i = key.indexOf('/');
-  return [key.slice(0, i), key.slice(i + 1)];
+/** "queue 'orders' in '/'"-like wording of an identity for messages. */
+function describe(identity: string[]): string {
+  const [type, ...names] = identity;
+  return `${type} ${names.map((n) => `'${n}'`).join(' / ')}`;
 }
 
 const jitter = (ms: number) => Math.round(ms * (0.9 + 0.2 * Math.random()));

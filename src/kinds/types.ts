@@ -1,16 +1,9 @@
 import type { Logger } from 'pino';
 import type { KindDef, Reason, Resource } from '../api/common.ts';
-import type {
-  Capabilities,
-  ManagementClient,
-  Permission,
-  QueueInfo,
-  TopicPermission,
-  UserInfo,
-  VhostInfo,
-} from '../rabbitmq/index.ts';
+import type { Capabilities, ManagementClient } from '../rabbitmq/index.ts';
 import type { Kube } from '../runtime/kube.ts';
 import type { SecretCache } from '../runtime/secrets.ts';
+import { key } from './keys.ts';
 
 /** A reconcile cannot go on for a reason the user can act on; becomes Ready=False with that reason. */
 export class Blocked extends Error {
@@ -21,69 +14,104 @@ export class Blocked extends Error {
   }
 }
 
-export interface KindContext {
+/** Other warren resources, from the informer caches. */
+export interface Refs {
+  lookup(plural: string, namespace: string, name: string): Resource<any, any> | undefined;
+}
+
+export interface KindContext extends Refs {
   client: ManagementClient;
   /** "<namespace>/<name>" of the RabbitBroker in use. */
   brokerKey: string;
   log: Logger;
   kube: Kube;
   secrets: SecretCache;
-  /** Another warren resource from the informer caches. */
-  lookup(plural: string, namespace: string, name: string): Resource<any, any> | undefined;
   /** Records that this resource must be reconciled again when `dep` changes (see DependencyIndex). */
   dependOn(dep: string): void;
+  /** Another resource (not being deleted, or retaining it) that declares this broker object. */
+  declaredByOther(identity: string[]): string | undefined;
+  /** What the last survey found in a vhost that no resource declares. */
+  unmanagedIn(vhost: string): UnmanagedSummary | undefined;
+}
+
+/** What a write to the broker did: a created object wakes whatever waits for it. */
+export type Applied = 'created' | 'updated' | 'unchanged';
+
+/**
+ * One bulk read of the drift survey. Rows are keyed by their names (a vhost-scoped table: the
+ * vhost first). A kind lists the tables it reads; tables shared by kinds are read once.
+ */
+export interface Table<T = any> {
+  name: string;
+  /** 'broker': one read for the broker; 'vhost': one read per vhost holding managed objects. */
+  scope: 'broker' | 'vhost';
+  read(client: ManagementClient, vhost: string | undefined): Promise<Array<[string[], T]>>;
+  /** A short word for an unmanaged row in status, e.g. "queue". */
+  noun: string;
+  /** Rows are settings of other objects (limits): never counted as unmanaged. */
+  settings?: boolean;
+}
+
+/** One broker's state from the survey's bulk reads. */
+export interface Snapshot {
+  caps: Capabilities;
+  /** The row of `table` with these key parts, if the broker has it. */
+  row<T>(table: Table<T>, ...parts: string[]): T | undefined;
+}
+
+export interface SurveyContext extends Refs {
+  secrets: SecretCache;
+}
+
+/** The rows of the survey's tables that a resource accounts for. */
+export const claim = (table: Table, ...parts: string[]) => key(table.name, ...parts);
+
+export interface UnmanagedSummary {
+  count: number;
+  /** A few of them, as "<noun> <name>". */
+  sample: string[];
 }
 
 /**
  * What one kind contributes to the generic topology reconciler: how its spec maps to a broker
  * object, and how to bring that object in line (read, compare, write only what differs) or
- * remove it. Everything else (finalizers, brokers, ownership, status, events, retries) is generic.
+ * remove it. Everything else (finalizers, brokers, ownership, deletion safety, status, events,
+ * retries, the survey's scheduling) is generic.
  */
 export interface TopologyKind<Spec = any, Desired = any, Status = any> {
   def: KindDef;
-  /** The broker object this resource declares, from its spec alone (ownership index key). */
-  identity(r: Resource<Spec, Status>): string;
+  /**
+   * The broker object this resource declares, as name parts with the object's type first. Two
+   * resources with the same identity on one broker declare one object (one owns it, and neither
+   * deletes it while the other still declares it). References resolve through the caches.
+   */
+  identity(r: Resource<Spec, Status>, refs: Refs): string[];
+  /** The vhost the object lives in (and is destroyed with), if any. */
+  vhostOf?(r: Resource<Spec, Status>, refs: Refs): string | undefined;
+  /** For a vhost: its name in the broker (the objects whose vhostOf is this name live inside it). */
+  holds?(r: Resource<Spec, Status>): string;
   /** Resolves defaults, references and secrets; throws Blocked when it cannot. */
   desired(r: Resource<Spec, Status>, ctx: KindContext): Promise<Desired> | Desired;
-  /** Makes the broker match; returns true when it wrote anything. */
-  apply(d: Desired, r: Resource<Spec, Status>, ctx: KindContext): Promise<boolean>;
+  /** Makes the broker match, writing only what differs. */
+  apply(d: Desired, r: Resource<Spec, Status>, ctx: KindContext): Promise<Applied>;
   /** Deletes the broker object; a missing object counts as deleted. */
   remove(r: Resource<Spec, Status>, ctx: KindContext): Promise<void>;
+  /** The survey's bulk reads this kind needs. Kinds without tables and inSync are not surveyed. */
+  tables?: Table[];
   /**
-   * Whether a Ready resource's broker object, as the bulk survey saw it, still matches. Kinds
-   * without it are not surveyed. Reads only the snapshot and caches: never the broker.
+   * Whether a Ready resource's broker object, as the survey saw it, still matches. Reads only the
+   * snapshot and caches: never the broker.
    */
   inSync?(r: Resource<Spec, Status>, snap: Snapshot, ctx: SurveyContext): boolean | Promise<boolean>;
-  /** The snapshot entries this resource accounts for (`<table>|<key>`), so the rest count as unmanaged. */
-  claims?(r: Resource<Spec, Status>): string[];
-  /** The vhost whose queue list the survey must read for this resource, if any. */
-  surveyVhost?(r: Resource<Spec, Status>): string | undefined;
+  /** The table rows this resource accounts for (see claim()), so the rest count as unmanaged. */
+  claims?(r: Resource<Spec, Status>, refs: Refs): string[];
   /** Status fields describing what is in effect, besides conditions. */
-  status?(d: Desired, r: Resource<Spec, Status>): Record<string, unknown>;
+  status?(d: Desired, r: Resource<Spec, Status>, ctx: KindContext): Record<string, unknown>;
 }
 
 export const depKeys = {
-  resource: (plural: string, namespace: string, name: string) => `res:${plural}/${namespace}/${name}`,
-  secret: (namespace: string, name: string) => `secret:${namespace}/${name}`,
-  broker: (brokerKey: string) => `broker:${brokerKey}`,
-  object: (brokerKey: string, identity: string) => `obj:${brokerKey}|${identity}`,
+  resource: (plural: string, namespace: string, name: string) => key('res', plural, namespace, name),
+  secret: (namespace: string, name: string) => key('secret', namespace, name),
+  broker: (brokerKey: string) => key('broker', brokerKey),
+  object: (brokerKey: string, identity: string[]) => key('obj', brokerKey, ...identity),
 };
-
-/** One broker's state from a few cheap bulk reads. */
-export interface Snapshot {
-  caps: Capabilities;
-  vhosts: Map<string, VhostInfo>;
-  vhostLimits: Map<string, Record<string, number>>;
-  users: Map<string, UserInfo>;
-  userLimits: Map<string, Record<string, number>>;
-  /** Keyed by `${vhost}|${user}`. */
-  permissions: Map<string, Permission>;
-  /** Keyed by `${vhost}|${user}|${exchange}`. */
-  topicPermissions: Map<string, TopicPermission>;
-  /** Queues of the vhosts that hold managed queues, keyed by vhost then name. */
-  queues: Map<string, Map<string, QueueInfo>>;
-}
-
-export interface SurveyContext {
-  secrets: SecretCache;
-}

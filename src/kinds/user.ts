@@ -1,9 +1,23 @@
 import { randomBytes } from 'node:crypto';
 import { API_VERSION, Reasons, type Resource } from '../api/common.ts';
 import { RabbitUser, type RabbitUserSpec } from '../api/user.ts';
-import { hashPassword, isHashingAlgorithm, passwordMatches, type UserLimitName } from '../rabbitmq/index.ts';
+import {
+  hashPassword,
+  isHashingAlgorithm,
+  passwordMatches,
+  type UserInfo,
+  type UserLimitName,
+} from '../rabbitmq/index.ts';
 import { secretValue } from '../runtime/secrets.ts';
-import { Blocked, depKeys, type KindContext, type TopologyKind } from './types.ts';
+import {
+  Blocked,
+  claim,
+  depKeys,
+  type Applied,
+  type KindContext,
+  type Table,
+  type TopologyKind,
+} from './types.ts';
 import { applyLimits, limitsMatch, sameSet } from './compare.ts';
 
 type Credential =
@@ -22,9 +36,24 @@ interface Desired {
 type Status = { username?: string; credentialsSecretName?: string };
 type User = Resource<RabbitUserSpec, Status>;
 
+export const usersTable: Table<UserInfo> = {
+  name: 'users',
+  noun: 'user',
+  scope: 'broker',
+  read: async (client) => (await client.listUsers()).map((u) => [[u.name], u]),
+};
+
+const userLimitsTable: Table<Record<string, number>> = {
+  name: 'userLimits',
+  noun: 'user limit',
+  settings: true,
+  scope: 'broker',
+  read: async (client) => (await client.listUserLimits()).map((l) => [[l.user], l.value]),
+};
+
 const DEFAULT_ALGORITHM = 'rabbit_password_hashing_sha256';
 export const generatedSecretName = (r: User) => `${r.metadata.name}-user-credentials`;
-const username = (r: User) => r.spec.username ?? r.metadata.name;
+export const username = (r: User) => r.spec.username ?? r.metadata.name;
 
 /** Reads the imported Secret, or creates the generated one once (its password is never regenerated). */
 async function credential(
@@ -109,7 +138,7 @@ function credentialMatches(c: Credential, storedHash: string, algorithm: string)
 
 export const userKind: TopologyKind<RabbitUserSpec, Desired, Status> = {
   def: RabbitUser,
-  identity: (r) => `user|${username(r)}`,
+  identity: (r) => ['user', username(r)],
 
   async desired(r, ctx) {
     const user = username(r);
@@ -126,8 +155,9 @@ export const userKind: TopologyKind<RabbitUserSpec, Desired, Status> = {
     };
   },
 
-  async apply(d, r, { client }) {
-    let wrote = false;
+  async apply(d, r, ctx) {
+    const { client } = ctx;
+    let applied: Applied = 'unchanged';
     const actual = await client.getUser(d.username);
     const credentialOk =
       !!actual && credentialMatches(d.credential, actual.password_hash, actual.hashing_algorithm);
@@ -151,7 +181,7 @@ export const userKind: TopologyKind<RabbitUserSpec, Desired, Status> = {
                   tags: d.tags,
                 };
       await client.putUser(d.username, body);
-      wrote = true;
+      applied = actual ? 'updated' : 'created';
     }
     const limitsWritten = await applyLimits(
       d.limits,
@@ -159,31 +189,29 @@ export const userKind: TopologyKind<RabbitUserSpec, Desired, Status> = {
       (name, value) => client.putUserLimit(d.username, name, value),
       (name) => client.deleteUserLimit(d.username, name),
     );
-    wrote ||= limitsWritten;
     const previous = r.status?.username;
-    if (previous && previous !== d.username) {
-      // A renamed user: the old broker user goes.
-      await client.deleteUser(previous);
-      wrote = true;
-    }
-    return wrote;
+    const renamed = !!previous && previous !== d.username;
+    // A renamed user: the old broker user goes, unless another resource declares it.
+    if (renamed && !ctx.declaredByOther(['user', previous])) await client.deleteUser(previous);
+    return applied === 'unchanged' && (limitsWritten || renamed) ? 'updated' : applied;
   },
 
   async remove(r, { client }) {
     await client.deleteUser(r.status?.username ?? username(r));
   },
 
-  claims: (r) => [`users|${r.status?.username ?? username(r)}`],
+  tables: [usersTable, userLimitsTable],
+  claims: (r) => [claim(usersTable, r.status?.username ?? username(r))],
 
   async inSync(r, snap, { secrets }) {
     const name = r.status?.username ?? username(r);
-    const actual = snap.users.get(name);
+    const actual = snap.row(usersTable, name);
     if (!actual || name !== username(r) || !sameSet(actual.tags, r.spec.tags ?? [])) return false;
     const limits = {
       'max-connections': r.spec.limits?.maxConnections,
       'max-channels': r.spec.limits?.maxChannels,
     };
-    if (!limitsMatch(limits, snap.userLimits.get(name) ?? {})) return false;
+    if (!limitsMatch(limits, snap.row(userLimitsTable, name) ?? {})) return false;
     if (r.spec.passwordless) return actual.password_hash === '';
     const secretName = r.spec.credentialsSecretRef?.name ?? generatedSecretName(r);
     const secret = await secrets.get(r.metadata.namespace, secretName);

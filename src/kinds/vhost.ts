@@ -2,7 +2,7 @@ import { RabbitVhost, type RabbitVhostSpec } from '../api/vhost.ts';
 import type { Resource } from '../api/common.ts';
 import type { VhostInfo, VhostLimitName } from '../rabbitmq/index.ts';
 import { applyLimits, limitsMatch, sameSet } from './compare.ts';
-import type { TopologyKind } from './types.ts';
+import { claim, type Table, type TopologyKind } from './types.ts';
 
 interface Desired {
   name: string;
@@ -13,6 +13,21 @@ interface Desired {
   limits: Record<VhostLimitName, number | undefined>;
 }
 
+export const vhostsTable: Table<VhostInfo> = {
+  name: 'vhosts',
+  noun: 'vhost',
+  scope: 'broker',
+  read: async (client) => (await client.listVhosts()).map((v) => [[v.name], v]),
+};
+
+const vhostLimitsTable: Table<Record<string, number>> = {
+  name: 'vhostLimits',
+  noun: 'vhost limit',
+  settings: true,
+  scope: 'broker',
+  read: async (client) => (await client.listVhostLimits()).map((l) => [[l.vhost], l.value]),
+};
+
 function metadataMatches(d: Desired, actual: VhostInfo): boolean {
   return (
     actual.description === d.description &&
@@ -22,7 +37,7 @@ function metadataMatches(d: Desired, actual: VhostInfo): boolean {
   );
 }
 
-const vhostName = (r: Resource<RabbitVhostSpec>) => r.spec.name ?? r.metadata.name;
+export const vhostName = (r: Resource<RabbitVhostSpec>) => r.spec.name ?? r.metadata.name;
 
 const fromSpec = (r: Resource<RabbitVhostSpec>): Desired => ({
   name: vhostName(r),
@@ -35,12 +50,13 @@ const fromSpec = (r: Resource<RabbitVhostSpec>): Desired => ({
 
 export const vhostKind: TopologyKind<RabbitVhostSpec, Desired> = {
   def: RabbitVhost,
-  identity: (r) => `vhost|${vhostName(r)}`,
+  identity: (r) => ['vhost', vhostName(r)],
+  holds: (r) => vhostName(r),
 
   desired: (r) => fromSpec(r),
 
   async apply(d, _r, { client }) {
-    let wrote = false;
+    let applied: 'created' | 'updated' | 'unchanged' = 'unchanged';
     const actual = await client.getVhost(d.name);
     if (!actual || !metadataMatches(d, actual)) {
       await client.putVhost(d.name, {
@@ -49,7 +65,7 @@ export const vhostKind: TopologyKind<RabbitVhostSpec, Desired> = {
         defaultQueueType: d.defaultQueueType ?? actual?.default_queue_type,
         tracing: d.tracing,
       });
-      wrote = true;
+      applied = actual ? 'updated' : 'created';
     }
     const limits = actual ? await client.getVhostLimits(d.name) : {};
     const limitsWritten = await applyLimits(
@@ -58,22 +74,32 @@ export const vhostKind: TopologyKind<RabbitVhostSpec, Desired> = {
       (name, value) => client.putVhostLimit(d.name, name, value),
       (name) => client.deleteVhostLimit(d.name, name),
     );
-    return wrote || limitsWritten;
+    return limitsWritten && applied === 'unchanged' ? 'updated' : applied;
   },
 
   async remove(r, { client }) {
     await client.deleteVhost(vhostName(r));
   },
 
-  claims: (r) => [`vhosts|${vhostName(r)}`],
+  tables: [vhostsTable, vhostLimitsTable],
+  claims: (r) => [claim(vhostsTable, vhostName(r))],
 
   inSync(r, snap) {
     const d = fromSpec(r);
-    const actual = snap.vhosts.get(d.name);
+    const actual = snap.row(vhostsTable, d.name);
     return (
-      !!actual && metadataMatches(d, actual) && limitsMatch(d.limits, snap.vhostLimits.get(d.name) ?? {})
+      !!actual &&
+      metadataMatches(d, actual) &&
+      limitsMatch(d.limits, snap.row(vhostLimitsTable, d.name) ?? {})
     );
   },
 
-  status: (d) => ({ name: d.name }),
+  status(d, _r, ctx) {
+    const unmanaged = ctx.unmanagedIn(d.name);
+    return {
+      name: d.name,
+      unmanagedObjects: unmanaged?.count,
+      unmanagedSample: unmanaged?.sample.length ? unmanaged.sample : undefined,
+    };
+  },
 };

@@ -7,6 +7,7 @@ import https from 'node:https';
 import { errorFromNoResponse, errorFromResponse, ManagementError } from './errors.ts';
 import { isHashingAlgorithm } from './password.ts';
 import { api } from './path.ts';
+import { noteRequest } from './request-count.ts';
 import {
   capabilities,
   isQueueType,
@@ -602,6 +603,7 @@ export class ManagementClient {
     this.#inFlight++;
     this.stats.peakInFlight = Math.max(this.stats.peakInFlight, this.#inFlight);
     this.stats.requests++;
+    noteRequest();
     this.stats.byMethod[method] = (this.stats.byMethod[method] ?? 0) + 1;
     try {
       const res = await this.#got(this.#endpoint + path, {

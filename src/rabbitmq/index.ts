@@ -3,3 +3,4 @@ export * from './errors.ts';
 export * from './password.ts';
 export * from './path.ts';
 export * from './versions.ts';
+export * from './request-count.ts';

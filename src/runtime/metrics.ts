@@ -52,6 +52,12 @@ export function makeMetrics() {
       buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers: [registry],
     }),
+    surveyFailures: new Counter({
+      name: 'warren_survey_failures_total',
+      help: 'Drift surveys that failed (the broker itself may still be reachable)',
+      labelNames: ['broker'],
+      registers: [registry],
+    }),
     driftFound: new Counter({
       name: 'warren_drift_found_total',
       help: 'Broker objects a survey found missing or changed (queued for repair)',

@@ -61,6 +61,12 @@ const rejectedByApiServer: Array<[string, string, Record<string, unknown>, RegEx
     { endpoint: 'http://x', credentialsSecretRef: { name: 's' }, surveyInterval: 'soon' },
     /surveyInterval/,
   ],
+  [
+    'broker surveying back to back',
+    'rabbitbrokers',
+    { endpoint: 'http://x', credentialsSecretRef: { name: 's' }, surveyInterval: '0s' },
+    /surveyInterval must be at least 5s/,
+  ],
 ];
 
 describe('malformed manifests', () => {

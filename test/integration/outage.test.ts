@@ -33,7 +33,7 @@ beforeAll(async () => {
   await ctx.create('rabbitbrokers', 'own', {
     endpoint: broker.managementUrl,
     credentialsSecretRef: { name: 'own-admin' },
-    surveyInterval: '2s',
+    surveyInterval: '5s',
   });
   op = await startOperator(ctx, { resyncMs: 3_600_000 });
   const b = { name: 'own' };

@@ -19,7 +19,7 @@ export async function createBroker(
   ctx: TestContext,
   name = 'local',
   endpoint = ctx.env.managementUrl,
-  surveyInterval = '2s',
+  surveyInterval = '5s',
 ) {
   await ctx.core.createNamespacedSecret({
     namespace: ctx.namespace,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { BrokerRegistry, type BrokerResource } from '../../src/kinds/brokers.ts';
-import { Blocked } from '../../src/kinds/types.ts';
+import { Blocked, depKeys } from '../../src/kinds/types.ts';
 import type { SecretCache } from '../../src/runtime/secrets.ts';
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
@@ -45,7 +45,9 @@ describe('BrokerRegistry.resolve', () => {
     const a = await r.resolve({ name: 'shared' }, 'infra', deps);
     const b = await r.resolve({ name: 'shared' }, 'infra', new Set());
     expect(a.client).toBe(b.client);
-    expect([...deps].sort()).toEqual(['broker:infra/shared', 'secret:infra/admin']);
+    expect([...deps].sort()).toEqual(
+      [depKeys.broker('infra/shared'), depKeys.secret('infra', 'admin')].sort(),
+    );
   });
 
   it('refuses another namespace unless allowedNamespaces lists it or *', async () => {

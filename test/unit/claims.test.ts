@@ -56,4 +56,26 @@ describe('ClaimIndex', () => {
     expect(idx.claimants(OBJ).sort()).toEqual(['ns/a', 'ns/b']);
     expect(idx.owner(OBJ)?.key).toBe('ns/a');
   });
+
+  it('a claimant being deleted gives ownership to the oldest live one, and says who to re-queue', () => {
+    const idx = new ClaimIndex();
+    idx.set(OBJ, { key: 'ns/old', created: '2024-01-01T00:00:00Z', uid: '1' });
+    idx.set(OBJ, { key: 'ns/new', created: '2024-02-01T00:00:00Z', uid: '2' });
+    expect(
+      idx.set(OBJ, { key: 'ns/old', created: '2024-01-01T00:00:00Z', uid: '1', deleting: true }),
+    ).toEqual(['ns/new']);
+    expect(idx.owner(OBJ)?.key).toBe('ns/new');
+    expect(idx.others(OBJ, 'ns/new').map((c) => c.key)).toEqual(['ns/old']);
+    // Everyone deleting: the oldest is the owner again.
+    idx.set(OBJ, { key: 'ns/new', created: '2024-02-01T00:00:00Z', uid: '2', deleting: true });
+    expect(idx.owner(OBJ)?.key).toBe('ns/old');
+  });
+
+  it('an older claimant arriving later takes ownership and the previous owner is re-queued', () => {
+    const idx = new ClaimIndex();
+    idx.set(OBJ, { key: 'ns/young', created: '2024-03-01T00:00:00Z', uid: 'a' });
+    expect(idx.set(OBJ, { key: 'ns/old', created: '2024-01-01T00:00:00Z', uid: 'b' })).toEqual(['ns/young']);
+    // A younger one arriving changes no owner: nobody to re-queue.
+    expect(idx.set(OBJ, { key: 'ns/younger', created: '2024-04-01T00:00:00Z', uid: 'c' })).toEqual([]);
+  });
 });

@@ -1,32 +1,97 @@
+import { createServer, type Server } from 'node:http';
 import { pino } from 'pino';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { queueKind } from '../../src/kinds/queue.ts';
 import { Surveyor } from '../../src/kinds/survey.ts';
-import { capabilities, type ManagementClient, type QueueInfo } from '../../src/rabbitmq/index.ts';
+import { vhostKind } from '../../src/kinds/vhost.ts';
+import { ManagementClient, type QueueInfo } from '../../src/rabbitmq/index.ts';
 import type { SecretCache } from '../../src/runtime/secrets.ts';
 
-// The survey's bookkeeping against an in-memory broker snapshot; the bulk reads themselves are
-// exercised against real brokers in test/integration/drift.test.ts and outage.test.ts.
+// The survey's bookkeeping against a fake management API over real HTTP: the survey's request
+// count is checked against the requests the server itself counted.
 
-const queue = (name: string, ready = true) => ({
+const ready = (generation = 1) => ({
+  observedGeneration: generation,
+  conditions: [{ type: 'Ready', status: 'True', reason: 'x', message: '', lastTransitionTime: '' }],
+});
+const queue = (name: string, isReady = true) => ({
   apiVersion: 'warren.dev/v1alpha1',
   kind: 'RabbitQueue',
   metadata: { name, namespace: 'ns', uid: name, generation: 1 },
   spec: { brokerRef: { name: 'b' }, vhost: 'v', durable: true, autoDelete: false },
-  status: {
-    observedGeneration: 1,
-    conditions: [
-      { type: 'Ready', status: ready ? 'True' : 'False', reason: 'x', message: '', lastTransitionTime: '' },
-    ],
-  },
+  status: isReady ? ready() : { conditions: [] },
+});
+const vhostResource = (name: string) => ({
+  apiVersion: 'warren.dev/v1alpha1',
+  kind: 'RabbitVhost',
+  metadata: { name, namespace: 'ns', uid: name, generation: 1 },
+  spec: { brokerRef: { name: 'b' } },
+  status: ready(),
 });
 
-function fakeBroker(version = '3.10.8') {
-  const state = {
-    queues: new Map<string, QueueInfo>(),
-    marker: undefined as string | undefined,
-    requests: 0,
-  };
+interface FakeBroker {
+  version: string;
+  queues: Map<string, QueueInfo>;
+  marker?: string;
+  requests: string[];
+}
+
+const servers: Server[] = [];
+afterEach(async () => {
+  for (const s of servers.splice(0)) await new Promise((r) => s.close(r));
+});
+
+async function fakeBroker(version = '3.10.8', pageSize = 2) {
+  const state: FakeBroker = { version, queues: new Map(), requests: [] };
+  const server = createServer((req, res) => {
+    const url = new URL(req.url!, 'http://x');
+    state.requests.push(`${req.method} ${url.pathname}`);
+    const json = (body: unknown, status = 200) => {
+      res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    };
+    const p = url.pathname;
+    if (p === '/api/overview') return json({ rabbitmq_version: state.version, node: 'n', cluster_name: 'c' });
+    if (p === '/api/global-parameters/warren.dev-broker-id') {
+      if (req.method === 'PUT') {
+        let body = '';
+        req.on('data', (c) => (body += c));
+        req.on('end', () => {
+          state.marker = JSON.parse(body).value;
+          res.writeHead(201).end();
+        });
+        return;
+      }
+      return state.marker ? json({ value: state.marker }) : json({ error: 'not_found' }, 404);
+    }
+    if (p === '/api/vhosts') return json([{ name: 'v', description: '', tags: [], tracing: false }]);
+    if (
+      [
+        '/api/vhost-limits',
+        '/api/users',
+        '/api/user-limits',
+        '/api/permissions',
+        '/api/topic-permissions',
+      ].includes(p)
+    )
+      return json([]);
+    if (p === '/api/queues/v') {
+      // Paged as the broker does: page and page_size, page_count.
+      const all = [...state.queues.values()];
+      const page = Number(url.searchParams.get('page') ?? 1);
+      const size = Math.min(Number(url.searchParams.get('page_size') ?? 100), pageSize);
+      return json({
+        items: all.slice((page - 1) * size, page * size),
+        page,
+        page_count: Math.max(1, Math.ceil(all.length / size)),
+        total_count: all.length,
+      });
+    }
+    json({ error: 'not_found', reason: p }, 404);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  servers.push(server);
+  const port = (server.address() as { port: number }).port;
+  const client = new ManagementClient({ endpoint: `http://127.0.0.1:${port}`, username: 'u', password: 'p' });
   const q = (name: string, args: Record<string, unknown> = {}): QueueInfo => ({
     name,
     vhost: 'v',
@@ -35,59 +100,55 @@ function fakeBroker(version = '3.10.8') {
     auto_delete: false,
     arguments: args,
   });
-  const count = <T>(v: T) => (state.requests++, Promise.resolve(v));
-  const client = {
-    capabilities: () => Promise.resolve(capabilities(version)),
-    listVhosts: () => count([{ name: 'v', description: '', tags: [], tracing: false }]),
-    listVhostLimits: () => count([]),
-    listUsers: () => count([]),
-    listUserLimits: () => count([]),
-    listPermissions: () => count([]),
-    listTopicPermissions: () => count([]),
-    listQueuesAtOnce: () => count([...state.queues.values()]),
-    get: () => count(state.marker ? { value: state.marker } : undefined),
-    put: (_p: string, body: { value: string }) => ((state.marker = body.value), count('created')),
-  } as unknown as ManagementClient;
   return { state, client, q };
 }
 
-function setup(resources: ReturnType<typeof queue>[]) {
+function setup(queues: ReturnType<typeof queue>[], vhosts: ReturnType<typeof vhostResource>[] = []) {
   const enqueued: string[] = [];
+  const kinds = [
+    { kind: queueKind, resources: queues },
+    { kind: vhostKind, resources: vhosts },
+  ].map(({ kind, resources }) => ({
+    kind,
+    list: () => resources as never,
+    enqueue: (k: string) => enqueued.push(`${kind.def.plural}:${k}`),
+    brokerOf: (r: { metadata: { namespace: string }; spec: { brokerRef: { name: string } } }) =>
+      `${r.metadata.namespace}/${r.spec.brokerRef.name}`,
+  }));
   const surveyor = new Surveyor({
-    kinds: [
-      {
-        kind: queueKind,
-        list: () => resources as never,
-        enqueue: (k) => enqueued.push(k),
-        brokerOf: (r) => `${r.metadata.namespace}/${r.spec.brokerRef.name}`,
-      },
-    ],
+    kinds: kinds as never,
     secrets: {} as SecretCache,
+    refs: { lookup: () => undefined },
     log: pino({ level: 'silent' }),
   });
   return { surveyor, enqueued };
 }
 
 describe('Surveyor', () => {
-  it('queues exactly the drifted resources, counts repairs, and only bulk reads', async () => {
-    const { state, client, q } = fakeBroker();
+  it('queues exactly the drifted resources, counts repairs, and counts the requests it made', async () => {
+    const { state, client, q } = await fakeBroker();
     const resources = [queue('a'), queue('b'), queue('c', false)];
     const { surveyor, enqueued } = setup(resources);
     state.queues.set('a', q('a'));
     state.queues.set('b', q('b'));
     state.queues.set('stray', q('stray'));
+    await client.capabilities();
 
+    state.requests.length = 0;
     const first = await surveyor.survey('ns/b', client);
     expect(first).toMatchObject({ managed: 3, drifted: 0, repaired: 0, unmanaged: 2, resetDetected: false });
-    // Marker GET + PUT, six bulk lists, one queue list.
-    expect(first.requests).toBe(9);
+    // Marker GET + PUT, the broker-wide tables, and the queue list of vhost v in pages of two.
+    expect(state.requests.filter((r) => r === 'GET /api/queues/v')).toHaveLength(2);
+    expect(first.requests).toBe(state.requests.length);
     expect(enqueued).toEqual([]);
 
     state.queues.delete('b'); // deleted behind warren's back; `c` is not Ready so it is not judged
     state.queues.set('a', q('a', { 'x-max-length': 5 })); // and `a` changed
+    state.requests.length = 0;
     const second = await surveyor.survey('ns/b', client);
-    expect(second).toMatchObject({ drifted: 2, repaired: 0, requests: 8 });
-    expect(enqueued.sort()).toEqual(['ns/a', 'ns/b']);
+    expect(second).toMatchObject({ drifted: 2, repaired: 0 });
+    expect(second.requests).toBe(state.requests.length);
+    expect(enqueued.sort()).toEqual(['rabbitqueues:ns/a', 'rabbitqueues:ns/b']);
 
     state.queues.set('a', q('a'));
     state.queues.set('b', q('b'));
@@ -96,20 +157,37 @@ describe('Surveyor', () => {
   });
 
   it('does not take the x-queue-type 4.x stores for drift', async () => {
-    const { state, client, q } = fakeBroker('4.2.0');
+    const { state, client, q } = await fakeBroker('4.2.0');
     const { surveyor } = setup([queue('a')]);
     state.queues.set('a', q('a', { 'x-queue-type': 'classic' }));
     expect(await surveyor.survey('ns/b', client)).toMatchObject({ drifted: 0 });
   });
 
   it('re-queues everything when the broker lost its marker (reset or replaced)', async () => {
-    const { state, client, q } = fakeBroker();
+    const { state, client, q } = await fakeBroker();
     const { surveyor, enqueued } = setup([queue('a'), queue('c', false)]);
     state.queues.set('a', q('a'));
     await surveyor.survey('ns/b', client);
     state.marker = undefined;
     const after = await surveyor.survey('ns/b', client);
     expect(after.resetDetected).toBe(true);
-    expect(enqueued.sort()).toEqual(['ns/a', 'ns/c']);
+    expect(enqueued.sort()).toEqual(['rabbitqueues:ns/a', 'rabbitqueues:ns/c']);
+  });
+
+  it('summarises per vhost what no resource declares, and re-queues the vhost when that changes', async () => {
+    const { state, client, q } = await fakeBroker();
+    const { surveyor, enqueued } = setup([queue('a')], [vhostResource('v')]);
+    state.queues.set('a', q('a'));
+    state.queues.set('celery', q('celery'));
+    await surveyor.survey('ns/b', client);
+    expect(surveyor.unmanagedIn('ns/b', 'v')).toEqual({ count: 1, sample: ['queue celery'] });
+    expect(enqueued).toEqual(['rabbitvhosts:ns/v']);
+    enqueued.length = 0;
+    await surveyor.survey('ns/b', client);
+    expect(enqueued).toEqual([]); // unchanged: no reconcile
+    state.queues.delete('celery');
+    await surveyor.survey('ns/b', client);
+    expect(surveyor.unmanagedIn('ns/b', 'v')).toBeUndefined();
+    expect(enqueued).toEqual(['rabbitvhosts:ns/v']);
   });
 });
