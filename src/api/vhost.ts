@@ -17,6 +17,12 @@ export const RabbitVhost = defineKind({
       tags: z.array(z.string()).optional(),
       defaultQueueType: z.enum(['classic', 'quorum', 'stream']).optional(),
       tracing: z.boolean().optional(),
+      deleteWithUnmanagedQueues: z
+        .boolean()
+        .optional()
+        .describe(
+          'With deletionPolicy Delete: also delete the vhost when it holds queues no resource declares (they are destroyed with it). Without it such a vhost is kept, with a Warning event naming them.',
+        ),
       limits: z
         .object({ maxConnections: limit.optional(), maxQueues: limit.optional() })
         .optional()

@@ -38,12 +38,14 @@ export class BrokerRegistry {
     ref: { name: string; namespace?: string },
     fromNamespace: string,
     deps: Set<string>,
+    opts: { forDeletion?: boolean } = {},
   ): Promise<ResolvedBroker> {
     const namespace = ref.namespace ?? fromNamespace;
     const key = `${namespace}/${ref.name}`;
     deps.add(depKeys.broker(key));
     const broker = this.get(namespace, ref.name);
-    if (!broker || broker.metadata.deletionTimestamp) {
+    // A RabbitBroker being deleted takes no new work, but still serves its dependents' deletions.
+    if (!broker || (broker.metadata.deletionTimestamp && !opts.forDeletion)) {
       throw new Blocked(Reasons.BrokerNotFound, `RabbitBroker ${key} not found`);
     }
     if (namespace !== fromNamespace) {

@@ -14,6 +14,7 @@ import { key, nsName, splitNsName } from './keys.ts';
 import { writeStatus } from './status.ts';
 import {
   Blocked,
+  Kept,
   depKeys,
   type KindContext,
   type Refs,
@@ -303,13 +304,13 @@ export class TopologyReconciler {
           .slice(0, 10)
           .join(', ');
       if (kept.length) {
-        return release('Warning', 'VhostKept', `vhost '${vhost}' kept: it holds what ${names(kept)} retains`);
+        return release('Warning', 'Kept', `vhost '${vhost}' kept: it holds what ${names(kept)} retains`);
       }
       if (live.length) {
         if (await this.terminating(r)) {
           return release(
             'Warning',
-            'VhostKept',
+            'Kept',
             `vhost '${vhost}' kept: the namespace is terminating and ${names(live)} still declares objects inside it`,
           );
         }
@@ -327,7 +328,7 @@ export class TopologyReconciler {
 
     let failure: Failure;
     try {
-      const broker = await this.d.brokers.resolve(r.spec.brokerRef, namespace, depSet);
+      const broker = await this.d.brokers.resolve(r.spec.brokerRef, namespace, depSet, { forDeletion: true });
       const ctx = this.context(r, broker.key, broker.client, log, depSet);
       const unmanaged = this.kind.holds ? ctx.unmanagedIn(this.kind.holds(r)) : undefined;
       await this.kind.remove(r, ctx);
@@ -338,6 +339,7 @@ export class TopologyReconciler {
         : 'deleted from the broker';
       return release('Normal', 'Deleted', note);
     } catch (err) {
+      if (err instanceof Kept) return release('Warning', 'Kept', err.message);
       const f = classify(err);
       if (!f) throw err;
       if (err instanceof ManagementError && err.category === 'Unreachable') this.d.onUnreachable(brokerKey);
@@ -368,14 +370,14 @@ export class TopologyReconciler {
   private async brokerGone(r: Obj): Promise<boolean> {
     const [namespace, name] = splitNsName(this.brokerKey(r));
     try {
-      const b = (await this.d.kube.custom.getNamespacedCustomObject({
+      await this.d.kube.custom.getNamespacedCustomObject({
         group: GROUP,
         version: VERSION,
         plural: 'rabbitbrokers',
         namespace,
         name,
-      })) as Obj;
-      return !!b.metadata?.deletionTimestamp;
+      });
+      return false;
     } catch (err) {
       if (apiStatus(err)?.code === 404) return true;
       throw err;

@@ -14,6 +14,9 @@ export class Blocked extends Error {
   }
 }
 
+/** The broker object is kept on purpose: the finalizer goes without deleting, with a Warning saying why. */
+export class Kept extends Error {}
+
 /** Other warren resources, from the informer caches. */
 export interface Refs {
   lookup(plural: string, namespace: string, name: string): Resource<any, any> | undefined;

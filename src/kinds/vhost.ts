@@ -2,7 +2,7 @@ import { RabbitVhost, type RabbitVhostSpec } from '../api/vhost.ts';
 import type { Resource } from '../api/common.ts';
 import type { VhostInfo, VhostLimitName } from '../rabbitmq/index.ts';
 import { applyLimits, limitsMatch, sameSet } from './compare.ts';
-import { claim, type Table, type TopologyKind } from './types.ts';
+import { claim, Kept, type Table, type TopologyKind } from './types.ts';
 
 interface Desired {
   name: string;
@@ -78,7 +78,19 @@ export const vhostKind: TopologyKind<RabbitVhostSpec, Desired> = {
   },
 
   async remove(r, { client }) {
-    await client.deleteVhost(vhostName(r));
+    const name = vhostName(r);
+    // By now every resource inside is gone or retains its object: what is left, nobody declares.
+    // Server-named queues (amq.gen-...) belong to live connections and go with them.
+    if (!r.spec.deleteWithUnmanagedQueues) {
+      const left = (await client.listQueues(name)).filter((q) => !q.name.startsWith('amq.'));
+      if (left.length) {
+        const names = left.slice(0, 10).map((q) => `'${q.name}'`);
+        throw new Kept(
+          `vhost '${name}' kept: it holds ${left.length === 1 ? 'a queue' : `${left.length} queues`} no resource declares (${names.join(', ')}${left.length > 10 ? ', ...' : ''}); set spec.deleteWithUnmanagedQueues to delete them with it`,
+        );
+      }
+    }
+    await client.deleteVhost(name);
   },
 
   tables: [vhostsTable, vhostLimitsTable],

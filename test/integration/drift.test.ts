@@ -5,7 +5,7 @@ import { enc } from '../support/management.ts';
 import type { RunningOperator } from '../support/operator.ts';
 import { eventually, isReadyNow } from '../support/wait.ts';
 
-// The broker `local` surveys every 2 s (createBroker); the operator's own resync is an hour, so only
+// The broker `local` surveys every 5 s (createBroker); the operator's own resync is an hour, so only
 // the survey can find what was changed behind warren's back.
 let ctx: TestContext;
 let op: RunningOperator;
@@ -69,7 +69,7 @@ describe('drift repair', () => {
       (r) => r.status === 200,
       { ...within, what: 'queue back' },
     );
-    console.log(`queue repaired ${Date.now() - t0} ms after deletion (survey interval 2 s)`);
+    console.log(`queue repaired ${Date.now() - t0} ms after deletion (survey interval 5 s)`);
     expect((await ctx.broker.get(`/queues/${vh()}/jobs`)).body.arguments).toMatchObject({
       'x-max-length': 10,
     });
@@ -138,20 +138,42 @@ describe('drift repair', () => {
     );
   });
 
-  it('reports survey counts on the RabbitBroker and writes nothing when nothing drifted', async () => {
-    const b = await eventually(
-      () => ctx.get('rabbitbrokers', 'local'),
+  it('reports survey counts on the RabbitBroker, counts each repair once, and writes nothing when nothing drifted', async () => {
+    const broker = () => ctx.get('rabbitbrokers', 'local');
+    const settled = await eventually(
+      broker,
       (o) => o.status?.survey?.drifted === 0 && o.status?.survey?.managed === 4,
       within,
     );
-    expect(b.status.lastSurveyTime).toMatch(/Z$/);
-    // The repairs above that a survey found (not ones another trigger beat it to) are counted.
-    expect(b.status.survey.repaired).toBeGreaterThanOrEqual(1);
-    expect(b.status.survey.requests).toBeGreaterThanOrEqual(7);
-    expect(b.status.survey.unmanaged).toBeGreaterThan(0); // the test vhost, '/', the admin user, ...
-    // In steady state a few surveys cause no reconcile that writes to the broker.
-    const before = await op.reconciles('rabbitqueue');
-    await new Promise((r) => setTimeout(r, 5000));
-    expect(await op.reconciles('rabbitqueue')).toBe(before);
+    expect(settled.status.lastSurveyTime).toMatch(/Z$/);
+    // One marker read, six broker-wide lists, one page of queues for the one managed vhost.
+    expect(settled.status.survey.requests).toBe(8);
+    expect(settled.status.survey.unmanaged).toBeGreaterThan(0); // the test vhost, '/', the admin user, ...
+
+    // A drift only the survey can see (the resync is an hour) is found, repaired, and counted once.
+    const before = settled.status.survey.repaired as number;
+    expect(await ctx.broker.del(`/queues/${vh()}/jobs`)).toBe(204);
+    await eventually(broker, (o) => o.status?.survey?.repaired === before + 1, {
+      ...within,
+      timeoutMs: 30_000,
+      what: 'one repair counted',
+    });
+    expect((await ctx.broker.get(`/queues/${vh()}/jobs`)).status).toBe(200);
+
+    // In steady state, surveys cause no reconcile and count no further repair.
+    const reconciles = await op.reconciles('rabbitqueue');
+    let surveys = 0;
+    let last = (await broker()).status.lastSurveyTime;
+    await eventually(
+      async () => {
+        const now = (await broker()).status.lastSurveyTime;
+        if (now !== last) [surveys, last] = [surveys + 1, now];
+        return surveys;
+      },
+      (n) => n >= 2,
+      { timeoutMs: 30_000, what: 'two more surveys' },
+    );
+    expect(await op.reconciles('rabbitqueue')).toBe(reconciles);
+    expect((await broker()).status.survey.repaired).toBe(before + 1);
   });
 });

@@ -1,4 +1,7 @@
 import amqp from 'amqplib';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { passwordMatches } from '../../src/rabbitmq/index.ts';
 import type { TestContext } from '../support/context.ts';
@@ -22,6 +25,11 @@ useOperator(
     },
   },
 );
+
+// Distinctive secrets, so that finding one anywhere is a leak and not a coincidence.
+const PW_ONE = `pw-one-${randomBytes(8).toString('hex')}`;
+const PW_TWO = `pw-two-${randomBytes(8).toString('hex')}`;
+const HASHED = `pw-hashed-${randomBytes(8).toString('hex')}`;
 
 const ready = (plural: string, name: string) =>
   eventually(() => ctx.get(plural, name), isReadyNow, { what: `${plural}/${name} Ready` });
@@ -114,7 +122,7 @@ describe('RabbitUser', () => {
     const username = `${prefix}-imp`;
     await ctx.core.createNamespacedSecret({
       namespace: ctx.namespace,
-      body: { metadata: { name: 'imp' }, stringData: { password: 'one' } },
+      body: { metadata: { name: 'imp' }, stringData: { password: PW_ONE } },
     });
     await ctx.create('rabbitusers', 'imp', {
       brokerRef: { name: 'local' },
@@ -126,25 +134,25 @@ describe('RabbitUser', () => {
       const u = (await ctx.broker.get(`/users/${enc(username)}`)).body;
       return passwordMatches(u.password_hash, u.hashing_algorithm, pw);
     };
-    expect(await check('one')).toBe(true);
-    await putSecret('imp', { password: 'two' });
+    expect(await check(PW_ONE)).toBe(true);
+    await putSecret('imp', { password: PW_TWO });
     await eventually(
-      () => check('two'),
+      () => check(PW_TWO),
       (ok) => ok,
       { what: 'password rotated' },
     );
-    expect(await check('one')).toBe(false);
+    expect(await check(PW_ONE)).toBe(false);
     // The user logs in with the new password (the default vhost needs a permission first).
     await ctx.broker.put(`/permissions/%2F/${enc(username)}`, { configure: '', write: '', read: '' });
     const conn = await amqp.connect(
-      `${ctx.env.amqpUrl.replace('amqp://', `amqp://${enc(username)}:two@`)}/%2F`,
+      `${ctx.env.amqpUrl.replace('amqp://', `amqp://${enc(username)}:${PW_TWO}@`)}/%2F`,
     );
     await conn.close();
   });
 
   it('imports a password hash, and a passwordless user has none', async () => {
     const { hashPassword } = await import('../../src/rabbitmq/index.ts');
-    const hash = hashPassword('hashed-secret', 'rabbit_password_hashing_sha512');
+    const hash = hashPassword(HASHED, 'rabbit_password_hashing_sha512');
     await ctx.core.createNamespacedSecret({
       namespace: ctx.namespace,
       body: {
@@ -211,15 +219,25 @@ describe('RabbitUser', () => {
     expect((await secretData('renamed-user-credentials')).username).toBe(`${prefix}-renamed`);
   });
 
-  it('never puts the password in status or events', async () => {
-    const data = await secretData('gen-user-credentials');
-    const u = await ctx.get('rabbitusers', 'gen');
-    expect(JSON.stringify(u)).not.toContain(data.password);
+  it('never puts a password or hash in status, events or logs', async () => {
+    const generated = (await secretData('gen-user-credentials')).password!;
+    const hash = (await secretData('hash')).passwordHash!;
+    const secrets = [generated, PW_ONE, PW_TWO, HASHED, hash];
+    const users = await ctx.custom.listNamespacedCustomObject({
+      group: 'warren.dev',
+      version: 'v1alpha1',
+      namespace: ctx.namespace,
+      plural: 'rabbitusers',
+    });
     const events = await ctx.kc
       .makeApiClient((await import('@kubernetes/client-node')).EventsV1Api)
       .listNamespacedEvent({ namespace: ctx.namespace });
-    expect(JSON.stringify(events.items)).not.toContain(data.password);
-    expect(JSON.stringify(events.items)).not.toContain('avtech');
+    const log = readFileSync(join(ctx.env.dir, `operator-${ctx.namespace}.log`), 'utf8');
+    // The users above were reconciled (the log says so), so there was something to leak.
+    expect(log).toContain('applied to the broker');
+    for (const text of [JSON.stringify(users), JSON.stringify(events.items), log]) {
+      for (const secret of secrets) expect(text).not.toContain(secret);
+    }
   });
 });
 

@@ -38,7 +38,7 @@ export async function createBroker(
 /** The operator in this test process, watching only the test file's namespace. */
 export async function startOperator(
   ctx: TestContext,
-  opts: { resyncMs?: number } = {},
+  opts: { resyncMs?: number; terminatingGraceMs?: number } = {},
 ): Promise<RunningOperator> {
   const kc = new k8s.KubeConfig();
   kc.loadFromFile(ctx.env.kubeconfigPath);
@@ -54,6 +54,7 @@ export async function startOperator(
     namespace: ctx.namespace,
     concurrency: 4,
     resyncMs: opts.resyncMs ?? 60_000,
+    terminatingGraceMs: opts.terminatingGraceMs,
     identity: `test-${ctx.namespace}`,
   });
   await operator.startCaches();

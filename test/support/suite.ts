@@ -10,14 +10,18 @@ import { createBroker, startOperator, type RunningOperator } from './operator.ts
 export function useOperator(
   fileUrl: string,
   set: (ctx: TestContext, op: RunningOperator) => void,
-  opts: { resyncMs?: number; cleanup?: (ctx: TestContext) => Promise<void> } = {},
+  opts: {
+    resyncMs?: number;
+    terminatingGraceMs?: number;
+    cleanup?: (ctx: TestContext) => Promise<void>;
+  } = {},
 ): void {
   let ctx: TestContext | undefined;
   let op: RunningOperator | undefined;
   beforeAll(async () => {
     ctx = await testContext(fileUrl);
     await createBroker(ctx);
-    op = await startOperator(ctx, { resyncMs: opts.resyncMs });
+    op = await startOperator(ctx, { resyncMs: opts.resyncMs, terminatingGraceMs: opts.terminatingGraceMs });
     set(ctx, op);
   });
   afterAll(async () => {
