@@ -1,6 +1,7 @@
 import type { RabbitBrokerSpec } from '../api/broker.ts';
 import { Reasons, type Resource } from '../api/common.ts';
 import { ManagementClient } from '../rabbitmq/index.ts';
+import { parseDuration } from '../runtime/duration.ts';
 import { secretValue, type SecretCache } from '../runtime/secrets.ts';
 import { Blocked, depKeys } from './types.ts';
 
@@ -90,11 +91,12 @@ export class BrokerRegistry {
         `Secret ${namespace}/${secretName} must hold keys username and password`,
       );
     }
-    const fingerprint = [
+    const fingerprint = JSON.stringify([
       broker.spec.endpoint,
       secret.metadata?.resourceVersion,
       broker.spec.maxConcurrentRequests,
-    ].join('|');
+      broker.spec.requestTimeout,
+    ]);
     const cached = this.clients.get(key);
     if (cached?.fingerprint === fingerprint) return cached.client;
     const client = new ManagementClient({
@@ -102,6 +104,7 @@ export class BrokerRegistry {
       username,
       password,
       maxConcurrentRequests: broker.spec.maxConcurrentRequests ?? 8,
+      timeoutMs: parseDuration(broker.spec.requestTimeout ?? '30s'),
     });
     cached?.client.close();
     this.clients.set(key, { fingerprint, client });

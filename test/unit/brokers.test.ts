@@ -13,6 +13,7 @@ const broker = (namespace: string, allowedNamespaces?: string[]): BrokerResource
     credentialsSecretRef: { name: 'admin' },
     allowedNamespaces,
     surveyInterval: '30s',
+    requestTimeout: '30s',
     maxConcurrentRequests: 8,
   },
 });
