@@ -37,8 +37,11 @@ const kindOf = (plural: string) =>
   })[plural] ?? plural;
 
 /** A namespace and a vhost of this test file's own, and clients for both sides. */
-export async function testContext(fileUrl: string): Promise<TestContext> {
-  const env = inject('env');
+export async function testContext(
+  fileUrl: string,
+  override: Partial<EnvironmentInfo> = {},
+): Promise<TestContext> {
+  const env = { ...inject('env'), ...override };
   const stem = basename(fileURLToPath(fileUrl))
     .replace(/\.test\.ts$/, '')
     .toLowerCase()

@@ -17,6 +17,8 @@ export interface ControlPlane {
   caFile: string;
   kubeconfigPath: string;
   version: string;
+  /** Kills kube-apiserver (SIGKILL) and starts it again on the same port, certificates and etcd. */
+  restartApiserver(downMs: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -100,28 +102,30 @@ export async function startControlPlane(
       writeFileSync(saKey, privateKey.export({ type: 'pkcs8', format: 'pem' }));
     }
     const server = `https://127.0.0.1:${apiPort}`;
-    const apiserver = startProcess(
-      'kube-apiserver',
-      join(binDir, 'kube-apiserver'),
-      [
-        `--etcd-servers=${etcdUrl}`,
-        '--bind-address=127.0.0.1',
-        '--advertise-address=127.0.0.1',
-        `--secure-port=${apiPort}`,
-        `--cert-dir=${join(dir, 'pki')}`,
-        `--token-auth-file=${join(dir, 'tokens.csv')}`,
-        '--authorization-mode=RBAC',
-        `--service-account-issuer=${server}/`,
-        `--service-account-key-file=${saKey}`,
-        `--service-account-signing-key-file=${saKey}`,
-        '--service-cluster-ip-range=10.0.0.0/24',
-        '--disable-admission-plugins=ServiceAccount',
-        '--endpoint-reconciler-type=none',
-        '--allow-privileged=true',
-        '-v=1',
-      ],
-      { logFile: join(dir, 'kube-apiserver.log') },
-    );
+    const startApiserver = () =>
+      startProcess(
+        'kube-apiserver',
+        join(binDir, 'kube-apiserver'),
+        [
+          `--etcd-servers=${etcdUrl}`,
+          '--bind-address=127.0.0.1',
+          '--advertise-address=127.0.0.1',
+          `--secure-port=${apiPort}`,
+          `--cert-dir=${join(dir, 'pki')}`,
+          `--token-auth-file=${join(dir, 'tokens.csv')}`,
+          '--authorization-mode=RBAC',
+          `--service-account-issuer=${server}/`,
+          `--service-account-key-file=${saKey}`,
+          `--service-account-signing-key-file=${saKey}`,
+          '--service-cluster-ip-range=10.0.0.0/24',
+          '--disable-admission-plugins=ServiceAccount',
+          '--endpoint-reconciler-type=none',
+          '--allow-privileged=true',
+          '-v=1',
+        ],
+        { logFile: join(dir, 'kube-apiserver.log') },
+      );
+    let apiserver = startApiserver();
     procs.push(apiserver);
     const caFile = join(dir, 'pki', 'apiserver.crt');
     await waitFor('kube-apiserver certificate', async () => existsSync(caFile), {
@@ -158,7 +162,19 @@ export async function startControlPlane(
       ),
     );
     const version = JSON.parse((await httpsGet(`${server}/version`, token, ca)).body).gitVersion as string;
-    return { binDir, server, token, caFile, kubeconfigPath, version, stop };
+    const restartApiserver = async (downMs: number) => {
+      await apiserver.stop(0);
+      await new Promise((r) => setTimeout(r, downMs));
+      const next = startApiserver();
+      procs[procs.indexOf(apiserver)] = next;
+      apiserver = next;
+      await waitFor(
+        'kube-apiserver /readyz after restart',
+        async () => (await httpsGet(`${server}/readyz`, token, ca)).status === 200,
+        { timeoutMs: 90_000, process: next, intervalMs: 300 },
+      );
+    };
+    return { binDir, server, token, caFile, kubeconfigPath, version, restartApiserver, stop };
   } catch (err) {
     await stop();
     throw err;
