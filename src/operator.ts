@@ -29,6 +29,8 @@ export interface OperatorOptions {
   resyncMs?: number;
   identity?: string;
   metrics?: Metrics;
+  /** Fencing: writes to the broker and to Kubernetes are refused while this says false. */
+  canWrite?: () => boolean;
 }
 
 type Obj = Resource<any, any>;
@@ -56,8 +58,8 @@ export class Operator {
     this.o = o;
     this.resyncMs = o.resyncMs ?? 10 * 60_000;
     poolConnections(o.kc);
-    this.kube = new Kube(o.kc);
     const log = o.log;
+    this.kube = new Kube(o.kc, { canWrite: o.canWrite, log });
     this.secrets = new SecretCache({
       kc: o.kc,
       namespace: o.namespace,
@@ -69,7 +71,7 @@ export class Operator {
       this.informers.get(plural)?.get(name, namespace);
     const getBroker = (namespace: string, name: string) =>
       lookup('rabbitbrokers', namespace, name) as BrokerResource;
-    const registry = new BrokerRegistry({ get: getBroker, secrets: this.secrets });
+    const registry = new BrokerRegistry({ get: getBroker, secrets: this.secrets, canWrite: o.canWrite, log });
     this.registry = registry;
     o.metrics?.observeBrokerRequests(() => registry.requestStats());
     const common = { log, metrics: o.metrics, concurrency: o.concurrency ?? 4 };
@@ -214,6 +216,14 @@ export class Operator {
     if (this.started) return;
     this.started = true;
     for (const c of this.controllers.values()) c.start();
+  }
+
+  /**
+   * Stops handing out keys at once, without waiting (leadership lost): reconciles in flight run
+   * on, and their writes are refused by the fence.
+   */
+  stopReconciling(): void {
+    for (const c of this.controllers.values()) void c.stop();
   }
 
   get ready(): boolean {

@@ -72,7 +72,10 @@ export async function withDeadline<T>(
   call: (options: k8s.ConfigurationOptions) => Promise<T>,
 ): Promise<T> {
   const ac = new AbortController();
-  const timer = setTimeout(() => ac.abort(new Error(`no answer within ${Math.round(ms)} ms`)), Math.max(0, ms));
+  const timer = setTimeout(
+    () => ac.abort(new Error(`no answer within ${Math.round(ms)} ms`)),
+    Math.max(0, ms),
+  );
   const aborted = new Promise<never>((_, reject) =>
     ac.signal.addEventListener('abort', () => reject(ac.signal.reason as Error), { once: true }),
   );
@@ -211,8 +214,7 @@ export class LeaderElector {
       if (this.observed?.rv !== rv) this.observed = { rv, at: performance.now() };
       const mine = spec.holderIdentity === identity;
       const held = !!spec.holderIdentity && !mine;
-      const expired =
-        performance.now() > this.observed.at + (spec.leaseDurationSeconds ?? 15) * 1000;
+      const expired = performance.now() > this.observed.at + (spec.leaseDurationSeconds ?? 15) * 1000;
       if (held && !expired) return 'held';
       const body = this.lease(now, (spec.leaseTransitions ?? 0) + (mine ? 0 : 1));
       if (mine && spec.acquireTime) body.spec!.acquireTime = spec.acquireTime;
@@ -242,10 +244,14 @@ export class LeaderElector {
     clearTimeout(this.lossTimer);
     const deadline = Math.min(this.o.renewDeadlineMs, 5_000);
     try {
-      const current = await withDeadline(deadline, (opts) => api.readNamespacedLease({ name, namespace }, opts));
+      const current = await withDeadline(deadline, (opts) =>
+        api.readNamespacedLease({ name, namespace }, opts),
+      );
       if (current.spec?.holderIdentity !== identity) return;
       current.spec = { ...current.spec, holderIdentity: undefined, leaseDurationSeconds: 1 };
-      await withDeadline(deadline, (opts) => api.replaceNamespacedLease({ name, namespace, body: current }, opts));
+      await withDeadline(deadline, (opts) =>
+        api.replaceNamespacedLease({ name, namespace, body: current }, opts),
+      );
     } catch {
       /* the lease expires on its own */
     }

@@ -20,13 +20,19 @@ class LeaseStore {
   }
   create(body: k8s.V1Lease): k8s.V1Lease {
     if (this.lease) throw new k8s.ApiException(409, 'exists', { reason: 'AlreadyExists' }, {});
-    this.lease = { ...structuredClone(body), metadata: { ...body.metadata, resourceVersion: String(++this.rv) } };
+    this.lease = {
+      ...structuredClone(body),
+      metadata: { ...body.metadata, resourceVersion: String(++this.rv) },
+    };
     return this.read();
   }
   replace(body: k8s.V1Lease): k8s.V1Lease {
     if (body.metadata?.resourceVersion !== this.lease?.metadata?.resourceVersion)
       throw new k8s.ApiException(409, 'conflict', { reason: 'Conflict' }, {});
-    this.lease = { ...structuredClone(body), metadata: { ...body.metadata, resourceVersion: String(++this.rv) } };
+    this.lease = {
+      ...structuredClone(body),
+      metadata: { ...body.metadata, resourceVersion: String(++this.rv) },
+    };
     return this.read();
   }
 }
@@ -37,13 +43,15 @@ function fakeApi(store: LeaseStore) {
   const run = <T>(f: () => T): Promise<T> => {
     state.calls++;
     if (state.hung) return new Promise<T>(() => undefined);
-    return new Promise<T>((resolve, reject) => setImmediate(() => {
-      try {
-        resolve(f());
-      } catch (err) {
-        reject(err);
-      }
-    }));
+    return new Promise<T>((resolve, reject) =>
+      setImmediate(() => {
+        try {
+          resolve(f());
+        } catch (err) {
+          reject(err);
+        }
+      }),
+    );
   };
   const api = {
     readNamespacedLease: () => run(() => store.read()),
@@ -158,15 +166,25 @@ describe('LeaderElector', () => {
   });
 
   it('refuses unsafe timings', () => {
-    expect(checkLeaseTimings({ leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000 })).toBeUndefined();
-    expect(checkLeaseTimings({ leaseDurationMs: 10_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000 })).toMatch(
-      /shorter than the lease duration/,
-    );
-    expect(checkLeaseTimings({ leaseDurationMs: 15_000, renewDeadlineMs: 2_000, retryPeriodMs: 2_000 })).toMatch(
-      /retry period/,
-    );
     expect(
-      () => new LeaderElector({ api: {} as LeaseApi, namespace: 'n', name: 'l', identity: 'i', log, renewDeadlineMs: 20_000 }),
+      checkLeaseTimings({ leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000 }),
+    ).toBeUndefined();
+    expect(
+      checkLeaseTimings({ leaseDurationMs: 10_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000 }),
+    ).toMatch(/shorter than the lease duration/);
+    expect(
+      checkLeaseTimings({ leaseDurationMs: 15_000, renewDeadlineMs: 2_000, retryPeriodMs: 2_000 }),
+    ).toMatch(/retry period/);
+    expect(
+      () =>
+        new LeaderElector({
+          api: {} as LeaseApi,
+          namespace: 'n',
+          name: 'l',
+          identity: 'i',
+          log,
+          renewDeadlineMs: 20_000,
+        }),
     ).toThrow(RangeError);
   });
 });
@@ -188,7 +206,13 @@ describe('withDeadline', () => {
     await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
     const kc = new k8s.KubeConfig();
     kc.loadFromOptions({
-      clusters: [{ name: 'c', server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, skipTLSVerify: true }],
+      clusters: [
+        {
+          name: 'c',
+          server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+          skipTLSVerify: true,
+        },
+      ],
       users: [{ name: 'u', token: 't' }],
       contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
       currentContext: 'x',
@@ -207,7 +231,9 @@ describe('withDeadline', () => {
 
   it('fails at the deadline even when the call ignores the signal', async () => {
     const t = performance.now();
-    await expect(withDeadline(100, () => new Promise(() => undefined))).rejects.toThrow(/no answer within 100 ms/);
+    await expect(withDeadline(100, () => new Promise(() => undefined))).rejects.toThrow(
+      /no answer within 100 ms/,
+    );
     expect(performance.now() - t).toBeLessThan(500);
   });
 });

@@ -173,7 +173,9 @@ describe('ManagementClient.close', () => {
 
 describe('ManagementClient: fencing and write log', () => {
   it('refuses writes while canWrite() is false, before sending anything; reads still work', async () => {
-    const s = await serve((_req, res) => (_req.method === 'GET' ? json(res, 200, []) : res.writeHead(204).end()));
+    const s = await serve((_req, res) =>
+      _req.method === 'GET' ? json(res, 200, []) : res.writeHead(204).end(),
+    );
     let leader = false;
     const c = client(s.url, { canWrite: () => leader });
     for (const write of [
@@ -222,7 +224,11 @@ describe('ManagementClient: fencing and write log', () => {
       }),
     );
     const c = client(s.url, { log });
-    await c.putUser('jack', { password_hash: 'SECRET-HASH', hashing_algorithm: 'rabbit_password_hashing_sha256', tags: [] });
+    await c.putUser('jack', {
+      password_hash: 'SECRET-HASH',
+      hashing_algorithm: 'rabbit_password_hashing_sha256',
+      tags: [],
+    });
     await c.getUser('jack').catch(() => undefined);
     const writes = lines.map((l) => JSON.parse(l)).filter((l) => l.msg === 'broker write');
     expect(writes).toHaveLength(1);
