@@ -27,11 +27,11 @@ export interface Config {
   logLevel: (typeof LOG_LEVELS)[number];
 }
 
-/** The configuration is wrong; `problems` has one line per variable. */
+/** The configuration is wrong or names no cluster; `problems` has one line per variable. */
 export class ConfigError extends Error {
   readonly problems: string[];
-  constructor(problems: string[]) {
-    super(`invalid configuration: ${problems.join('; ')}`);
+  constructor(problems: string[], headline = 'invalid configuration') {
+    super(`${headline}: ${problems.join('; ')}`);
     this.name = 'ConfigError';
     this.problems = problems;
   }
@@ -173,5 +173,5 @@ export function findCluster(
       ? `${SERVICE_ACCOUNT_TOKEN} does not exist`
       : `not in a pod (KUBERNETES_SERVICE_HOST/KUBERNETES_SERVICE_PORT not set${exists(SERVICE_ACCOUNT_TOKEN) ? '' : `, no ${SERVICE_ACCOUNT_TOKEN}`})`,
   ];
-  throw new ConfigError([`no Kubernetes cluster found: ${looked.join('; ')}`]);
+  throw new ConfigError(looked, 'no Kubernetes cluster found');
 }
