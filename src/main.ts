@@ -61,10 +61,11 @@ async function main() {
   );
 
   let stopping = false;
-  const shutdown = async (code: number) => {
+  // graceMs bounds the wait for reconciles in flight (SIGTERM: inside the pod's 30 s grace period).
+  const shutdown = async (code: number, graceMs = 25_000) => {
     if (stopping) return;
     stopping = true;
-    setTimeout(() => process.exit(code || 1), 25_000).unref();
+    setTimeout(() => process.exit(code || 1), graceMs).unref();
     log.info('shutting down');
     // Reconciles in flight finish while we still hold the lease; then a standby may take over.
     await operator.stop();
@@ -84,7 +85,8 @@ async function main() {
       operator.stopReconciling();
       metrics.leader.set(0);
       log.error('stopped reconciling');
-      void shutdown(1); // the Deployment restarts us as a standby
+      // Their writes are refused now, so there is little to wait for; the pod restarts as a standby.
+      void shutdown(1, 5_000);
     });
     if (!leading || stopping) return; // stopped while waiting: never start the controllers
     metrics.leader.set(1);

@@ -105,6 +105,23 @@ describe('the operator process', () => {
     });
   });
 
+  it('a standby stopped while waiting to lead exits without ever reconciling', async () => {
+    const holder = await leaseHolder();
+    const standby = await startReplica('replica-c');
+    await eventually(
+      () => get(standby.port, '/readyz'),
+      (x) => x.status === 200,
+      { what: 'replica-c ready' },
+    );
+    expect(await leaseHolder()).toBe(holder);
+    await standby.proc.stop();
+    expect(await standby.proc.exited).toBe(0);
+    const log = readFileSync(standby.proc.logFile, 'utf8');
+    expect(log).toContain('shutting down');
+    expect(log).not.toContain('became leader');
+    expect(log).not.toContain('"msg":"reconciling"');
+  });
+
   it('never logs the broker password', () => {
     for (const r of replicas) {
       const log = readFileSync(r.proc.logFile, 'utf8');
