@@ -3,6 +3,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from 'node:net';
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
+import { BrokerRegistry, type BrokerResource } from '../../src/kinds/brokers.ts';
+import type { SecretCache } from '../../src/runtime/secrets.ts';
 import {
   ClientClosedError,
   ManagementClient,
@@ -168,6 +170,52 @@ describe('ManagementClient.close', () => {
     expect(s.open.size).toBe(1); // kept alive
     await c.close();
     await expectEventually(() => s.open.size === 0);
+  });
+});
+
+describe('BrokerRegistry: a credentials Secret changing under requests in flight', () => {
+  it('builds a new client and lets the old one finish its requests before closing', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const auths: string[] = [];
+    const s = await serve((req, res) => {
+      auths.push(req.headers.authorization ?? '');
+      void gate.then(() => json(res, 200, []));
+    });
+    const broker = {
+      apiVersion: 'warren.dev/v1alpha1',
+      kind: 'RabbitBroker',
+      metadata: { name: 'b', namespace: 'ns', uid: 'u' },
+      spec: { endpoint: s.url, credentialsSecretRef: { name: 'admin' } },
+    } as unknown as BrokerResource;
+    let secret = { rv: '1', password: 'old-pw' };
+    const secrets = {
+      get: async () => ({
+        metadata: { resourceVersion: secret.rv },
+        data: {
+          username: Buffer.from('admin').toString('base64'),
+          password: Buffer.from(secret.password).toString('base64'),
+        },
+      }),
+    } as unknown as SecretCache;
+    const registry = new BrokerRegistry({ get: () => broker, secrets });
+    const old = await registry.clientFor('ns/b', broker, new Set());
+    const inFlight = old.listUsers();
+    await expectEventually(() => auths.length === 1);
+    secret = { rv: '2', password: 'new-pw' };
+    const fresh = await registry.clientFor('ns/b', broker, new Set());
+    expect(fresh).not.toBe(old);
+    expect(old.closed).toBe(true);
+    const next = fresh.listUsers();
+    release();
+    expect(await inFlight).toEqual([]); // not aborted, not an outage
+    expect(await next).toEqual([]);
+    expect(auths.map((a) => Buffer.from(a.slice(6), 'base64').toString())).toEqual([
+      'admin:old-pw',
+      'admin:new-pw',
+    ]);
+    await old.close();
+    await fresh.close();
   });
 });
 
