@@ -4,6 +4,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BrokerRegistry, type BrokerResource } from '../../src/kinds/brokers.ts';
+import { makeMetrics } from '../../src/runtime/metrics.ts';
 import type { SecretCache } from '../../src/runtime/secrets.ts';
 import {
   ClientClosedError,
@@ -293,3 +294,11 @@ async function expectEventually(ok: () => boolean, timeoutMs = 2000): Promise<vo
     await new Promise((r) => setTimeout(r, 10));
   }
 }
+
+describe('metrics', () => {
+  it('exports the retries per broker', async () => {
+    const metrics = makeMetrics();
+    metrics.observeBrokerRequests(() => new Map([['ns/b', { byMethod: { GET: 3 }, retries: 2 }]]));
+    expect(await metrics.registry.metrics()).toMatch(/^warren_broker_request_retries\{broker="ns\/b"\} 2$/m);
+  });
+});
