@@ -48,6 +48,7 @@ async function main() {
     metrics,
     // Fencing: nothing is written unless this replica certainly holds the lease.
     canWrite: election && (() => election.canWrite()),
+    writeSignal: election && (() => election.leadership),
   });
   const health = await startHealthServer({
     port: config.healthPort,

@@ -31,6 +31,8 @@ export interface OperatorOptions {
   metrics?: Metrics;
   /** Fencing: writes to the broker and to Kubernetes are refused while this says false. */
   canWrite?: () => boolean;
+  /** Aborts when leadership ends: writes in flight are cut off with it. */
+  writeSignal?: () => AbortSignal | undefined;
 }
 
 type Obj = Resource<any, any>;
@@ -59,7 +61,8 @@ export class Operator {
     this.resyncMs = o.resyncMs ?? 10 * 60_000;
     poolConnections(o.kc);
     const log = o.log;
-    this.kube = new Kube(o.kc, { canWrite: o.canWrite, log });
+    const fence = { canWrite: o.canWrite, writeSignal: o.writeSignal, log };
+    this.kube = new Kube(o.kc, fence);
     this.secrets = new SecretCache({
       kc: o.kc,
       namespace: o.namespace,
@@ -71,7 +74,7 @@ export class Operator {
       this.informers.get(plural)?.get(name, namespace);
     const getBroker = (namespace: string, name: string) =>
       lookup('rabbitbrokers', namespace, name) as BrokerResource;
-    const registry = new BrokerRegistry({ get: getBroker, secrets: this.secrets, canWrite: o.canWrite, log });
+    const registry = new BrokerRegistry({ get: getBroker, secrets: this.secrets, ...fence });
     this.registry = registry;
     o.metrics?.observeBrokerRequests(() => registry.requestStats());
     const common = { log, metrics: o.metrics, concurrency: o.concurrency ?? 4 };

@@ -25,19 +25,25 @@ export class BrokerRegistry {
   private readonly down = new Map<string, string>();
   private readonly get: (namespace: string, name: string) => BrokerResource | undefined;
   private readonly secrets: SecretCache;
-  private readonly client: { canWrite?: () => boolean; log?: Logger };
+  private readonly client: {
+    canWrite?: () => boolean;
+    writeSignal?: () => AbortSignal | undefined;
+    log?: Logger;
+  };
 
   constructor(opts: {
     get: (namespace: string, name: string) => BrokerResource | undefined;
     secrets: SecretCache;
     /** Fencing for every client: writes are refused while this says false. */
     canWrite?: () => boolean;
+    /** Cuts off writes in flight when leadership ends. */
+    writeSignal?: () => AbortSignal | undefined;
     /** Clients log their writes (method and path) here at debug level. */
     log?: Logger;
   }) {
     this.get = opts.get;
     this.secrets = opts.secrets;
-    this.client = { canWrite: opts.canWrite, log: opts.log };
+    this.client = { canWrite: opts.canWrite, writeSignal: opts.writeSignal, log: opts.log };
   }
 
   /** The broker a resource points at; deps collects what a change of should re-trigger it. */

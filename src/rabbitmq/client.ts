@@ -34,6 +34,11 @@ export interface ManagementClientOptions {
    * that is not certainly the leader must not change the broker).
    */
   canWrite?: () => boolean;
+  /**
+   * Given to every write: when it aborts (leadership ended) the write in flight is cut off and
+   * fails as refused, so it cannot land after the fence closed.
+   */
+  writeSignal?: () => AbortSignal | undefined;
   /** Each write (method and path, never the body) is logged at debug level. */
   log?: Logger;
 }
@@ -278,6 +283,7 @@ export class ManagementClient {
   readonly #secrets: string[];
   readonly #agents: { http: http.Agent; https: https.Agent };
   readonly #canWrite: () => boolean;
+  readonly #writeSignal: () => AbortSignal | undefined;
   readonly #log: Logger | undefined;
   #inFlight = 0;
   /** Calls accepted and not finished (waiting for a slot or in flight). */
@@ -298,6 +304,7 @@ export class ManagementClient {
     this.#semaphore = new Semaphore(concurrency);
     this.#timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.#canWrite = options.canWrite ?? (() => true);
+    this.#writeSignal = options.writeSignal ?? (() => undefined);
     this.#log = options.log;
     const auth = `Basic ${Buffer.from(`${options.username}:${options.password}`).toString('base64')}`;
     this.#secrets = [options.password, auth.slice('Basic '.length)];
@@ -704,16 +711,23 @@ export class ManagementClient {
 
   /** One attempt, and a second one at once for an idempotent request that hit a stale connection. */
   async #send(method: HttpMethod, path: string, searchParams: URLSearchParams, options: RequestOptions) {
-    const attempt = () => {
+    const signal = method === 'GET' ? undefined : this.#writeSignal();
+    const attempt = async () => {
       // Checked again here: the call may have waited for a slot while leadership was lost.
       this.#fence(method, path);
       if (method !== 'GET') this.#log?.debug({ method, path }, 'broker write');
-      return this.#got(this.#endpoint + path, {
-        method,
-        searchParams,
-        json: options.body,
-        timeout: { request: options.timeoutMs ?? this.#timeoutMs },
-      });
+      try {
+        return await this.#got(this.#endpoint + path, {
+          method,
+          searchParams,
+          json: options.body,
+          timeout: { request: options.timeoutMs ?? this.#timeoutMs },
+          signal,
+        });
+      } catch (err) {
+        if (signal?.aborted) throw new WriteRefusedError(method, path);
+        throw err;
+      }
     };
     try {
       return await attempt();

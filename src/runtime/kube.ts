@@ -35,6 +35,8 @@ export interface ObjectRef {
 export interface KubeOptions {
   /** Asked before every request that is not a read; false refuses it (leader fencing). */
   canWrite?: () => boolean;
+  /** Given to every write: when it aborts (leadership ended) the write in flight is cut off. */
+  writeSignal?: () => AbortSignal | undefined;
   /** Each write (method and path, never the body) is logged at debug level. */
   log?: Logger;
 }
@@ -58,6 +60,8 @@ export function fenceMiddleware(opts: KubeOptions): k8s.ObservableMiddleware {
           Promise.reject(new Error(`not the leader: write refused (${method} ${path})`)),
         );
       }
+      const signal = opts.writeSignal?.();
+      if (signal) ctx.setSignal(signal);
       opts.log?.debug({ method, path }, 'kubernetes write');
       return pass(ctx);
     },

@@ -1,5 +1,6 @@
 import * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { setMaxListeners } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { apiStatus, describeError } from './kube.ts';
@@ -103,6 +104,8 @@ export class LeaderElector {
   private lossTimer?: NodeJS.Timeout;
   private onLost: () => void = () => undefined;
   private readonly stopSignal = new AbortController();
+  /** Aborted when the current term of leadership ends. */
+  private term?: AbortController;
   private observed?: { rv: string; at: number };
 
   constructor(opts: LeaderOptions) {
@@ -118,6 +121,15 @@ export class LeaderElector {
   /** True only while this replica certainly holds the lease (fencing for every write). */
   canWrite(): boolean {
     return this.leading && performance.now() < this.lastRenewStart + this.o.renewDeadlineMs;
+  }
+
+  /**
+   * Aborts when this replica's leadership ends (renew deadline passed, lease lost or released):
+   * writes in flight are cut off with it, so none lands after the fence closed. Undefined while
+   * not leading.
+   */
+  get leadership(): AbortSignal | undefined {
+    return this.leading ? this.term?.signal : undefined;
   }
 
   /**
@@ -137,6 +149,8 @@ export class LeaderElector {
           await this.handBack();
           return false;
         }
+        this.term = new AbortController();
+        setMaxListeners(0, this.term.signal); // every write in flight listens to it
         this.leading = true;
         this.renewed(start);
         this.o.log.info({ identity: this.o.identity }, 'became leader');
@@ -157,10 +171,15 @@ export class LeaderElector {
 
   private lose(why: string): void {
     if (!this.leading || this.stopped) return;
-    this.leading = false;
-    clearTimeout(this.lossTimer);
+    this.endTerm(why);
     this.o.log.error({ identity: this.o.identity, why }, 'leader election lost');
     this.onLost();
+  }
+
+  private endTerm(why: string): void {
+    this.leading = false;
+    clearTimeout(this.lossTimer);
+    this.term?.abort(new Error(`leadership ended: ${why}`));
   }
 
   private async renewLoop(): Promise<void> {
@@ -233,15 +252,13 @@ export class LeaderElector {
     const wasCertain = this.canWrite();
     this.stopped = true;
     this.stopSignal.abort();
-    clearTimeout(this.lossTimer);
     if (wasCertain) await this.handBack();
-    this.leading = false;
+    else this.endTerm('stopped');
   }
 
   private async handBack(): Promise<void> {
     const { api, namespace, name, identity } = this.o;
-    this.leading = false;
-    clearTimeout(this.lossTimer);
+    this.endTerm('lease released');
     const deadline = Math.min(this.o.renewDeadlineMs, 5_000);
     try {
       const current = await withDeadline(deadline, (opts) =>

@@ -53,6 +53,44 @@ const obj = {
 } as any;
 
 describe('Kube fencing', () => {
+  it('cuts off a write in flight when the leadership signal aborts', async () => {
+    const held: string[] = [];
+    const closed: string[] = [];
+    const slow = createServer((req) => {
+      held.push(`${req.method} ${req.url}`);
+      req.socket.on('close', () => closed.push(`${req.method} ${req.url}`)); // never answered
+    });
+    await new Promise<void>((r) => slow.listen(0, '127.0.0.1', r));
+    try {
+      const kc2 = new k8s.KubeConfig();
+      kc2.loadFromOptions({
+        clusters: [
+          {
+            name: 'c',
+            server: `http://127.0.0.1:${(slow.address() as AddressInfo).port}`,
+            skipTLSVerify: true,
+          },
+        ],
+        users: [{ name: 'u', token: 't' }],
+        contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
+        currentContext: 'x',
+      });
+      const term = new AbortController();
+      const kube = new Kube(kc2, { canWrite: () => true, writeSignal: () => term.signal });
+      const patch = kube.patchStatus(ref, { x: 1 });
+      const rejected = expect(patch).rejects.toThrow();
+      for (let i = 0; i < 200 && held.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(held).toHaveLength(1);
+      term.abort(new Error('leadership ended'));
+      await rejected;
+      for (let i = 0; i < 200 && closed.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+      expect(closed).toEqual(held);
+    } finally {
+      slow.closeAllConnections();
+      await new Promise((r) => slow.close(r));
+    }
+  });
+
   it('refuses status patches, finalizer patches, Secret writes and events while not the leader; reads pass', async () => {
     const kube = new Kube(kc, { canWrite: () => false });
     await expect(kube.patchStatus(ref, { x: 1 })).rejects.toThrow(/not the leader: write refused/);

@@ -89,6 +89,8 @@ describe('LeaderElector', () => {
     let lostAt = 0;
     expect(await ea.acquire(() => (lostAt = performance.now()))).toBe(true);
     expect(ea.canWrite()).toBe(true);
+    const term = ea.leadership!;
+    expect(term.aborted).toBe(false);
     let bLeadsAt = 0;
     void eb.acquire(() => undefined).then((ok) => ok && (bLeadsAt = performance.now()));
     // Let a renew a few times, then hang every request it makes.
@@ -105,6 +107,8 @@ describe('LeaderElector', () => {
       clearInterval(sampler);
     }
     expect(lostAt).toBeGreaterThan(0);
+    expect(term.aborted).toBe(true); // writes still in flight were cut off at the loss
+    expect(ea.leadership).toBeUndefined();
     expect(ea.isLeader).toBe(false);
     expect(ea.canWrite()).toBe(false);
     // Lost within the renew deadline of the hang (the last renew started before it)...
@@ -145,8 +149,10 @@ describe('LeaderElector', () => {
     const store = new LeaseStore();
     const ea = elector(fakeApi(store).api, 'a');
     expect(await ea.acquire(() => undefined)).toBe(true);
+    const term = ea.leadership!;
     await ea.release();
     expect(ea.canWrite()).toBe(false);
+    expect(term.aborted).toBe(true);
     const eb = elector(fakeApi(store).api, 'b');
     const t = performance.now();
     expect(await eb.acquire(() => undefined)).toBe(true);

@@ -260,6 +260,18 @@ describe('ManagementClient: fencing and write log', () => {
     expect(s.seen).toEqual(['DELETE /api/users/a']);
   });
 
+  it('cuts off a write in flight when the leadership signal aborts, as refused, not as an outage', async () => {
+    const s = await serve(() => undefined); // holds every request
+    const term = new AbortController();
+    const c = client(s.url, { writeSignal: () => term.signal });
+    const write = c.putQueue('v', 'q', { durable: true, auto_delete: false, arguments: {} });
+    await expectEventually(() => s.seen.length === 1);
+    term.abort(new Error('leadership ended'));
+    expect(await rejection(write)).toBeInstanceOf(WriteRefusedError);
+    await expectEventually(() => s.open.size === 0); // the connection was closed under it
+    expect(c.stats.retries).toBe(0);
+  });
+
   it('logs each write with method and path only, never bodies or credentials', async () => {
     const s = await serve((_req, res) => res.writeHead(204).end());
     const lines: string[] = [];
