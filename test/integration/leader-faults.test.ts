@@ -222,7 +222,9 @@ describe('leader election under faults', () => {
     const { a } = await handOverUnder('slow', (proxy) => proxy.delay(2500));
     // Writes were in flight at the loss and were cut off (not left to land after B led).
     const cut = logOf(a).filter(
-      (l) => l.msg === 'reconcile failed' && /leadership ended|not the leader/.test(String(l.err)),
+      (l) =>
+        (l.msg === 'reconcile failed' || l.msg === 'event not recorded') &&
+        /^leadership ended/.test(String(l.err)),
     );
     expect(cut.length).toBeGreaterThan(0);
   }, 300_000);
