@@ -1,59 +1,74 @@
 import * as k8s from '@kubernetes/client-node';
-import { hostname } from 'node:os';
+import { ConfigError, findCluster, LEASE_NAME, parseConfig, type Config } from './config.ts';
 import { Operator } from './operator.ts';
-import { parseDuration } from './runtime/duration.ts';
 import { startHealthServer } from './runtime/health.ts';
 import { LeaderElector } from './runtime/leader.ts';
 import { makeLogger } from './runtime/log.ts';
 import { makeMetrics } from './runtime/metrics.ts';
 
-// Configuration comes from the environment (see README "Configuration").
-const env = process.env;
-const log = makeLogger(env.LOG_LEVEL);
-const identity = env.POD_NAME ?? hostname();
+// Configuration comes from the environment (see README "Configuration"), checked once here:
+// a bad value or no cluster at all stops the process with exit code 2.
+function configure(): Config {
+  try {
+    const config = parseConfig(process.env);
+    findCluster(process.env);
+    return config;
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    makeLogger('info').fatal({ problems: err.problems }, err.message);
+    process.exit(2);
+  }
+}
+
+const config = configure();
+const log = makeLogger(config.logLevel);
 
 async function main() {
   const kc = new k8s.KubeConfig();
   kc.loadFromDefault();
   const metrics = makeMetrics();
+  const { identity } = config;
+  const election = config.leaderElection
+    ? new LeaderElector({
+        api: kc.makeApiClient(k8s.CoordinationV1Api),
+        namespace: config.leaseNamespace,
+        name: LEASE_NAME,
+        identity,
+        log,
+        ...config.lease,
+      })
+    : undefined;
   const operator = new Operator({
     kc,
     log,
-    namespace: env.WATCH_NAMESPACE || undefined,
-    concurrency: Number(env.WARREN_CONCURRENCY ?? 4),
-    resyncMs: parseDuration(env.WARREN_RESYNC ?? '10m'),
+    namespace: config.namespace,
+    concurrency: config.concurrency,
+    resyncMs: config.resyncMs,
     identity,
     metrics,
+    // Fencing: nothing is written unless this replica certainly holds the lease.
+    canWrite: election && (() => election.canWrite()),
+    writeSignal: election && (() => election.leadership),
   });
   const health = await startHealthServer({
-    port: Number(env.HEALTH_PORT ?? 8081),
-    host: env.HEALTH_HOST,
+    port: config.healthPort,
+    host: config.healthHost,
     ready: () => operator.ready,
     registry: metrics.registry,
   });
   log.info(
-    { identity, namespace: env.WATCH_NAMESPACE || '(all)', cluster: kc.getCurrentCluster()?.server },
+    { identity, namespace: config.namespace ?? '(all)', cluster: kc.getCurrentCluster()?.server },
     'starting',
   );
-  await operator.startCaches();
-
-  const election =
-    env.LEADER_ELECTION === 'false'
-      ? undefined
-      : new LeaderElector({
-          api: kc.makeApiClient(k8s.CoordinationV1Api),
-          namespace: env.LEADER_ELECTION_NAMESPACE ?? env.POD_NAMESPACE ?? 'default',
-          name: 'warren-leader',
-          identity,
-          log,
-        });
 
   let stopping = false;
-  const shutdown = async (code: number) => {
+  // graceMs bounds the wait for reconciles in flight (SIGTERM: inside the pod's 30 s grace period).
+  const shutdown = async (code: number, graceMs = 25_000) => {
     if (stopping) return;
     stopping = true;
-    setTimeout(() => process.exit(1), 25_000).unref();
+    setTimeout(() => process.exit(code || 1), graceMs).unref();
     log.info('shutting down');
+    // Reconciles in flight finish while we still hold the lease; then a standby may take over.
     await operator.stop();
     await election?.release();
     health.close();
@@ -63,8 +78,18 @@ async function main() {
   process.on('SIGTERM', () => void shutdown(0));
   process.on('SIGINT', () => void shutdown(0));
 
+  await operator.startCaches();
+  if (stopping) return;
   if (election) {
-    await election.acquire(() => void shutdown(1)); // lost leadership: exit, the Deployment restarts us
+    const leading = await election.acquire(() => {
+      // Lost (or could not renew in time): stop at once; writes already in flight are fenced.
+      operator.stopReconciling();
+      metrics.leader.set(0);
+      log.error('stopped reconciling');
+      // Their writes are refused now, so there is little to wait for; the pod restarts as a standby.
+      void shutdown(1, 5_000);
+    });
+    if (!leading || stopping) return; // stopped while waiting: never start the controllers
     metrics.leader.set(1);
   }
   operator.startControllers();

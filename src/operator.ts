@@ -32,6 +32,10 @@ export interface OperatorOptions {
   metrics?: Metrics;
   /** How long deletions in a terminating namespace are retried before finalizers are released. */
   terminatingGraceMs?: number;
+  /** Fencing: writes to the broker and to Kubernetes are refused while this says false. */
+  canWrite?: () => boolean;
+  /** Aborts when leadership ends: writes in flight are cut off with it. */
+  writeSignal?: () => AbortSignal | undefined;
 }
 
 type Obj = Resource<any, any>;
@@ -60,8 +64,9 @@ export class Operator {
     this.o = o;
     this.resyncMs = o.resyncMs ?? 10 * 60_000;
     poolConnections(o.kc);
-    this.kube = new Kube(o.kc);
     const log = o.log;
+    const fence = { canWrite: o.canWrite, writeSignal: o.writeSignal, log };
+    this.kube = new Kube(o.kc, fence);
     this.secrets = new SecretCache({
       kc: o.kc,
       namespace: o.namespace,
@@ -73,7 +78,7 @@ export class Operator {
       this.informers.get(plural)?.get(name, namespace);
     const getBroker = (namespace: string, name: string) =>
       lookup('rabbitbrokers', namespace, name) as BrokerResource;
-    const registry = new BrokerRegistry({ get: getBroker, secrets: this.secrets });
+    const registry = new BrokerRegistry({ get: getBroker, secrets: this.secrets, ...fence });
     this.registry = registry;
     o.metrics?.observeBrokerRequests(() => registry.requestStats());
     const common = { log, metrics: o.metrics, concurrency: o.concurrency ?? 4 };
@@ -253,6 +258,14 @@ export class Operator {
     if (this.started) return;
     this.started = true;
     for (const c of this.controllers.values()) c.start();
+  }
+
+  /**
+   * Stops handing out keys at once, without waiting (leadership lost): reconciles in flight run
+   * on, and their writes are refused by the fence.
+   */
+  stopReconciling(): void {
+    for (const c of this.controllers.values()) void c.stop();
   }
 
   get ready(): boolean {

@@ -30,10 +30,16 @@ export const RabbitBroker = defineKind({
     )
       .default('30s')
       .describe('How often drift is looked for (a duration such as 30s, 5m; at least 5s).'),
-    requestTimeout: withRules(z.string().max(32).regex(/^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$/), {
-      rule: "duration(self) >= duration('1s') && duration(self) <= duration('10m')",
-      message: 'requestTimeout must be between 1s and 10m',
-    })
+    requestTimeout: withRules(
+      z
+        .string()
+        .max(32)
+        .regex(/^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$/),
+      {
+        rule: "duration(self) >= duration('1s') && duration(self) <= duration('10m')",
+        message: 'requestTimeout must be between 1s and 10m',
+      },
+    )
       .default('30s')
       .describe(
         'How long one management API request may take (vhost creation and deletion get at least 60s). A slow answer is not an outage: only the reachability probe marks the broker down.',

@@ -1,4 +1,5 @@
 import type { RabbitBrokerSpec } from '../api/broker.ts';
+import type { Logger } from 'pino';
 import { Reasons, type Resource } from '../api/common.ts';
 import { ManagementClient } from '../rabbitmq/index.ts';
 import { parseDuration } from '../runtime/duration.ts';
@@ -25,13 +26,25 @@ export class BrokerRegistry {
   private readonly down = new Map<string, string>();
   private readonly get: (namespace: string, name: string) => BrokerResource | undefined;
   private readonly secrets: SecretCache;
+  private readonly client: {
+    canWrite?: () => boolean;
+    writeSignal?: () => AbortSignal | undefined;
+    log?: Logger;
+  };
 
   constructor(opts: {
     get: (namespace: string, name: string) => BrokerResource | undefined;
     secrets: SecretCache;
+    /** Fencing for every client: writes are refused while this says false. */
+    canWrite?: () => boolean;
+    /** Cuts off writes in flight when leadership ends. */
+    writeSignal?: () => AbortSignal | undefined;
+    /** Clients log their writes (method and path) here at debug level. */
+    log?: Logger;
   }) {
     this.get = opts.get;
     this.secrets = opts.secrets;
+    this.client = { canWrite: opts.canWrite, writeSignal: opts.writeSignal, log: opts.log };
   }
 
   /** The broker a resource points at; deps collects what a change of should re-trigger it. */
@@ -105,8 +118,10 @@ export class BrokerRegistry {
       password,
       maxConcurrentRequests: broker.spec.maxConcurrentRequests ?? 8,
       timeoutMs: parseDuration(broker.spec.requestTimeout ?? '30s'),
+      ...this.client,
     });
-    cached?.client.close();
+    // Requests already made on the old client finish; it closes after them.
+    void cached?.client.close();
     this.clients.set(key, { fingerprint, client });
     return client;
   }
@@ -117,7 +132,7 @@ export class BrokerRegistry {
   }
 
   forget(key: string): void {
-    this.clients.get(key)?.client.close();
+    void this.clients.get(key)?.client.close();
     this.clients.delete(key);
     this.down.delete(key);
   }

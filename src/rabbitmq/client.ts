@@ -1,9 +1,12 @@
-// Client for the RabbitMQ management HTTP API. It does one request per call and never retries:
-// the operator's work queue owns retries and backoff. Failures are ManagementErrors whose message
-// never carries credentials or request bodies.
+// Client for the RabbitMQ management HTTP API. It does one request per call; the operator's work
+// queue owns retries and backoff. The one exception is an idempotent request that died on a
+// keep-alive connection the broker had just closed: that is the transport, not the broker, and it
+// is sent again once at once. Failures are ManagementErrors whose message never carries
+// credentials or request bodies.
 import got, { RequestError, type Got } from 'got';
 import http from 'node:http';
 import https from 'node:https';
+import type { Logger } from 'pino';
 import { errorFromNoResponse, errorFromResponse, ManagementError } from './errors.ts';
 import { isHashingAlgorithm } from './password.ts';
 import { api } from './path.ts';
@@ -27,13 +30,44 @@ export interface ManagementClientOptions {
   /** Per-request timeout (default 30 s). Vhost PUT/DELETE get at least 60 s: they are synchronous and slow. */
   timeoutMs?: number;
   https?: { ca?: string; cert?: string; key?: string; rejectUnauthorized?: boolean };
+  /**
+   * Asked before every request that is not a GET; false refuses the write (fencing: a replica
+   * that is not certainly the leader must not change the broker).
+   */
+  canWrite?: () => boolean;
+  /**
+   * Given to every write: when it aborts (leadership ended) the write in flight is cut off and
+   * fails as refused, so it cannot land after the fence closed.
+   */
+  writeSignal?: () => AbortSignal | undefined;
+  /** Each write (method and path, never the body) is logged at debug level. */
+  log?: Logger;
 }
 
 export interface ClientStats {
+  /** Calls made (a retried call counts once here and once in `retries`). */
   requests: number;
   byMethod: Record<string, number>;
   /** Most requests seen in flight at once. */
   peakInFlight: number;
+  /** Calls sent a second time after a reset on a stale keep-alive connection. */
+  retries: number;
+}
+
+/** A write refused because this replica is not (certainly) the leader. Not a broker failure. */
+export class WriteRefusedError extends Error {
+  constructor(method: string, path: string) {
+    super(`not the leader: write refused (${method} ${path})`);
+    this.name = 'WriteRefusedError';
+  }
+}
+
+/** A call on a client that was closed (e.g. replaced after its credentials changed). */
+export class ClientClosedError extends Error {
+  constructor(method: string, path: string) {
+    super(`management client closed (${method} ${path})`);
+    this.name = 'ClientClosedError';
+  }
 }
 
 export type Query = Record<string, string | number | boolean | undefined>;
@@ -153,6 +187,9 @@ interface RawResponse {
 }
 
 const DEFAULT_CONCURRENCY = 8;
+const IDEMPOTENT = new Set<HttpMethod>(['GET', 'PUT', 'DELETE']);
+// What a request that never got an answer because the connection was closed under it looks like.
+const STALE_CONNECTION_CODES = new Set(['ECONNRESET', 'EPIPE']);
 const DEFAULT_TIMEOUT_MS = 30_000;
 // Vhost create waits for the vhost to start on every node; delete removes all its queues first.
 const VHOST_TIMEOUT_MS = 60_000;
@@ -223,15 +260,36 @@ function toQueue(raw: any): QueueInfo {
   return { ...raw, arguments: args, type: raw.type ?? queueTypeFromArguments(args) };
 }
 
+/**
+ * True when a request failed before any response because its connection was reset or closed
+ * (typically a keep-alive socket the server closed as we reused it). Timeouts, refused
+ * connections and errors while reading a response are not.
+ */
+export function isStaleConnectionError(err: unknown): boolean {
+  if (!(err instanceof RequestError) || err.name !== 'RequestError' || err.response) return false;
+  const cause = err.cause as { code?: string } | undefined;
+  return (
+    STALE_CONNECTION_CODES.has(err.code) ||
+    STALE_CONNECTION_CODES.has(cause?.code ?? '') ||
+    /socket hang up/i.test(err.message)
+  );
+}
+
 export class ManagementClient {
-  readonly stats: ClientStats = { requests: 0, byMethod: {}, peakInFlight: 0 };
+  readonly stats: ClientStats = { requests: 0, byMethod: {}, peakInFlight: 0, retries: 0 };
   readonly #endpoint: string;
   readonly #got: Got;
   readonly #semaphore: Semaphore;
   readonly #timeoutMs: number;
   readonly #secrets: string[];
   readonly #agents: { http: http.Agent; https: https.Agent };
+  readonly #canWrite: () => boolean;
+  readonly #writeSignal: () => AbortSignal | undefined;
+  readonly #log: Logger | undefined;
   #inFlight = 0;
+  /** Calls accepted and not finished (waiting for a slot or in flight). */
+  #active = 0;
+  #closing: { done: Promise<void>; resolve: () => void } | undefined;
   #capabilities: Promise<Capabilities> | undefined;
 
   constructor(options: ManagementClientOptions) {
@@ -246,6 +304,9 @@ export class ManagementClient {
     }
     this.#semaphore = new Semaphore(concurrency);
     this.#timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.#canWrite = options.canWrite ?? (() => true);
+    this.#writeSignal = options.writeSignal ?? (() => undefined);
+    this.#log = options.log;
     const auth = `Basic ${Buffer.from(`${options.username}:${options.password}`).toString('base64')}`;
     this.#secrets = [options.password, auth.slice('Basic '.length)];
     this.#agents = {
@@ -270,10 +331,30 @@ export class ManagementClient {
     });
   }
 
-  /** Closes the keep-alive connections. */
-  close(): void {
+  /**
+   * Refuses new calls, lets the calls already made finish, then closes the keep-alive
+   * connections. Resolves once they are closed. (A credentials change replaces the client while
+   * reconciles are using it: they must not fail as if the broker went away.)
+   */
+  close(): Promise<void> {
+    if (!this.#closing) {
+      let resolve!: () => void;
+      const done = new Promise<void>((r) => (resolve = r));
+      this.#closing = { done, resolve };
+      this.#closeIfIdle();
+    }
+    return this.#closing.done;
+  }
+
+  get closed(): boolean {
+    return this.#closing !== undefined;
+  }
+
+  #closeIfIdle(): void {
+    if (!this.#closing || this.#active > 0) return;
     this.#agents.http.destroy();
     this.#agents.https.destroy();
+    this.#closing.resolve();
   }
 
   // ---------------------------------------------------------------- generic
@@ -594,11 +675,14 @@ export class ManagementClient {
     options: RequestOptions,
     accept: number[],
   ): Promise<RawResponse> {
+    if (this.#closing) throw new ClientClosedError(method, path);
+    this.#fence(method, path);
     const secrets = [...this.#secrets, ...(options.secrets ?? [])];
     const searchParams = new URLSearchParams();
     for (const [key, value] of Object.entries(options.query ?? {})) {
       if (value !== undefined) searchParams.set(key, String(value));
     }
+    this.#active++;
     await this.#semaphore.acquire();
     this.#inFlight++;
     this.stats.peakInFlight = Math.max(this.stats.peakInFlight, this.#inFlight);
@@ -606,12 +690,7 @@ export class ManagementClient {
     noteRequest();
     this.stats.byMethod[method] = (this.stats.byMethod[method] ?? 0) + 1;
     try {
-      const res = await this.#got(this.#endpoint + path, {
-        method,
-        searchParams,
-        json: options.body,
-        timeout: { request: options.timeoutMs ?? this.#timeoutMs },
-      });
+      const res = await this.#send(method, path, searchParams, options);
       const raw = { status: res.statusCode, body: res.body };
       if (!accept.includes(raw.status)) {
         throw errorFromResponse(method, path, raw.status, raw.body, {
@@ -626,7 +705,43 @@ export class ManagementClient {
       throw err;
     } finally {
       this.#inFlight--;
+      this.#active--;
       this.#semaphore.release();
+      this.#closeIfIdle();
     }
+  }
+
+  /** One attempt, and a second one at once for an idempotent request that hit a stale connection. */
+  async #send(method: HttpMethod, path: string, searchParams: URLSearchParams, options: RequestOptions) {
+    const signal = method === 'GET' ? undefined : this.#writeSignal();
+    const attempt = async () => {
+      // Checked again here: the call may have waited for a slot while leadership was lost.
+      this.#fence(method, path);
+      if (method !== 'GET') this.#log?.debug({ method, path }, 'broker write');
+      try {
+        return await this.#got(this.#endpoint + path, {
+          method,
+          searchParams,
+          json: options.body,
+          timeout: { request: options.timeoutMs ?? this.#timeoutMs },
+          signal,
+        });
+      } catch (err) {
+        if (signal?.aborted) throw new WriteRefusedError(method, path);
+        throw err;
+      }
+    };
+    try {
+      return await attempt();
+    } catch (err) {
+      if (!IDEMPOTENT.has(method) || !isStaleConnectionError(err)) throw err;
+      this.stats.retries++;
+      this.#log?.debug({ method, path, code: (err as RequestError).code }, 'stale connection, sending again');
+      return await attempt();
+    }
+  }
+
+  #fence(method: HttpMethod, path: string): void {
+    if (method !== 'GET' && !this.#canWrite()) throw new WriteRefusedError(method, path);
   }
 }

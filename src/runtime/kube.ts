@@ -1,4 +1,5 @@
 import * as k8s from '@kubernetes/client-node';
+import type { Logger } from 'pino';
 import { GROUP, VERSION } from '../api/common.ts';
 
 export const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
@@ -31,20 +32,72 @@ export interface ObjectRef {
   name: string;
 }
 
-/** Thin calls on warren's own kinds. */
+export interface KubeOptions {
+  /** Asked before every request that is not a read; false refuses it (leader fencing). */
+  canWrite?: () => boolean;
+  /** Given to every write: when it aborts (leadership ended) the write in flight is cut off. */
+  writeSignal?: () => AbortSignal | undefined;
+  /** Each write (method and path, never the body) is logged at debug level. */
+  log?: Logger;
+}
+
+const READS = new Set(['GET', 'HEAD', 'OPTIONS']);
+const pass = <T>(v: T) => new k8s.Observable(Promise.resolve(v));
+
+/**
+ * A middleware that refuses writes while canWrite() is false and logs the writes it lets through.
+ * It runs last before the request is sent, so it covers every call on the client: status and
+ * finalizer patches, events, the Secrets warren generates.
+ */
+export function fenceMiddleware(opts: KubeOptions): k8s.ObservableMiddleware {
+  return {
+    pre: (ctx) => {
+      const method = String(ctx.getHttpMethod());
+      if (READS.has(method)) return pass(ctx);
+      const path = new URL(ctx.getUrl()).pathname;
+      if (opts.canWrite && !opts.canWrite()) {
+        return new k8s.Observable(
+          Promise.reject(new Error(`not the leader: write refused (${method} ${path})`)),
+        );
+      }
+      const signal = opts.writeSignal?.();
+      if (signal) ctx.setSignal(signal);
+      opts.log?.debug({ method, path }, 'kubernetes write');
+      return pass(ctx);
+    },
+    post: pass,
+  };
+}
+
+/** kc.makeApiClient with the fence added to the client's middleware. */
+function fencedClient<T>(
+  kc: k8s.KubeConfig,
+  api: new (config: k8s.Configuration) => T,
+  opts: KubeOptions,
+): T {
+  const cluster = kc.getCurrentCluster();
+  if (!cluster) throw new Error('No active cluster!');
+  return new api(
+    k8s.createConfiguration({
+      baseServer: new k8s.ServerConfiguration(cluster.server, {}),
+      authMethods: { default: kc },
+      middleware: [k8s.setHeaderMiddleware('User-Agent', 'warren'), fenceMiddleware(opts)],
+    }),
+  );
+}
+
+/** Thin calls on warren's own kinds; every write through it is fenced (see KubeOptions). */
 export class Kube {
   readonly custom: k8s.CustomObjectsApi;
   readonly core: k8s.CoreV1Api;
   readonly events: k8s.EventsV1Api;
-  readonly coordination: k8s.CoordinationV1Api;
   readonly kc: k8s.KubeConfig;
 
-  constructor(kc: k8s.KubeConfig) {
+  constructor(kc: k8s.KubeConfig, opts: KubeOptions = {}) {
     this.kc = kc;
-    this.custom = kc.makeApiClient(k8s.CustomObjectsApi);
-    this.core = kc.makeApiClient(k8s.CoreV1Api);
-    this.events = kc.makeApiClient(k8s.EventsV1Api);
-    this.coordination = kc.makeApiClient(k8s.CoordinationV1Api);
+    this.custom = fencedClient(kc, k8s.CustomObjectsApi, opts);
+    this.core = fencedClient(kc, k8s.CoreV1Api, opts);
+    this.events = fencedClient(kc, k8s.EventsV1Api, opts);
   }
 
   patchStatus(ref: ObjectRef, status: unknown): Promise<unknown> {

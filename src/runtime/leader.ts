@@ -1,64 +1,201 @@
 import * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { setMaxListeners } from 'node:events';
+import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { apiStatus, describeError } from './kube.ts';
 
-export interface LeaderOptions {
-  api: k8s.CoordinationV1Api;
+export type LeaseApi = Pick<
+  k8s.CoordinationV1Api,
+  'readNamespacedLease' | 'createNamespacedLease' | 'replaceNamespacedLease'
+>;
+
+export interface LeaseTimings {
+  /** How long a holder's lease is honoured by the others after its last observed renewal. */
+  leaseDurationMs: number;
+  /** A leader that has not renewed within this long (from the start of its last successful renew) stops. */
+  renewDeadlineMs: number;
+  /** Pause between attempts to acquire or renew. */
+  retryPeriodMs: number;
+}
+
+export const DEFAULT_LEASE_TIMINGS: LeaseTimings = {
+  leaseDurationMs: 15_000,
+  renewDeadlineMs: 10_000,
+  retryPeriodMs: 2_000,
+};
+
+// Attempts are spread by up to this factor so replicas started together do not collide.
+const JITTER = 1.2;
+
+/** Why a set of timings cannot be safe, or undefined when it is. */
+export function checkLeaseTimings(t: LeaseTimings): string | undefined {
+  if (!(t.renewDeadlineMs < t.leaseDurationMs))
+    return 'the renew deadline must be shorter than the lease duration';
+  if (!(t.retryPeriodMs * JITTER < t.renewDeadlineMs))
+    return `the renew deadline must be longer than ${JITTER} × the retry period`;
+  if (t.retryPeriodMs <= 0) return 'the retry period must be positive';
+  return undefined;
+}
+
+export interface LeaderOptions extends Partial<LeaseTimings> {
+  api: LeaseApi;
   namespace: string;
   name: string;
   identity: string;
   log: Logger;
-  leaseDurationMs?: number;
-  renewDeadlineMs?: number;
-  retryPeriodMs?: number;
+}
+
+type Attempt = 'ok' | 'held' | 'failed';
+
+/** Per-call options for client-node that abort the call's fetch when signal fires. */
+function signalOptions(signal: AbortSignal): k8s.ConfigurationOptions {
+  return {
+    middleware: [
+      {
+        pre: (ctx) => {
+          ctx.setSignal(signal);
+          return new k8s.Observable(Promise.resolve(ctx));
+        },
+        post: (res) => new k8s.Observable(Promise.resolve(res)),
+      },
+    ],
+    middlewareMergeStrategy: 'append',
+  };
 }
 
 /**
- * Lease-based leader election after client-go: acquire when the lease is free or its holder has
- * not renewed within the lease duration as observed on our own clock; renew every retry period;
- * give up (onLost) when renewal fails for longer than the renew deadline.
+ * Runs call with a deadline: its request is aborted when the deadline passes, and the result is
+ * a failure then even if the call itself hangs somewhere the signal does not reach (auth).
+ */
+export async function withDeadline<T>(
+  ms: number,
+  call: (options: k8s.ConfigurationOptions) => Promise<T>,
+): Promise<T> {
+  const ac = new AbortController();
+  const timer = setTimeout(
+    () => ac.abort(new Error(`no answer within ${Math.round(ms)} ms`)),
+    Math.max(0, ms),
+  );
+  const aborted = new Promise<never>((_, reject) =>
+    ac.signal.addEventListener('abort', () => reject(ac.signal.reason as Error), { once: true }),
+  );
+  try {
+    return await Promise.race([call(signalOptions(ac.signal)), aborted]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Lease-based leader election after client-go. A replica acquires the Lease when it is free or
+ * its holder has not renewed for a lease duration as observed on our own clock; the leader renews
+ * every retry period. Every Lease request has a deadline inside the renew deadline, and a timer
+ * at (start of the last successful renewal + renew deadline) ends leadership even while a request
+ * hangs. Since renewDeadline < leaseDuration, the old leader has stopped before another replica
+ * can acquire. canWrite() is the fence the operator's writers consult.
  */
 export class LeaderElector {
-  private readonly o: Required<LeaderOptions>;
+  private readonly o: LeaderOptions & LeaseTimings;
   private stopped = false;
   private leading = false;
-  private observed?: { rv: string; holder?: string; renew?: string; at: number };
+  /** performance.now() at the start of the last successful acquire or renew. */
+  private lastRenewStart = -Infinity;
+  private lossTimer?: NodeJS.Timeout;
+  private onLost: () => void = () => undefined;
+  private readonly stopSignal = new AbortController();
+  /** Aborted when the current term of leadership ends. */
+  private term?: AbortController;
+  private observed?: { rv: string; at: number };
 
   constructor(opts: LeaderOptions) {
-    this.o = { leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000, ...opts };
+    this.o = { ...DEFAULT_LEASE_TIMINGS, ...opts };
+    const problem = checkLeaseTimings(this.o);
+    if (problem) throw new RangeError(problem);
   }
 
   get isLeader(): boolean {
     return this.leading;
   }
 
-  /** Resolves when this replica becomes leader; onLost fires if it later loses the lease. */
-  async acquire(onLost: () => void): Promise<void> {
+  /** True only while this replica certainly holds the lease (fencing for every write). */
+  canWrite(): boolean {
+    return this.leading && performance.now() < this.lastRenewStart + this.o.renewDeadlineMs;
+  }
+
+  /**
+   * Aborts when this replica's leadership ends (renew deadline passed, lease lost or released):
+   * writes in flight are cut off with it, so none lands after the fence closed. Undefined while
+   * not leading.
+   */
+  get leadership(): AbortSignal | undefined {
+    return this.leading ? this.term?.signal : undefined;
+  }
+
+  /**
+   * Resolves true when this replica becomes leader, false if stopped first (then nothing may
+   * start). onLost fires, once, when leadership later ends without stop().
+   */
+  async acquire(onLost: () => void): Promise<boolean> {
+    this.onLost = onLost;
     while (!this.stopped) {
-      if (await this.tryAcquireOrRenew()) {
+      const start = performance.now();
+      const result = await this.tryAcquireOrRenew(this.o.renewDeadlineMs);
+      if (result === 'ok' && performance.now() < start + this.o.renewDeadlineMs) {
+        if (this.stopped) {
+          // Stopped while the acquiring request was out: hand the lease straight back.
+          this.leading = true;
+          this.lastRenewStart = start;
+          await this.handBack();
+          return false;
+        }
+        this.term = new AbortController();
+        setMaxListeners(0, this.term.signal); // every write in flight listens to it
         this.leading = true;
+        this.renewed(start);
         this.o.log.info({ identity: this.o.identity }, 'became leader');
-        void this.renewLoop(onLost);
-        return;
+        void this.renewLoop();
+        return true;
       }
-      await sleep(this.o.retryPeriodMs * (1 + Math.random() * 0.2));
+      await this.pause(this.o.retryPeriodMs * (1 + Math.random() * (JITTER - 1)));
+    }
+    return false;
+  }
+
+  private renewed(start: number): void {
+    this.lastRenewStart = start;
+    clearTimeout(this.lossTimer);
+    const left = start + this.o.renewDeadlineMs - performance.now();
+    this.lossTimer = setTimeout(() => this.lose('lease not renewed within the renew deadline'), left);
+  }
+
+  private lose(why: string): void {
+    if (!this.leading || this.stopped) return;
+    this.endTerm(why);
+    this.o.log.error({ identity: this.o.identity, why }, 'leader election lost');
+    this.onLost();
+  }
+
+  private endTerm(why: string): void {
+    this.leading = false;
+    clearTimeout(this.lossTimer);
+    this.term?.abort(new Error(`leadership ended: ${why}`));
+  }
+
+  private async renewLoop(): Promise<void> {
+    while (this.leading && !this.stopped) {
+      await this.pause(this.o.retryPeriodMs);
+      if (!this.leading || this.stopped) return;
+      const start = performance.now();
+      const result = await this.tryAcquireOrRenew(this.lastRenewStart + this.o.renewDeadlineMs - start);
+      if (!this.leading || this.stopped) return;
+      if (result === 'ok') this.renewed(start);
+      else if (result === 'held') this.lose('another replica holds the lease');
     }
   }
 
-  private async renewLoop(onLost: () => void) {
-    let lastRenew = Date.now();
-    while (!this.stopped && this.leading) {
-      await sleep(this.o.retryPeriodMs);
-      if (this.stopped) return;
-      if (await this.tryAcquireOrRenew()) lastRenew = Date.now();
-      else if (Date.now() - lastRenew > this.o.renewDeadlineMs) {
-        this.leading = false;
-        this.o.log.error('leader election lost');
-        onLost();
-        return;
-      }
-    }
+  private async pause(ms: number): Promise<void> {
+    await sleep(ms, undefined, { signal: this.stopSignal.signal }).catch(() => undefined);
   }
 
   private lease(now: Date, transitions: number): k8s.V1Lease {
@@ -74,49 +211,64 @@ export class LeaderElector {
     };
   }
 
-  private async tryAcquireOrRenew(): Promise<boolean> {
+  /** One read-and-write of the Lease, both requests within deadlineMs. */
+  private async tryAcquireOrRenew(deadlineMs: number): Promise<Attempt> {
     const { api, namespace, name, identity } = this.o;
+    const end = performance.now() + deadlineMs;
+    const left = () => end - performance.now();
     const now = new Date();
     try {
       let current: k8s.V1Lease;
       try {
-        current = await api.readNamespacedLease({ name, namespace });
+        current = await withDeadline(left(), (opts) => api.readNamespacedLease({ name, namespace }, opts));
       } catch (err) {
         if (apiStatus(err)?.code !== 404) throw err;
-        await api.createNamespacedLease({ namespace, body: this.lease(now, 0) });
-        return true;
+        await withDeadline(left(), (opts) =>
+          api.createNamespacedLease({ namespace, body: this.lease(now, 0) }, opts),
+        );
+        return 'ok';
       }
       const spec = current.spec ?? {};
       const rv = current.metadata?.resourceVersion ?? '';
-      const renew = spec.renewTime ? String(spec.renewTime) : undefined;
-      if (!this.observed || this.observed.rv !== rv) {
-        this.observed = { rv, holder: spec.holderIdentity, renew, at: Date.now() };
-      }
-      const held = spec.holderIdentity && spec.holderIdentity !== identity;
-      const expired = Date.now() > this.observed.at + (spec.leaseDurationSeconds ?? 15) * 1000;
-      if (held && !expired) return false;
-      const body = this.lease(now, (spec.leaseTransitions ?? 0) + (spec.holderIdentity === identity ? 0 : 1));
-      if (spec.holderIdentity === identity && spec.acquireTime) body.spec!.acquireTime = spec.acquireTime;
+      if (this.observed?.rv !== rv) this.observed = { rv, at: performance.now() };
+      const mine = spec.holderIdentity === identity;
+      const held = !!spec.holderIdentity && !mine;
+      const expired = performance.now() > this.observed.at + (spec.leaseDurationSeconds ?? 15) * 1000;
+      if (held && !expired) return 'held';
+      const body = this.lease(now, (spec.leaseTransitions ?? 0) + (mine ? 0 : 1));
+      if (mine && spec.acquireTime) body.spec!.acquireTime = spec.acquireTime;
       body.metadata!.resourceVersion = rv;
-      await api.replaceNamespacedLease({ name, namespace, body });
-      return true;
+      await withDeadline(left(), (opts) => api.replaceNamespacedLease({ name, namespace, body }, opts));
+      return 'ok';
     } catch (err) {
       this.o.log.debug({ err: describeError(err) }, 'lease attempt failed');
-      return false;
+      return 'failed';
     }
   }
 
-  /** Stops renewing and hands the lease back so a standby takes over at once. */
+  /** Stops electing; a leader hands the lease back so a standby takes over at once. */
   async release(): Promise<void> {
+    if (this.stopped) return;
+    const wasCertain = this.canWrite();
     this.stopped = true;
-    if (!this.leading) return;
-    this.leading = false;
-    const { api, namespace, name } = this.o;
+    this.stopSignal.abort();
+    if (wasCertain) await this.handBack();
+    else this.endTerm('stopped');
+  }
+
+  private async handBack(): Promise<void> {
+    const { api, namespace, name, identity } = this.o;
+    this.endTerm('lease released');
+    const deadline = Math.min(this.o.renewDeadlineMs, 5_000);
     try {
-      const current = await api.readNamespacedLease({ name, namespace });
-      if (current.spec?.holderIdentity !== this.o.identity) return;
+      const current = await withDeadline(deadline, (opts) =>
+        api.readNamespacedLease({ name, namespace }, opts),
+      );
+      if (current.spec?.holderIdentity !== identity) return;
       current.spec = { ...current.spec, holderIdentity: undefined, leaseDurationSeconds: 1 };
-      await api.replaceNamespacedLease({ name, namespace, body: current });
+      await withDeadline(deadline, (opts) =>
+        api.replaceNamespacedLease({ name, namespace, body: current }, opts),
+      );
     } catch {
       /* the lease expires on its own */
     }

@@ -71,7 +71,7 @@ export function makeMetrics() {
       registers: [registry],
     }),
   };
-  let source: () => Map<string, { byMethod: Record<string, number> }> = () => new Map();
+  let source: () => Map<string, { byMethod: Record<string, number>; retries?: number }> = () => new Map();
   new Gauge({
     name: 'warren_broker_requests',
     help: 'Management API requests made per broker and HTTP method since start',
@@ -82,6 +82,16 @@ export function makeMetrics() {
       for (const [broker, stats] of source()) {
         for (const [method, n] of Object.entries(stats.byMethod)) this.set({ broker, method }, n);
       }
+    },
+  });
+  new Gauge({
+    name: 'warren_broker_request_retries',
+    help: 'Management API requests sent again after a reset on a stale keep-alive connection, per broker',
+    labelNames: ['broker'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [broker, stats] of source()) this.set({ broker }, stats.retries ?? 0);
     },
   });
   return {

@@ -349,7 +349,7 @@ describe('queues', () => {
 describe('request accounting', () => {
   it('counts every request by method', async () => {
     const c = clientWith();
-    expect(c.stats).toEqual({ requests: 0, byMethod: {}, peakInFlight: 0 });
+    expect(c.stats).toEqual({ requests: 0, byMethod: {}, peakInFlight: 0, retries: 0 });
     await c.getQueue(vhost, 'nope');
     await c.putQueue(vhost, 'counted', { durable: true, auto_delete: false, arguments: {} });
     await c.getQueue(vhost, 'counted');

@@ -6,6 +6,7 @@ import { Registry } from 'prom-client';
 import { parse, parseAllDocuments } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { GROUP } from '../../src/api/common.ts';
+import { LEASE_NAME, parseConfig } from '../../src/config.ts';
 import { startHealthServer } from '../../src/runtime/health.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -114,8 +115,8 @@ describe('deploy/: RBAC', () => {
 
   it("lets the operator create, get and update the Lease main.ts elects on, in warren's namespace", () => {
     const main = readFileSync(join(ROOT, 'src', 'main.ts'), 'utf8');
-    const lease = /name: '([^']+)'/.exec(main.slice(main.indexOf('new LeaderElector')))?.[1];
-    expect(lease).toBeTruthy();
+    expect(main.slice(main.indexOf('new LeaderElector'))).toMatch(/name: LEASE_NAME/);
+    const lease = LEASE_NAME;
     const role = one('Role');
     expect(role.metadata.namespace).toBe('warren-system');
     const granted = verbs(role.rules, 'coordination.k8s.io', 'leases', lease);
@@ -141,8 +142,7 @@ describe('deploy/: Deployment', () => {
   });
 
   it('probes and scrapes the paths the health server serves, on the port main.ts listens on', async () => {
-    const main = readFileSync(join(ROOT, 'src', 'main.ts'), 'utf8');
-    const port = Number(/HEALTH_PORT \?\? (\d+)/.exec(main)?.[1]);
+    const port = parseConfig({}).healthPort;
     expect(env.HEALTH_PORT).toBeUndefined();
     const http = (container.ports as Doc[]).find((p) => p.name === 'http');
     expect(http?.containerPort).toBe(port);
