@@ -81,7 +81,13 @@ export class Operator {
     const registry = new BrokerRegistry({ get: getBroker, secrets: this.secrets, ...fence });
     this.registry = registry;
     o.metrics?.observeBrokerRequests(() => registry.requestStats());
-    const common = { log, metrics: o.metrics, concurrency: o.concurrency ?? 4 };
+    // No key is handed out while a cache a decision reads is not synced (an informer relisting).
+    const common = {
+      log,
+      metrics: o.metrics,
+      concurrency: o.concurrency ?? 4,
+      gate: () => this.cachesSynced,
+    };
 
     const surveyed: SurveyedKind[] = [];
     const surveyor = new Surveyor({ kinds: surveyed, secrets: this.secrets, refs: { lookup }, log });

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Metrics } from './metrics.ts';
 import { WorkQueue, type QueueOptions } from './queue.ts';
 import { describeError } from './kube.ts';
@@ -23,6 +24,8 @@ export interface ControllerOptions {
   metrics?: Metrics;
   concurrency?: number;
   queue?: QueueOptions;
+  /** While this says false (a cache is not synced), no key is handed out; keys wait in the queue. */
+  gate?: () => boolean;
 }
 
 /** Workers draining one work queue into one reconcile function, level-based by key. */
@@ -30,6 +33,7 @@ export class Controller {
   readonly queue: WorkQueue;
   private readonly o: ControllerOptions;
   private workers: Promise<void>[] = [];
+  private stopping = false;
 
   constructor(opts: ControllerOptions) {
     this.o = opts;
@@ -51,12 +55,14 @@ export class Controller {
   }
 
   async stop(): Promise<void> {
+    this.stopping = true;
     await this.queue.shutdown();
     await Promise.all(this.workers);
   }
 
   private async work(): Promise<void> {
     for (;;) {
+      while (this.o.gate && !this.o.gate() && !this.stopping) await sleep(200);
       const key = await this.queue.get();
       if (key === undefined) return;
       await this.handle(key);

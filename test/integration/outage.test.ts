@@ -83,10 +83,10 @@ describe('broker outage', () => {
       expect(readyOf(o).status).toBe('False');
     }
     console.log(
-      `all dependents BrokerUnreachable ${Date.now() - t0} ms after the broker stopped (interval 2 s)`,
+      `all dependents BrokerUnreachable ${Date.now() - t0} ms after the broker stopped (interval 5 s)`,
     );
     expect(readyOf(await ctx.get('rabbitbrokers', 'own')).reason).toBe('BrokerUnreachable');
-    // Dependents fail fast and back off; only the broker's probe keeps going (every 2 s).
+    // Dependents fail fast and back off; only the broker's probe keeps going (every 5 s).
     const kinds = ['rabbitvhost', 'rabbituser', 'rabbitpermission', 'rabbitqueue'];
     const count = async () =>
       (await Promise.all(kinds.map((k) => op.reconciles(k)))).reduce((a, b) => a + b, 0);
