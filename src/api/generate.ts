@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { GROUP } from './common.ts';
 import { toCRD } from './crd.ts';
-import { ALL_KINDS } from './index.ts';
+import { ALL_KINDS } from '../kinds/index.ts';
 
 const dir = join(import.meta.dirname, '..', '..', 'crds');
 const check = process.argv.includes('--check');

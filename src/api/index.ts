@@ -1,15 +1,9 @@
-import { RabbitBroker } from './broker.ts';
-import { RabbitPermission, RabbitTopicPermission } from './permission.ts';
-import { RabbitQueue } from './queue.ts';
-import { RabbitUser } from './user.ts';
-import { RabbitVhost } from './vhost.ts';
-
-export { RabbitBroker, RabbitPermission, RabbitQueue, RabbitTopicPermission, RabbitUser, RabbitVhost };
-export const ALL_KINDS = [
-  RabbitBroker,
-  RabbitVhost,
-  RabbitUser,
-  RabbitPermission,
-  RabbitTopicPermission,
-  RabbitQueue,
-];
+// The kinds' schemas. The list of kinds is src/kinds/index.ts (TOPOLOGY_KINDS, ALL_KINDS).
+export { RabbitBinding } from './binding.ts';
+export { RabbitBroker } from './broker.ts';
+export { RabbitExchange } from './exchange.ts';
+export { RabbitPermission, RabbitTopicPermission } from './permission.ts';
+export { RabbitOperatorPolicy, RabbitPolicy } from './policy.ts';
+export { RabbitQueue } from './queue.ts';
+export { RabbitUser } from './user.ts';
+export { RabbitVhost } from './vhost.ts';

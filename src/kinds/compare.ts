@@ -32,3 +32,16 @@ export async function applyLimits<N extends string>(
   }
   return wrote;
 }
+
+/** JSON with object keys sorted at every level, for comparing documents the broker echoes back. */
+export function canonical(v: unknown): string {
+  return JSON.stringify(v, (_k, x: unknown) =>
+    x && typeof x === 'object' && !Array.isArray(x)
+      ? Object.fromEntries(
+          Object.entries(x as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+        )
+      : x,
+  );
+}
+
+export const sameJson = (a: unknown, b: unknown) => canonical(a) === canonical(b);

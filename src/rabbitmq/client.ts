@@ -9,7 +9,7 @@ import https from 'node:https';
 import type { Logger } from 'pino';
 import { errorFromNoResponse, errorFromResponse, ManagementError } from './errors.ts';
 import { isHashingAlgorithm } from './password.ts';
-import { api } from './path.ts';
+import { api, segment } from './path.ts';
 import { noteRequest } from './request-count.ts';
 import {
   capabilities,
@@ -164,6 +164,49 @@ export interface QueueInfo extends QueueBody {
   state?: string;
 }
 
+export interface ExchangeBody {
+  type: string;
+  durable: boolean;
+  auto_delete: boolean;
+  internal: boolean;
+  arguments: Record<string, unknown>;
+}
+
+export interface ExchangeInfo extends ExchangeBody {
+  name: string;
+  vhost: string;
+}
+
+export type DestinationType = 'queue' | 'exchange';
+
+export interface BindingBody {
+  source: string;
+  destination: string;
+  destination_type: DestinationType;
+  routing_key: string;
+  arguments: Record<string, unknown>;
+}
+
+export interface BindingInfo extends BindingBody {
+  vhost: string;
+  /** The broker's key for the routing key and arguments, used to address the binding. */
+  properties_key: string;
+}
+
+export type PolicyKind = 'policy' | 'operator-policy';
+
+export interface PolicyBody {
+  pattern: string;
+  definition: Record<string, unknown>;
+  priority: number;
+  'apply-to': string;
+}
+
+export interface PolicyInfo extends PolicyBody {
+  name: string;
+  vhost: string;
+}
+
 interface Paged<T> {
   items: T[];
   page: number;
@@ -193,7 +236,9 @@ const STALE_CONNECTION_CODES = new Set(['ECONNRESET', 'EPIPE']);
 const DEFAULT_TIMEOUT_MS = 30_000;
 // Vhost create waits for the vhost to start on every node; delete removes all its queues first.
 const VHOST_TIMEOUT_MS = 60_000;
-const QUEUE_PAGE_SIZE = 500; // the broker's maximum
+const PAGE_SIZE = 500; // the broker's maximum
+const EXCHANGE_COLUMNS = 'name,vhost,type,durable,auto_delete,internal,arguments';
+const POLICY_PATHS = { policy: '/api/policies', 'operator-policy': '/api/operator-policies' } as const;
 
 /** Waiters are served in arrival order. */
 class Semaphore {
@@ -250,6 +295,44 @@ function toUser(raw: any): UserInfo {
     hashing_algorithm: raw.hashing_algorithm ?? '',
     tags: normalizeTags(raw.tags),
     limits: { ...(raw.limits ?? {}) },
+  };
+}
+
+const policyPath = (kind: PolicyKind, vhost: string, name: string) =>
+  `${POLICY_PATHS[kind]}/${segment(vhost)}/${segment(name)}`;
+
+function toExchange(raw: any): ExchangeInfo {
+  return {
+    name: raw.name,
+    vhost: raw.vhost,
+    type: raw.type,
+    durable: raw.durable === true,
+    auto_delete: raw.auto_delete === true,
+    internal: raw.internal === true,
+    arguments: { ...(raw.arguments ?? {}) },
+  };
+}
+
+function toBinding(raw: any): BindingInfo {
+  return {
+    vhost: raw.vhost,
+    source: raw.source,
+    destination: raw.destination,
+    destination_type: raw.destination_type,
+    routing_key: raw.routing_key ?? '',
+    arguments: { ...(raw.arguments ?? {}) },
+    properties_key: raw.properties_key,
+  };
+}
+
+function toPolicy(raw: any): PolicyInfo {
+  return {
+    name: raw.name,
+    vhost: raw.vhost,
+    pattern: raw.pattern,
+    definition: { ...(raw.definition ?? {}) },
+    priority: raw.priority ?? 0,
+    'apply-to': raw['apply-to'] ?? 'all',
   };
 }
 
@@ -611,37 +694,112 @@ export class ManagementClient {
    */
   async listQueues(vhost: string): Promise<QueueInfo[]> {
     const columns = queueListColumns(await this.capabilities()).join(',');
-    const path = api`/queues/${vhost}`;
-    const queues: QueueInfo[] = [];
+    return (await this.#paged(api`/queues/${vhost}`, columns)).map(toQueue);
+  }
+
+  // ---------------------------------------------------------------- exchanges
+
+  async getExchange(vhost: string, name: string): Promise<ExchangeInfo | undefined> {
+    const raw = await this.get<any>(api`/exchanges/${vhost}/${name}`, { disable_stats: true });
+    return raw && toExchange(raw);
+  }
+
+  /** Every exchange in a vhost (the default and amq.* ones included), without stats, in pages. */
+  async listExchanges(vhost: string): Promise<ExchangeInfo[]> {
+    return (await this.#paged(api`/exchanges/${vhost}`, EXCHANGE_COLUMNS)).map(toExchange);
+  }
+
+  /** Declares an exchange; every property is sent (left out, the broker's defaults differ from ours). */
+  putExchange(vhost: string, name: string, body: ExchangeBody): Promise<'created' | 'updated'> {
+    return this.put(api`/exchanges/${vhost}/${name}`, {
+      type: body.type,
+      durable: body.durable,
+      auto_delete: body.auto_delete,
+      internal: body.internal,
+      arguments: body.arguments,
+    });
+  }
+
+  deleteExchange(vhost: string, name: string): Promise<boolean> {
+    return this.delete(api`/exchanges/${vhost}/${name}`);
+  }
+
+  // ---------------------------------------------------------------- bindings
+
+  /** Every binding in a vhost, the default exchange's implicit ones included. */
+  async listBindings(vhost: string): Promise<BindingInfo[]> {
+    return ((await this.get<any[]>(api`/bindings/${vhost}`)) ?? []).map(toBinding);
+  }
+
+  /** The bindings from one exchange to one queue or exchange. */
+  async listBindingsBetween(
+    vhost: string,
+    source: string,
+    destinationType: DestinationType,
+    destination: string,
+  ): Promise<BindingInfo[]> {
+    const path = api`/bindings/${vhost}/e/${source}/${destinationType === 'queue' ? 'q' : 'e'}/${destination}`;
+    return ((await this.get<any[]>(path)) ?? []).map(toBinding);
+  }
+
+  /** Adds a binding (idempotent: the broker answers 201 for a duplicate too). */
+  async postBinding(vhost: string, b: BindingBody): Promise<void> {
+    const d = b.destination_type === 'queue' ? 'q' : 'e';
+    await this.post(api`/bindings/${vhost}/e/${b.source}/${d}/${b.destination}`, {
+      routing_key: b.routing_key,
+      arguments: b.arguments,
+    });
+  }
+
+  /** Removes a binding by the properties_key the broker listed for it. */
+  deleteBinding(vhost: string, b: BindingInfo): Promise<boolean> {
+    const d = b.destination_type === 'queue' ? 'q' : 'e';
+    return this.delete(api`/bindings/${vhost}/e/${b.source}/${d}/${b.destination}/${b.properties_key}`);
+  }
+
+  // ---------------------------------------------------------------- policies
+
+  async getPolicy(kind: PolicyKind, vhost: string, name: string): Promise<PolicyInfo | undefined> {
+    const raw = await this.get<any>(policyPath(kind, vhost, name));
+    return raw && toPolicy(raw);
+  }
+
+  /** Every policy (or operator policy) of the broker, all vhosts. */
+  async listPolicies(kind: PolicyKind): Promise<PolicyInfo[]> {
+    return ((await this.get<any[]>(POLICY_PATHS[kind])) ?? []).map(toPolicy);
+  }
+
+  putPolicy(kind: PolicyKind, vhost: string, name: string, body: PolicyBody): Promise<'created' | 'updated'> {
+    return this.put(policyPath(kind, vhost, name), {
+      pattern: body.pattern,
+      definition: body.definition,
+      priority: body.priority,
+      'apply-to': body['apply-to'],
+    });
+  }
+
+  deletePolicy(kind: PolicyKind, vhost: string, name: string): Promise<boolean> {
+    return this.delete(policyPath(kind, vhost, name));
+  }
+
+  // ---------------------------------------------------------------- paging
+
+  /** A list endpoint read in pages of 500, stats off; [] when the vhost doesn't exist. */
+  async #paged(path: string, columns: string): Promise<any[]> {
+    const out: any[] = [];
     for (let page = 1; ; page++) {
       let res: Paged<any> | undefined;
       try {
-        res = await this.get<Paged<any>>(path, {
-          disable_stats: true,
-          columns,
-          page,
-          page_size: QUEUE_PAGE_SIZE,
-        });
+        res = await this.get<Paged<any>>(path, { disable_stats: true, columns, page, page_size: PAGE_SIZE });
       } catch (err) {
-        // Queues deleted while paging can shrink the list below this page (400 "Page out of range").
-        if (page > 1 && err instanceof ManagementError && /page out of range/i.test(err.reason))
-          return queues;
+        // Objects deleted while paging can shrink the list below this page (400 "Page out of range").
+        if (page > 1 && err instanceof ManagementError && /page out of range/i.test(err.reason)) return out;
         throw err;
       }
       if (!res) return [];
-      queues.push(...res.items.map(toQueue));
-      if (page >= res.page_count) return queues;
+      out.push(...res.items);
+      if (page >= res.page_count) return out;
     }
-  }
-
-  /**
-   * Every queue in a vhost in one request, for a drift survey: no stats, no pagination, basic
-   * columns only (10,000 queues are about 1 MB). [] when the vhost doesn't exist.
-   */
-  async listQueuesAtOnce(vhost: string): Promise<QueueInfo[]> {
-    const columns = queueListColumns(await this.capabilities()).join(',');
-    const items = await this.get<any[]>(api`/queues/${vhost}`, { disable_stats: true, columns });
-    return (items ?? []).map(toQueue);
   }
 
   /** Forgets the cached version, e.g. after the broker was upgraded or replaced. */

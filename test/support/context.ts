@@ -4,6 +4,7 @@ import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { inject } from 'vitest';
 import { GROUP, VERSION } from '../../src/api/common.ts';
+import { ALL_KINDS } from '../../src/kinds/index.ts';
 import type { EnvironmentInfo } from './environment.ts';
 import { enc, mgmt, type Mgmt } from './management.ts';
 
@@ -26,15 +27,7 @@ export interface TestContext {
   cleanup(): Promise<void>;
 }
 
-const kindOf = (plural: string) =>
-  ({
-    rabbitbrokers: 'RabbitBroker',
-    rabbitvhosts: 'RabbitVhost',
-    rabbitusers: 'RabbitUser',
-    rabbitpermissions: 'RabbitPermission',
-    rabbittopicpermissions: 'RabbitTopicPermission',
-    rabbitqueues: 'RabbitQueue',
-  })[plural] ?? plural;
+const kindOf = (plural: string) => ALL_KINDS.find((k) => k.plural === plural)?.kind ?? plural;
 
 /** A namespace and a vhost of this test file's own, and clients for both sides. */
 export async function testContext(

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { describe, expect, it } from 'vitest';
 import { GROUP } from '../../src/api/common.ts';
 import { toCRD } from '../../src/api/crd.ts';
-import { ALL_KINDS } from '../../src/api/index.ts';
+import { ALL_KINDS } from '../../src/kinds/index.ts';
 import { toStructural } from '../../src/api/schema.ts';
 
 describe('toStructural', () => {

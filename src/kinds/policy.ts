@@ -1,0 +1,86 @@
+import type { KindDef, Resource } from '../api/common.ts';
+import { Reasons } from '../api/common.ts';
+import { RabbitOperatorPolicy, RabbitPolicy, type RabbitPolicySpec } from '../api/policy.ts';
+import type { PolicyBody, PolicyInfo, PolicyKind } from '../rabbitmq/index.ts';
+import { sameJson } from './compare.ts';
+import { Blocked, claim, depKeys, type Table, type TopologyKind } from './types.ts';
+
+interface Desired extends PolicyBody {
+  vhost: string;
+  name: string;
+}
+
+const QUEUE_TYPE_TARGETS = new Set(['classic_queues', 'quorum_queues', 'streams']);
+
+const policyName = (r: Resource<RabbitPolicySpec>) => r.spec.name ?? r.metadata.name;
+
+const fromSpec = (r: Resource<RabbitPolicySpec>): Desired => ({
+  vhost: r.spec.vhost,
+  name: policyName(r),
+  pattern: r.spec.pattern,
+  definition: r.spec.definition,
+  priority: r.spec.priority,
+  'apply-to': r.spec.applyTo,
+});
+
+// Numbers and booleans compare as the broker returns them (JSON values, key order aside).
+const matches = (d: Desired, a: PolicyInfo) =>
+  a.pattern === d.pattern &&
+  a.priority === d.priority &&
+  a['apply-to'] === d['apply-to'] &&
+  sameJson(a.definition, d.definition);
+
+/** A policy kind: user policies and operator policies differ only in endpoint and allowed keys. */
+function makePolicyKind(
+  def: KindDef,
+  kind: PolicyKind,
+  noun: string,
+): TopologyKind<RabbitPolicySpec, Desired> {
+  const table: Table<PolicyInfo> = {
+    name: kind === 'policy' ? 'policies' : 'operatorPolicies',
+    noun,
+    scope: 'broker',
+    read: async (client) => (await client.listPolicies(kind)).map((p) => [[p.vhost, p.name], p]),
+  };
+  return {
+    def,
+    identity: (r) => [kind, r.spec.vhost, policyName(r)],
+    vhostOf: (r) => r.spec.vhost,
+
+    desired(r, ctx) {
+      ctx.dependOn(depKeys.object(ctx.brokerKey, ['vhost', r.spec.vhost]));
+      return fromSpec(r);
+    },
+
+    async apply(d, _r, { client }) {
+      const caps = await client.capabilities();
+      if (QUEUE_TYPE_TARGETS.has(d['apply-to']) && !caps.policyApplyToQueueTypes) {
+        throw new Blocked(
+          Reasons.Rejected,
+          `applyTo '${d['apply-to']}' needs RabbitMQ 3.12 or later; this broker runs ${caps.version.major}.${caps.version.minor}.${caps.version.patch}: use queues, exchanges or all`,
+        );
+      }
+      const actual = await client.getPolicy(kind, d.vhost, d.name);
+      if (actual && matches(d, actual)) return 'unchanged';
+      await client.putPolicy(kind, d.vhost, d.name, d);
+      return actual ? 'updated' : 'created';
+    },
+
+    async remove(r, { client }) {
+      await client.deletePolicy(kind, r.spec.vhost, policyName(r));
+    },
+
+    tables: [table],
+    claims: (r) => [claim(table, r.spec.vhost, policyName(r))],
+
+    inSync(r, snap) {
+      const actual = snap.row(table, r.spec.vhost, policyName(r));
+      return !!actual && matches(fromSpec(r), actual);
+    },
+
+    status: (d) => ({ name: d.name }),
+  };
+}
+
+export const policyKind = makePolicyKind(RabbitPolicy, 'policy', 'policy');
+export const operatorPolicyKind = makePolicyKind(RabbitOperatorPolicy, 'operator-policy', 'operator policy');
