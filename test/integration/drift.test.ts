@@ -146,8 +146,10 @@ describe('drift repair', () => {
       within,
     );
     expect(settled.status.lastSurveyTime).toMatch(/Z$/);
-    // One marker read, six broker-wide lists, one page of queues for the one managed vhost.
-    expect(settled.status.survey.requests).toBe(8);
+    // One marker read, eight broker-wide lists (vhosts, users, their limits, permissions, topic
+    // permissions, policies, operator policies), and one page each of queues, exchanges and
+    // bindings for the one managed vhost.
+    expect(settled.status.survey.requests).toBe(12);
     expect(settled.status.survey.unmanaged).toBeGreaterThan(0); // the test vhost, '/', the admin user, ...
 
     // A drift only the survey can see (the resync is an hour) is found, repaired, and counted once.
