@@ -63,6 +63,7 @@ export class Operator {
       namespace: o.namespace,
       log,
       onChange: (key) => this.notify(depKeys.secret(...split(key))),
+      referenced: (ns, name) => this.deps.dependents(depKeys.secret(ns, name)).length > 0,
     });
     const recorder = new Recorder(this.kube.events, o.identity ?? 'warren', log);
     const lookup = (plural: string, namespace: string, name: string) =>
@@ -216,8 +217,13 @@ export class Operator {
     for (const c of this.controllers.values()) c.start();
   }
 
+  /** Every informer and the Secret cache synced: only then may a decision rest on them. */
+  get cachesSynced(): boolean {
+    return [...this.informers.values()].every((i) => i.isSynced) && this.secrets.isSynced;
+  }
+
   get ready(): boolean {
-    return [...this.informers.values()].every((i) => i.isSynced);
+    return this.cachesSynced;
   }
 
   async stop(): Promise<void> {

@@ -137,11 +137,7 @@ export class SupervisedInformer<T extends k8s.KubernetesObject> {
   }
 
   private nextDelay(): number {
-    const base = this.o.backoff?.baseMs ?? 500;
-    const max = this.o.backoff?.maxMs ?? 30_000;
-    const d = Math.min(max, base * 2 ** this.attempt);
-    this.attempt++;
-    return d * (0.5 + Math.random() / 2);
+    return backoffDelay(this.attempt++, this.o.backoff);
   }
 
   private sleep(ms: number): Promise<void> {
@@ -306,6 +302,12 @@ function strip(obj: k8s.KubernetesObject): void {
 function sameVersion(a: k8s.KubernetesObject | undefined, b: k8s.KubernetesObject): boolean {
   const rv = a?.metadata?.resourceVersion;
   return !!rv && rv === b.metadata?.resourceVersion;
+}
+
+/** Capped exponential backoff with jitter (half to all of the step). */
+export function backoffDelay(attempt: number, o: { baseMs?: number; maxMs?: number } = {}): number {
+  const d = Math.min(o.maxMs ?? 30_000, (o.baseMs ?? 500) * 2 ** attempt);
+  return d * (0.5 + Math.random() / 2);
 }
 
 export function isTimeout(err: unknown): boolean {
