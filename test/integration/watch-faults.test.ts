@@ -94,15 +94,16 @@ describe('watch faults between the operator and the API server', () => {
     );
     await ctx.create('rabbitqueues', 'during', queue('during'));
     await rotate('two');
-    // Every informer fails again after the cut (a LIST refused): readiness stays false throughout.
+    // Every informer fails again and again after the cut (LISTs refused, for a few seconds of
+    // backoff): readiness stays false throughout.
     let sawReady = false;
     await eventually(
       async () => {
         sawReady ||= o.operator.ready;
         return restarts(o);
       },
-      (r) => PLURALS.every((p) => r[p]! >= base[p]! + 2),
-      { timeoutMs: 30_000, what: 'a failed LIST of every informer while refused' },
+      (r) => PLURALS.every((p) => r[p]! >= base[p]! + 3),
+      { timeoutMs: 30_000, what: 'two failed LISTs of every informer while refused' },
     );
     sawReady ||= o.operator.ready;
     expect(sawReady).toBe(false);
@@ -145,8 +146,8 @@ describe('watch faults between the operator and the API server', () => {
     void o.started.then(() => (started = true));
     await eventually(
       async () => proxy.accepted,
-      (n) => n >= accepted + 3,
-      { timeoutMs: 30_000, what: 'three refused attempts of the operator' },
+      (n) => n >= accepted + 4,
+      { timeoutMs: 30_000, what: 'four refused attempts of the operator' },
     );
     expect(started).toBe(false);
     expect(o.operator.ready).toBe(false);
