@@ -35,8 +35,18 @@ async function main() {
     { identity, namespace: env.WATCH_NAMESPACE || '(all)', cluster: kc.getCurrentCluster()?.server },
     'starting',
   );
+  const election =
+    env.LEADER_ELECTION === 'false'
+      ? undefined
+      : new LeaderElector({
+          api: kc.makeApiClient(k8s.CoordinationV1Api),
+          namespace: env.LEADER_ELECTION_NAMESPACE ?? env.POD_NAMESPACE ?? 'default',
+          name: 'warren-leader',
+          identity,
+          log,
+        });
+
   // Signals are handled from here on: startCaches() waits as long as the API server is unreachable.
-  let election: LeaderElector | undefined;
   let stopping = false;
   const shutdown = async (code: number) => {
     if (stopping) return;
@@ -53,17 +63,6 @@ async function main() {
   process.on('SIGINT', () => void shutdown(0));
 
   await operator.startCaches();
-
-  election =
-    env.LEADER_ELECTION === 'false'
-      ? undefined
-      : new LeaderElector({
-          api: kc.makeApiClient(k8s.CoordinationV1Api),
-          namespace: env.LEADER_ELECTION_NAMESPACE ?? env.POD_NAMESPACE ?? 'default',
-          name: 'warren-leader',
-          identity,
-          log,
-        });
 
   if (election) {
     await election.acquire(() => void shutdown(1)); // lost leadership: exit, the Deployment restarts us

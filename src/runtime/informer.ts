@@ -205,7 +205,7 @@ export class SupervisedInformer<T extends k8s.KubernetesObject> {
           this.rv = '';
           err = undefined;
         }
-        err = err ?? inStreamError;
+        err = inStreamError ?? err;
         // Distrust the cache from the moment the failure is seen, not when the loop gets to it.
         if (err && !(opened && isTimeout(err)) && !this.stopping) this.setSynced(false);
         resolve({ err, opened, healthy });
@@ -223,7 +223,10 @@ export class SupervisedInformer<T extends k8s.KubernetesObject> {
             this.rv = '';
             this.o.log.info({ informer: this.o.name }, 'resource version expired; relisting');
           } else {
+            // Anything else is a failure: distrust the cache now and end this watch.
             inStreamError = new Error(`watch error event: ${obj?.code ?? ''} ${obj?.message ?? ''}`);
+            this.setSynced(false);
+            this.abort?.abort();
           }
           return;
         }

@@ -45,6 +45,8 @@ export class SecretCache {
   private readonly readSecret: (namespace: string, name: string) => Promise<k8s.V1Secret>;
   private readonly currentVersion: () => Promise<string>;
   private rv = '';
+  /** Bumped each time the watch starts from a new resourceVersion. */
+  private epoch = 0;
   private synced = false;
   private stopped = false;
   private attempt = 0;
@@ -134,6 +136,7 @@ export class SecretCache {
   }
 
   private async readOnce(key: string, add: boolean): Promise<k8s.V1Secret | undefined> {
+    const epoch = this.epoch;
     const i = key.indexOf('/');
     let secret: k8s.V1Secret | undefined;
     try {
@@ -147,7 +150,7 @@ export class SecretCache {
     }
     const before = this.cache.get(key);
     if (!before && !add) return secret;
-    this.cache.set(key, { secret, fresh: true, usedAt: before?.usedAt ?? Date.now() });
+    this.cache.set(key, { secret, fresh: epoch === this.epoch, usedAt: before?.usedAt ?? Date.now() });
     if (before && version(before.secret) !== version(secret)) this.o.onChange(key);
     return secret;
   }
@@ -165,11 +168,12 @@ export class SecretCache {
       let end: { err: unknown; opened: boolean; healthy: boolean } | undefined;
       try {
         if (!this.rv) {
+          this.expired();
           const rv = await this.currentVersion();
           if (this.stopped) break;
-          // Whatever is cached may have changed before rv: read it all again once watching.
-          for (const e of this.cache.values()) e.fresh = false;
           this.rv = rv;
+          // A read that started before rv may hold a version the watch will not report as new.
+          this.epoch++;
         }
         end = await this.watchOnce();
         if (end.err && !(end.opened && isTimeout(end.err))) failure = end.err;
@@ -193,6 +197,12 @@ export class SecretCache {
       }
       if (delay > 0) await this.sleep(delay);
     }
+  }
+
+  /** The watch cannot resume (410 Gone, or not started): start anew; nothing cached is trusted. */
+  private expired(): void {
+    this.rv = '';
+    for (const e of this.cache.values()) e.fresh = false;
   }
 
   private sleep(ms: number): Promise<void> {
@@ -225,10 +235,10 @@ export class SecretCache {
         clearTimeout(timer);
         this.abort = undefined;
         if (is410(err)) {
-          this.rv = '';
+          this.expired();
           err = undefined;
         }
-        err = err ?? inStreamError;
+        err = inStreamError ?? err;
         if (err && !(opened && isTimeout(err)) && !this.stopped) this.setSynced(false);
         resolve({ err, opened, healthy });
       };
@@ -237,10 +247,13 @@ export class SecretCache {
         proven();
         if (phase === 'ERROR') {
           if (obj?.code === 410) {
-            this.rv = '';
+            this.expired();
             this.o.log.info('secret watch resource version expired; reading cached Secrets again');
           } else {
+            // Anything else is a failure: distrust the cache now and end this watch.
             inStreamError = new Error(`watch error event: ${obj?.code ?? ''} ${obj?.message ?? ''}`);
+            this.setSynced(false);
+            this.abort?.abort();
           }
           return;
         }
@@ -309,7 +322,7 @@ export class SecretCache {
       while (i < keys.length && !this.stopped) {
         const key = keys[i++]!;
         if (!this.cache.get(key) || this.cache.get(key)!.fresh) continue;
-        await this.fetch(key, false).catch((err) => {
+        await this.fetch(key, false, true).catch((err) => {
           if (!this.stopped)
             this.o.log.warn({ secret: key, err: describeError(err) }, 'reading a Secret failed');
         });

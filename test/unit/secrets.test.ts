@@ -17,13 +17,19 @@ class Server {
       data: { password: b64(password) },
     });
   }
+  /** When set, the next read takes its snapshot at once but answers only when this resolves. */
+  gate?: Promise<void>;
   read = async (ns: string, name: string): Promise<k8s.V1Secret> => {
     const key = `${ns}/${name}`;
     this.reads.push(key);
-    if (this.failing.has(key)) throw new k8s.ApiException(500, 'boom', '{"message":"etcd timeout"}', {});
-    const s = this.secrets.get(key);
+    const gate = this.gate;
+    this.gate = undefined;
+    const failing = this.failing.has(key);
+    const s = structuredClone(this.secrets.get(key));
+    await gate;
+    if (failing) throw new k8s.ApiException(500, 'boom', '{"message":"etcd timeout"}', {});
     if (!s) throw new k8s.ApiException(404, 'not found', '{"reason":"NotFound"}', {});
-    return structuredClone(s);
+    return s;
   };
 }
 
@@ -212,6 +218,26 @@ describe('SecretCache: a failed watch', () => {
     expect(secretValue(await cache.get('a', 's1'), 'password')).toBe('new1');
     expect(changes).toEqual(['a/s3', 'a/s1']);
     expect(records.filter((r) => r.level >= 40).map((r) => r.secret)).toEqual(['a/s1']);
+  });
+});
+
+describe('SecretCache: reads that straddle the start of a watch', () => {
+  it('does not trust a read that began before the resourceVersion the watch starts from', async () => {
+    const { cache, server, watcher, changes } = setup();
+    server.put('a', 's', '1');
+    let release!: () => void;
+    server.gate = new Promise((r) => (release = r));
+    const early = cache.get('a', 's');
+    const started = cache.start();
+    // The Secret changes after that read's snapshot and before the watch's resourceVersion.
+    server.put('a', 's', '2', 'changed before the watch');
+    await (await watcher.call(0)).open();
+    await started;
+    release();
+    expect(secretValue(await early, 'password')).toBe(PASSWORD);
+    // The watch will never report version 2: the early read is not served from the cache.
+    expect(secretValue(await cache.get('a', 's'), 'password')).toBe('changed before the watch');
+    expect(changes).toEqual(['a/s']);
   });
 });
 
