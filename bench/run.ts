@@ -1,4 +1,4 @@
-// npm run bench [-- --queues N]: warren at scale on a real control plane and broker (loopback only).
+// npm run bench [-- --queues N | --secrets N]: warren at scale on a real control plane and broker (loopback only).
 // Measures: convergence of N RabbitQueues, the drift survey's cost, repair latency of a deleted
 // queue, and the broker writes an operator restart makes when everything is in place (should be 0).
 import * as k8s from '@kubernetes/client-node';
@@ -12,6 +12,12 @@ import { Operator } from '../src/operator.ts';
 import { ManagementClient } from '../src/rabbitmq/index.ts';
 import { startEnvironment } from '../test/support/environment.ts';
 import { enc, mgmt } from '../test/support/management.ts';
+
+// `--secrets N` runs the Secret-memory benchmark (bench/secrets.ts) instead.
+if (process.argv.includes('--secrets')) {
+  await import('./secrets.ts');
+  process.exit(0);
+}
 
 const arg = (name: string, dflt: number) => {
   const i = process.argv.indexOf(`--${name}`);

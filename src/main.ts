@@ -61,6 +61,7 @@ async function main() {
     'starting',
   );
 
+  // Signals are handled from here on: startCaches() waits as long as the API server is unreachable.
   let stopping = false;
   // graceMs bounds the wait for reconciles in flight (SIGTERM: inside the pod's 30 s grace period).
   const shutdown = async (code: number, graceMs = 25_000) => {

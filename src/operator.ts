@@ -72,6 +72,7 @@ export class Operator {
       namespace: o.namespace,
       log,
       onChange: (key) => this.notify(depKeys.secret(...splitNsName(key))),
+      referenced: (ns, name) => this.deps.dependents(depKeys.secret(ns, name)).length > 0,
     });
     const recorder = new Recorder(this.kube.events, o.identity ?? 'warren', log);
     const lookup = (plural: string, namespace: string, name: string) =>
@@ -256,7 +257,7 @@ export class Operator {
 
   /** Every cache a reconcile decision reads is synced. */
   get cachesSynced(): boolean {
-    return this.ready && this.secrets.isSynced;
+    return [...this.informers.values()].every((i) => i.isSynced) && this.secrets.isSynced;
   }
 
   /** Starts reconciling (only on the leader). */
@@ -275,7 +276,7 @@ export class Operator {
   }
 
   get ready(): boolean {
-    return [...this.informers.values()].every((i) => i.isSynced);
+    return this.cachesSynced;
   }
 
   async stop(): Promise<void> {

@@ -9,6 +9,8 @@ import type { TestContext } from './context.ts';
 export interface RunningOperator {
   operator: Operator;
   metrics: Metrics;
+  /** startCaches(), then startControllers(): resolved once the caches synced and reconciling began. */
+  started: Promise<void>;
   /** controller_runtime_reconcile_total for one controller, all results. */
   reconciles(controller: string): Promise<number>;
   stop(): Promise<void>;
@@ -38,10 +40,17 @@ export async function createBroker(
 /** The operator in this test process, watching only the test file's namespace. */
 export async function startOperator(
   ctx: TestContext,
-  opts: { resyncMs?: number; terminatingGraceMs?: number } = {},
+  opts: {
+    resyncMs?: number;
+    terminatingGraceMs?: number;
+    /** Another kubeconfig (e.g. one through a fault-injecting proxy). */
+    kubeconfigPath?: string;
+    /** false: return at once, without waiting for the caches (see `started`). */
+    waitForCaches?: boolean;
+  } = {},
 ): Promise<RunningOperator> {
   const kc = new k8s.KubeConfig();
-  kc.loadFromFile(ctx.env.kubeconfigPath);
+  kc.loadFromFile(opts.kubeconfigPath ?? ctx.env.kubeconfigPath);
   const log = pino(
     { level: process.env.WARREN_TEST_LOG_LEVEL ?? 'debug' },
     createWriteStream(join(ctx.env.dir, `operator-${ctx.namespace}.log`), { flags: 'a' }),
@@ -57,11 +66,11 @@ export async function startOperator(
     terminatingGraceMs: opts.terminatingGraceMs,
     identity: `test-${ctx.namespace}`,
   });
-  await operator.startCaches();
-  operator.startControllers();
+  const started = operator.startCaches().then(() => operator.startControllers());
+  if (opts.waitForCaches !== false) await started;
   const reconciles = async (controller: string) =>
     (await metrics.reconcileTotal.get()).values
       .filter((v) => v.labels.controller === controller)
       .reduce((sum, v) => sum + v.value, 0);
-  return { operator, metrics, reconciles, stop: () => operator.stop() };
+  return { operator, metrics, started, reconciles, stop: () => operator.stop() };
 }
