@@ -91,6 +91,25 @@ describe('the seed scenario', () => {
     }
   });
 
+  it('with examples/celery/ applied, jack publishes through the celery exchange into hello', async () => {
+    expect(await kubectl('apply', '-f', 'examples/celery/')).toContain(
+      'rabbitbinding.warren.dev/celery-to-hello created',
+    );
+    await kubectl('wait', '--for=condition=Ready', 'rabbit', '--all', '--timeout=60s');
+    const conn = await amqp.connect(amqpUrl('jack', 'avtech', 'jack_vhost'));
+    try {
+      const ch = await conn.createConfirmChannel();
+      ch.publish('celery', 'hello', Buffer.from('task via celery'));
+      ch.publish('celery', 'elsewhere', Buffer.from('not for hello'));
+      await ch.waitForConfirms();
+      const msg = await ch.get('hello', { noAck: true });
+      expect(msg && msg.content.toString()).toBe('task via celery');
+      expect(await ch.get('hello', { noAck: true })).toBe(false);
+    } finally {
+      await conn.close();
+    }
+  });
+
   it('refuses a user without permissions on jack_vhost', async () => {
     expect(await ctx.broker.put('/users/nobody', { password: 'nobody', tags: '' })).toBe(201);
     await expect(amqp.connect(amqpUrl('nobody', 'nobody', 'jack_vhost'))).rejects.toThrow(
