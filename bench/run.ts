@@ -1,4 +1,4 @@
-// npm run bench [-- --queues N | --secrets N]: warren at scale on a real control plane and broker (loopback only).
+// npm run bench [-- --queues N | --secrets N | --survey N]: warren at scale on a real control plane and broker (loopback only).
 // Measures: convergence of N RabbitQueues, the drift survey's cost, repair latency of a deleted
 // queue, and the broker writes an operator restart makes when everything is in place (should be 0).
 import * as k8s from '@kubernetes/client-node';
@@ -13,9 +13,14 @@ import { ManagementClient } from '../src/rabbitmq/index.ts';
 import { startEnvironment } from '../test/support/environment.ts';
 import { enc, mgmt } from '../test/support/management.ts';
 
-// `--secrets N` runs the Secret-memory benchmark (bench/secrets.ts) instead.
+// `--secrets N` runs the Secret-memory benchmark (bench/secrets.ts), `--survey N` the survey's
+// cost with N objects of each routing kind (bench/survey.ts), instead.
 if (process.argv.includes('--secrets')) {
   await import('./secrets.ts');
+  process.exit(0);
+}
+if (process.argv.includes('--survey')) {
+  await import('./survey.ts');
   process.exit(0);
 }
 

@@ -7,12 +7,16 @@ export interface Mgmt {
 
 export function mgmt(baseUrl: string, user: string, password: string): Mgmt {
   const auth = `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
-  const call = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(`${baseUrl}/api${path}`, {
+  const send = (method: string, path: string, body?: unknown) =>
+    fetch(`${baseUrl}/api${path}`, {
       method,
       headers: { authorization: auth, 'content-type': 'application/json' },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
+  const call = async (method: string, path: string, body?: unknown) => {
+    // The broker closes a keep-alive connection after a number of requests; a request sent on it
+    // as it closes fails without an answer. These calls are idempotent: send it again, once.
+    const res = await send(method, path, body).catch(() => send(method, path, body));
     const text = await res.text();
     return { status: res.status, body: text ? JSON.parse(text) : undefined };
   };

@@ -1,0 +1,164 @@
+// npm run bench -- --survey N: what one drift survey costs (requests, time) with 0 and N objects of
+// each routing kind (exchanges, bindings, policies, operator policies) declared in one vhost, on
+// the real broker. The objects are loaded with the management API; the survey runs against
+// in-memory resources that declare them, Ready, as the operator's caches would hold them.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { Surveyor } from '../src/kinds/survey.ts';
+import { TOPOLOGY_KINDS } from '../src/kinds/index.ts';
+import { ManagementClient } from '../src/rabbitmq/index.ts';
+import type { SecretCache } from '../src/runtime/secrets.ts';
+import { startEnvironment } from '../test/support/environment.ts';
+import { mgmt } from '../test/support/management.ts';
+
+const i = process.argv.indexOf('--survey');
+const N = Number(process.argv[i + 1] ?? 1000) || 1000;
+const VHOST = 'survey-bench';
+
+const dir = mkdtempSync(join(tmpdir(), 'warren-bench-survey-'));
+const env = await startEnvironment(dir);
+try {
+  const admin = mgmt(env.broker.managementUrl, env.broker.username, env.broker.password);
+  await admin.put(`/vhosts/${VHOST}`, {});
+  const client = new ManagementClient({
+    endpoint: env.broker.managementUrl,
+    username: env.broker.username,
+    password: env.broker.password,
+  });
+  const resources = new Map<string, any[]>(TOPOLOGY_KINDS.map((k) => [k.def.plural, []]));
+  const ready = { observedGeneration: 1, conditions: [{ type: 'Ready', status: 'True' }] };
+  const resource = (plural: string, name: string, spec: Record<string, unknown>, status = {}) =>
+    resources.get(plural)!.push({
+      metadata: { name, namespace: 'bench', uid: name, generation: 1 },
+      spec: { brokerRef: { name: 'local' }, deletionPolicy: 'Delete', vhost: VHOST, ...spec },
+      status: { ...ready, ...status },
+    });
+  resource('rabbitvhosts', 'vh', { name: VHOST });
+  const surveyor = new Surveyor({
+    kinds: TOPOLOGY_KINDS.map((kind) => ({
+      kind,
+      list: () => resources.get(kind.def.plural)!,
+      enqueue: () => undefined,
+      brokerOf: () => 'bench/local',
+    })),
+    secrets: {} as SecretCache,
+    refs: { lookup: () => undefined },
+    log: pino({ level: 'silent' }),
+  });
+  const measure = async (label: string) => {
+    await surveyor.survey('bench/local', client); // the marker is written once
+    const runs = [];
+    for (let r = 0; r < 3; r++) runs.push(await surveyor.survey('bench/local', client));
+    const last = runs[runs.length - 1]!;
+    console.log(
+      `${label}: ${last.requests} requests per survey, ${runs.map((x) => x.durationMs).join(' / ')} ms, ` +
+        `${last.managed} managed, ${last.drifted} drifted, ${last.unmanaged} unmanaged`,
+    );
+  };
+
+  await measure('0 objects of each routing kind');
+
+  // N exchanges, each bound to its own queue, and N policies and operator policies.
+  const defs = {
+    exchanges: [] as any[],
+    queues: [] as any[],
+    bindings: [] as any[],
+    policies: [] as any[],
+  };
+  for (let k = 0; k < N; k++) {
+    const x = `x-${k}`;
+    const q = `q-${k}`;
+    defs.exchanges.push({
+      name: x,
+      vhost: VHOST,
+      type: 'direct',
+      durable: true,
+      auto_delete: false,
+      internal: false,
+      arguments: {},
+    });
+    defs.queues.push({ name: q, vhost: VHOST, durable: true, auto_delete: false, arguments: {} });
+    defs.bindings.push({
+      source: x,
+      vhost: VHOST,
+      destination: q,
+      destination_type: 'queue',
+      routing_key: 'k',
+      arguments: {},
+    });
+    defs.policies.push({
+      name: `p-${k}`,
+      vhost: VHOST,
+      pattern: `^${q}$`,
+      'apply-to': 'queues',
+      priority: 0,
+      definition: { 'max-length': 10 },
+    });
+    resource('rabbitexchanges', x, {
+      name: x,
+      type: 'direct',
+      durable: true,
+      autoDelete: false,
+      internal: false,
+    });
+    resource('rabbitqueues', q, { name: q, durable: true, autoDelete: false });
+    resource('rabbitbindings', `b-${k}`, {
+      source: x,
+      destination: q,
+      destinationType: 'queue',
+      routingKey: 'k',
+    });
+    resource('rabbitpolicies', `p-${k}`, {
+      name: `p-${k}`,
+      pattern: `^${q}$`,
+      applyTo: 'queues',
+      priority: 0,
+      definition: { 'max-length': 10 },
+    });
+    resource('rabbitoperatorpolicies', `op-${k}`, {
+      name: `op-${k}`,
+      pattern: `^${q}$`,
+      applyTo: 'queues',
+      priority: 0,
+      definition: { 'max-length': 100 },
+    });
+  }
+  // Loaded with warren's own client (it retries a request cut by a closing keep-alive connection).
+  const loader = new ManagementClient({
+    endpoint: env.broker.managementUrl,
+    username: env.broker.username,
+    password: env.broker.password,
+    maxConcurrentRequests: 32,
+  });
+  const put = (path: string, body: unknown) => loader.put(`/api${path}`, body);
+  const post = (path: string, body: unknown) => loader.post(`/api${path}`, body);
+  const calls: Array<() => Promise<unknown>> = [];
+  for (const x of defs.exchanges) calls.push(() => put(`/exchanges/${VHOST}/${x.name}`, x));
+  for (const q of defs.queues) calls.push(() => put(`/queues/${VHOST}/${q.name}`, q));
+  for (const p of defs.policies) calls.push(() => put(`/policies/${VHOST}/${p.name}`, p));
+  for (let k = 0; k < N; k++)
+    calls.push(() =>
+      put(`/operator-policies/${VHOST}/op-${k}`, {
+        pattern: `^q-${k}$`,
+        'apply-to': 'queues',
+        priority: 0,
+        definition: { 'max-length': 100 },
+      }),
+    );
+  const run = async (list: Array<() => Promise<unknown>>) => {
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 32 }, async () => {
+        while (next < list.length) await list[next++]!();
+      }),
+    );
+  };
+  await run(calls);
+  await run(defs.bindings.map((b) => () => post(`/bindings/${VHOST}/e/${b.source}/q/${b.destination}`, b)));
+  await measure(`${N} of each (and ${N} queues)`);
+} finally {
+  await env.stop();
+  rmSync(dir, { recursive: true, force: true });
+}
