@@ -45,7 +45,7 @@ if [[ ${#want[@]} -eq 0 ]]; then
   exit 0
 fi
 
-command -v go >/dev/null || { echo "build.sh: Go is required to build ${want[*]}" >&2; exit 1; }
+command -v go >/dev/null || { echo "build.sh: Go 1.26 (go on PATH) is required to build ${want[*]}: https://go.dev/doc/install" >&2; exit 1; }
 mkdir -p "$CACHE_ROOT/control-plane"
 exec 9>"$CACHE_ROOT/control-plane/.build.lock"
 # Another build may hold the lock for many minutes when caches are cold.

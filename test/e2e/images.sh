@@ -277,5 +277,7 @@ case "$what" in
   operator)
     operator_image "$(node_base)"
     echo "WARREN_IMAGE=$WARREN_IMAGE" ;;
-  *) echo "usage: images.sh [all|roots|operator]" >&2; exit 2 ;;
+  rabbitmq) echo "RABBITMQ_IMAGE=$(rabbitmq_image)" ;;
+  node) echo "NODE_IMAGE=$(node_image)" ;;
+  *) echo "usage: images.sh [all|roots|operator|rabbitmq|node]" >&2; exit 2 ;;
 esac

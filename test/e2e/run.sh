@@ -90,13 +90,17 @@ step "Docker engine"
 engine_start
 
 step "tools: kind, kubectl"
-if [[ -n "$STOCK" && -n "$(command -v kind)" ]]; then KIND_BIN=$(command -v kind); else
+# Built from pinned modules (cached); with stock images, the machine's own kind and kubectl will do.
+if [[ -n "$STOCK" ]] && command -v kind >/dev/null; then KIND_BIN=$(command -v kind); else
   KIND_BIN="$(bash "$REPO/test/control-plane/build.sh" kind | tail -n 1)/kind"
 fi
-BIN="$(bash "$REPO/test/control-plane/build.sh" | tail -n 1)"
+if [[ -n "$STOCK" ]] && command -v kubectl >/dev/null; then KUBECTL=$(command -v kubectl); else
+  KUBECTL="$(bash "$REPO/test/control-plane/build.sh" | tail -n 1)/kubectl"
+fi
+export KUBECTL
 kind() { "$KIND_BIN" "$@"; }
-kubectl() { "$BIN/kubectl" "$@"; }
-export KUBECTL="$BIN/kubectl"
+kubectl() { "$KUBECTL" "$@"; }
+"$KIND_BIN" version
 
 step "images"
 kind_args=()
