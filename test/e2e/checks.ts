@@ -156,7 +156,6 @@ test('e2e', { concurrency: false }, async (t) => {
   );
 
   await t.test('kubectl rollout restart makes no broker writes', async () => {
-    const resources = QUEUES + 6; // the seed's broker, vhost, user, permission, queue; the load queues
     kubectl(['rollout', 'restart', 'deployment/warren', '-n', SYSTEM_NS]);
     kubectl(['rollout', 'status', 'deployment/warren', '-n', SYSTEM_NS, '--timeout=240s']);
     const pods = await until(
@@ -170,14 +169,15 @@ test('e2e', { concurrency: false }, async (t) => {
       120_000,
     );
     const lead = await until('a new replica leads', () => pods.find((p) => p === leader()), 120_000);
-    // Done when the new leader has reconciled every resource, surveyed the broker and emptied its queues.
+    // Done when the new leader has surveyed the broker twice (what the first survey after the start
+    // queued has been through a reconcile by then) and its queues are empty. A restart with everything
+    // in place reconciles only what the survey finds changed: here, nothing.
     await until(
-      'the new leader has caught up',
+      'the new leader has surveyed twice with nothing queued',
       () => {
         const m = metrics(lead);
         return (
-          sum(m, (k) => k.startsWith('controller_runtime_reconcile_total')) >= resources - 1 &&
-          sum(m, (k) => k.startsWith('warren_survey_duration_seconds_count')) >= 1 &&
+          sum(m, (k) => k.startsWith('warren_survey_duration_seconds_count')) >= 2 &&
           sum(m, (k) => k.startsWith('workqueue_depth')) === 0
         );
       },

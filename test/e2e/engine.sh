@@ -13,7 +13,9 @@ engine_snapshot() {
   HOST_FORWARD_POLICY=$(iptables -S FORWARD 2>/dev/null | awk '$1 == "-P" {print $3}')
   HOST_HAD_DOCKER0=$(if ip link show docker0 >/dev/null 2>&1; then echo 1; fi)
   HOST_HAD_MODULES=$(if [[ -e /lib/modules ]]; then echo 1; fi)
+  HOST_BRIDGES=" $(host_bridges | tr '\n' ' ') "
 }
+host_bridges() { ip -o link show type bridge 2>/dev/null | awk -F': ' '$2 ~ /^br-[0-9a-f]+$/ {print $2}'; }
 
 # Use an engine that already answers; otherwise start dockerd with its data in the cache (images
 # survive between runs) and its socket, pid file and state under /run/warren-e2e.
@@ -78,8 +80,9 @@ engine_stop() {
   [[ -n "$HOST_FORWARD_POLICY" ]] && iptables -P FORWARD "$HOST_FORWARD_POLICY" 2>/dev/null
   echo "$HOST_IP_FORWARD" > /proc/sys/net/ipv4/ip_forward
   [[ -z "$HOST_HAD_DOCKER0" ]] && ip link delete docker0 2>/dev/null
-  for i in $(ip -o link show type bridge 2>/dev/null | awk -F': ' '$2 ~ /^br-[0-9a-f]{12}$/ {print $2}'); do
-    ip link delete "$i" 2>/dev/null || true
+  # Bridges of docker networks (kind's) that were not there before.
+  for i in $(host_bridges); do
+    [[ "$HOST_BRIDGES" == *" $i "* ]] || ip link delete "$i" 2>/dev/null || true
   done
   [[ -z "$HOST_HAD_MODULES" && -d /lib/modules ]] && rmdir /lib/modules 2>/dev/null
   rm -rf "$ENGINE_DIR"

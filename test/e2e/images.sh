@@ -248,10 +248,13 @@ EOF
     nohup containerd >/tmp/containerd.log 2>&1 &
     for i in $(seq 1 60); do [ -S /run/containerd/containerd.sock ] && ctr version >/dev/null 2>&1 && break; sleep 0.5; done
     ctr --namespace=k8s.io images import --label=io.cri-containerd.pinned=pinned --all-platforms --no-unpack --digests /images.tar >/dev/null
+    # ctr names the archive'"'"'s index import-<date>@sha256:...; only the kubeadm names are wanted.
+    ctr --namespace=k8s.io images list -q | grep "^import-" | xargs -r ctr --namespace=k8s.io images rm >/dev/null
     ctr --namespace=k8s.io images list -q | grep -v "^sha256:" >&2
     kill %1; wait || true
     rm -rf /images.tar /tmp/containerd.log'
   "$DOCKER" commit "$id" "$image-imported" >/dev/null
+  "$DOCKER" rm -f "$id" >/dev/null
   # STOPSIGNAL cannot be given to import/commit: a two-line classic build adds it (works offline).
   printf 'FROM %s\nENV container=docker\nSTOPSIGNAL SIGRTMIN+3\nENTRYPOINT ["/usr/local/bin/entrypoint", "/sbin/init"]\n' "$image-imported" \
     | DOCKER_BUILDKIT=0 "$DOCKER" build -q -t "$image" - >/dev/null

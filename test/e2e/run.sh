@@ -72,7 +72,7 @@ cleanup() {
       kind export logs "$WORK/logs" --name "$CLUSTER" >/dev/null 2>&1 && echo "node logs: $WORK/logs" >&2
     fi
     step "kind delete cluster"
-    timeout 120 kind delete cluster --name "$CLUSTER" >/dev/null 2>&1
+    timeout 120 "$KIND_BIN" delete cluster --name "$CLUSTER" >/dev/null 2>&1
     [[ -n "$ENGINE_STARTED" ]] && docker network rm kind >/dev/null 2>&1
   fi
   if [[ -n "$ENGINE_STARTED" ]]; then
