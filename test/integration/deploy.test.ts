@@ -84,6 +84,23 @@ describe('deploy/ on the API server', () => {
     }
   });
 
+  it('a Deployment that breaks the restricted profile is warned about (so the silence above means something)', async () => {
+    const deployment = [...byId(readFileSync(join(DEPLOY, 'deployment.yaml'), 'utf8')).values()][0]!;
+    delete deployment.spec.template.spec.containers[0].securityContext;
+    delete deployment.spec.template.spec.securityContext;
+    const { stderr } = await promisify(execFile)(
+      'bash',
+      [
+        '-c',
+        `"$0" --kubeconfig "$1" apply --server-side --dry-run=server -f - <<'EOF'\n${JSON.stringify(deployment)}\nEOF`,
+        env.kubectl,
+        env.kubeconfigPath,
+      ],
+      { encoding: 'utf8', timeout: 60_000 },
+    );
+    expect(stderr).toMatch(/would violate PodSecurity "restricted/);
+  });
+
   it('every manifest in deploy/ and deploy/optional/ passes on its own', async () => {
     const files = [
       ...readdirSync(DEPLOY)
