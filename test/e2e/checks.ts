@@ -137,6 +137,9 @@ test('e2e', { concurrency: false }, async (t) => {
         300,
       );
       kubectl(['delete', 'pod', '-n', SYSTEM_NS, before, '--wait=false']);
+      const atDeletion = rabbitmqctl('list_queues', '-p', 'jack_vhost', 'name').filter((q) =>
+        q.startsWith('load-'),
+      );
       await applying;
       const after = await until(
         'another replica takes the lease',
@@ -151,7 +154,10 @@ test('e2e', { concurrency: false }, async (t) => {
         q.startsWith('load-'),
       );
       assert.equal(queues.length, QUEUES);
-      console.log(`leader ${before} deleted; ${after} took over; ${QUEUES} queues Ready and in the broker`);
+      console.log(
+        `leader ${before} deleted with ${atDeletion.length} of ${QUEUES} queues in the broker; ` +
+          `${after} took over; all ${QUEUES} Ready and in the broker`,
+      );
     },
   );
 
