@@ -67,9 +67,9 @@ cleanup() {
   if [[ -n "$CLUSTER_CREATED" ]]; then
     if [[ $rc -ne 0 ]]; then
       echo "--- e2e failed: state of the cluster" >&2
-      kubectl get pods -A -o wide >&2
-      kubectl logs -n warren-system -l app.kubernetes.io/name=warren --tail=40 --prefix >&2
-      kind export logs "$WORK/logs" --name "$CLUSTER" >/dev/null 2>&1 && echo "node logs: $WORK/logs" >&2
+      kubectl get pods -A -o wide --request-timeout=20s >&2
+      kubectl logs -n warren-system -l app.kubernetes.io/name=warren --tail=40 --prefix --request-timeout=20s >&2
+      timeout 120 "$KIND_BIN" export logs "$WORK/logs" --name "$CLUSTER" >/dev/null 2>&1 && echo "node logs: $WORK/logs" >&2
     fi
     step "kind delete cluster"
     timeout 120 "$KIND_BIN" delete cluster --name "$CLUSTER" >/dev/null 2>&1
@@ -105,7 +105,8 @@ kubectl() { "$KUBECTL" "$@"; }
 step "images"
 kind_args=()
 if [[ -z "$STOCK" ]]; then
-  eval "$(bash "$HERE/images.sh" all | grep -E '^[A-Z_]+=[^ ]+$')"
+  images=$(bash "$HERE/images.sh" all)
+  eval "$(grep -E '^(NODE|RABBITMQ|WARREN)_IMAGE=[^ ]+$' <<<"$images")"
   kind_args=(--image "$NODE_IMAGE")
 else
   RABBITMQ_IMAGE="${WARREN_E2E_RABBITMQ_IMAGE:-rabbitmq:4.1-management}"
