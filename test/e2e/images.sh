@@ -2,11 +2,11 @@
 # Builds, without any container registry, the images the end-to-end run needs, each cached by version
 # (root filesystems in ~/.cache/warren/rootfs, images in the Docker engine under their versioned tags):
 #
-#   warren.local/kind-node:v$K8S_VERSION   a kind node image: Debian bookworm's containerd, runc, CNI
+#   warren.local/kind-node:v$K8S_VERSION-* a kind node image: Debian bookworm's containerd, runc, CNI
 #                                          plugins and systemd, Kubernetes built by test/control-plane/build.sh,
 #                                          the control-plane images imported into its containerd
-#   warren.local/rabbitmq:<version>        Debian's rabbitmq-server with the management plugin
-#   warren.local/node:<version>-bookworm   a Debian root with Node 24 (from the `node` npm package) and npm:
+#   warren.local/rabbitmq:<version>-*      Debian's rabbitmq-server with the management plugin
+#   warren.local/node:<version>-bookworm-* a Debian root with Node 24 (from the `node` npm package) and npm:
 #                                          the base for the project's Dockerfile, given as its BASE argument
 #   $WARREN_IMAGE                          the operator, from the project's Dockerfile (rebuilt every run)
 #
@@ -33,6 +33,12 @@ SLIM_PKGS=(ca-certificates)
 mkdir -p "$ROOTFS"
 log() { printf '[images %s] %s\n' "$(date +%T)" "$*" >&2; }
 have_image() { "$DOCKER" image inspect "$1" >/dev/null 2>&1; }
+# Image tags carry the version of what they hold and of this recipe, so an edit here rebuilds them.
+RECIPE=$(sha256sum "${BASH_SOURCE[0]}" | cut -c1-8)
+# Older builds of the same repository are dropped once a new one exists.
+drop_others() { # IMAGE
+  "$DOCKER" images --format '{{.Repository}}:{{.Tag}}' "${1%:*}" | grep -vxF "$1" | xargs -r "$DOCKER" rmi >/dev/null 2>&1 || true
+}
 
 # debootstrap's minbase, once.
 minbase() {
@@ -95,7 +101,7 @@ root_jobs() {
 # Node 24 base and the operator image
 node_base() {
   local version; version=$(node -p 'require(process.argv[1]).version' "$REPO/node_modules/node/package.json")
-  local image="warren.local/node:$version-bookworm"
+  local image="warren.local/node:$version-bookworm-$RECIPE"
   if ! have_image "$image"; then
     log "base image $image"
     local d; d=$(mktemp -d "$ROOTFS/nodebase.XXXX")
@@ -108,6 +114,7 @@ node_base() {
     ln -s ../lib/node_modules/npm/bin/npm-cli.js "$d/usr/local/bin/npm"
     import_dir "$d" "$image" --change 'CMD ["node"]' --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
     rm -rf "$d"
+    drop_others "$image"
   fi
   echo "$image"
 }
@@ -129,7 +136,7 @@ rabbitmq_image() {
   local tar; tar=$(rootfs rabbitmq "${RABBITMQ_PKGS[@]}")
   local version; version=$(tar -xOf "$tar" ./var/lib/dpkg/status | awk '/^Package: rabbitmq-server$/{p=1} p&&/^Version:/{print $2; exit}')
   version=${version%%-*}
-  local image="warren.local/rabbitmq:$version"
+  local image="warren.local/rabbitmq:$version-$RECIPE"
   if ! have_image "$image"; then
     log "RabbitMQ image $image"
     local d; d=$(mktemp -d "$ROOTFS/rabbitmq-img.XXXX")
@@ -143,6 +150,7 @@ rabbitmq_image() {
       --change 'USER rabbitmq' --change 'ENV HOME=/var/lib/rabbitmq RABBITMQ_LOGS=-' \
       --change 'EXPOSE 5672 15672' --change 'CMD ["/usr/lib/rabbitmq/bin/rabbitmq-server"]'
     rm -rf "$d"
+    drop_others "$image"
   fi
   echo "$image"
 }
@@ -150,7 +158,7 @@ rabbitmq_image() {
 # ---------------------------------------------------------------------------------------------------
 # The kind node image, as `kind build node-image` would make it, from local pieces.
 node_image() {
-  local image="warren.local/kind-node:v$K8S_VERSION"
+  local image="warren.local/kind-node:v$K8S_VERSION-$RECIPE"
   if have_image "$image"; then echo "$image"; return; fi
   local bin; bin=$(bash "$REPO/test/control-plane/build.sh" node | tail -n 1)
   local kindsrc; kindsrc="$(GOFLAGS='' go env GOMODCACHE)/sigs.k8s.io/kind@v$KIND_VERSION/images/base/files"
@@ -259,6 +267,7 @@ EOF
   printf 'FROM %s\nENV container=docker\nSTOPSIGNAL SIGRTMIN+3\nENTRYPOINT ["/usr/local/bin/entrypoint", "/sbin/init"]\n' "$image-imported" \
     | DOCKER_BUILDKIT=0 "$DOCKER" build -q -t "$image" - >/dev/null
   "$DOCKER" rmi "$image-imported" "$image-root" >/dev/null
+  drop_others "$image"
   echo "$image"
 }
 
