@@ -7,6 +7,14 @@ import { Operator } from '../src/operator.ts';
 import { makeLogger } from '../src/runtime/log.ts';
 import { ensureControlPlaneBinaries } from './support/control-plane.ts';
 import { REPO, startEnvironment } from './support/environment.ts';
+import { rabbitmqInstalled } from './support/rabbitmq.ts';
+
+// Say at once what is missing, before minutes of building the control plane.
+// (WARREN_TEST_BROKER=4.0 or 4.3 builds its own root filesystem instead.)
+if ((process.env.WARREN_TEST_BROKER ?? '3.10') === '3.10' && !rabbitmqInstalled()) {
+  console.error('npm run sandbox needs the Debian package rabbitmq-server: apt-get install rabbitmq-server');
+  process.exit(1);
+}
 
 const dir = join(REPO, '.sandbox');
 rmSync(join(dir, 'run'), { recursive: true, force: true });

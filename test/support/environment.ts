@@ -3,7 +3,7 @@ import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import { parse } from 'yaml';
-import { startBroker, type Broker } from './rabbitmq.ts';
+import { rabbitmqInstalled, selectedBroker, startBroker, type Broker } from './rabbitmq.ts';
 import { startControlPlane, type ControlPlane } from './control-plane.ts';
 import { reapOrphans, waitFor } from './processes.ts';
 
@@ -62,7 +62,7 @@ export async function installCRDs(kubeconfigPath: string): Promise<string[]> {
   const dir = join(REPO, 'crds');
   const names: string[] = [];
   try {
-    for (const file of readdirSync(dir).filter((f) => f.endsWith('.yaml'))) {
+    for (const file of readdirSync(dir).filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml')) {
       const text = readFileSync(join(dir, file), 'utf8');
       const name = (parse(text) as { metadata: { name: string } }).metadata.name;
       names.push(name);
@@ -97,6 +97,10 @@ export async function installCRDs(kubeconfigPath: string): Promise<string[]> {
 /** One control plane and one broker, with the CRDs installed. */
 export async function startEnvironment(dir: string): Promise<Environment> {
   await reapOrphans();
+  // Say at once what is missing, before minutes of building the control plane.
+  if (!selectedBroker().rootfs && !rabbitmqInstalled()) {
+    throw new Error('the Debian package rabbitmq-server is missing: apt-get install rabbitmq-server');
+  }
   mkdirSync(dir, { recursive: true });
   const [cp, rb] = await Promise.allSettled([
     startControlPlane(join(dir, 'kube')),

@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -6,7 +5,9 @@ import { Registry } from 'prom-client';
 import { parse, parseAllDocuments } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { GROUP } from '../../src/api/common.ts';
+import { deployFiles } from '../../src/api/deploy.ts';
 import { LEASE_NAME, parseConfig } from '../../src/config.ts';
+import { ALL_KINDS } from '../../src/kinds/index.ts';
 import { startHealthServer } from '../../src/runtime/health.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -25,13 +26,13 @@ function docsOf(text: string, where: string): Doc[] {
 }
 
 const crdFiles = readdirSync(CRDS)
-  .filter((f) => f.endsWith('.yaml'))
+  .filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml')
   .sort();
 const crds = crdFiles.map((f) => parse(readFileSync(join(CRDS, f), 'utf8')) as Doc);
 const plurals = crds.map((c) => c.spec.names.plural as string);
 
 const deployDocs = readdirSync(DEPLOY)
-  .filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml')
+  .filter((f) => f.endsWith('.yaml') && !['kustomization.yaml', 'install.yaml'].includes(f))
   .flatMap((f) => docsOf(readFileSync(join(DEPLOY, f), 'utf8'), f));
 const find = (kind: string, name?: string) =>
   deployDocs.filter((d) => d.kind === kind && (name === undefined || d.metadata?.name === name));
@@ -55,9 +56,15 @@ function verbs(rules: Doc[], group: string, resource: string, resourceName?: str
 
 const sorted = (s: Set<string>) => [...s].sort();
 
+const SUBJECT = { kind: 'ServiceAccount', name: 'warren', namespace: 'warren-system' };
+
 describe('deploy/: RBAC', () => {
-  const role = one('ClusterRole', 'warren');
-  const rules = role.rules as Doc[];
+  // Everything the ClusterRoles bound to warren's ServiceAccount grant: warren-kinds (generated) and
+  // warren (by hand: Secrets, Events, namespaces).
+  const bound = find('ClusterRoleBinding').filter((b) =>
+    b.subjects?.some((s: Doc) => JSON.stringify(s) === JSON.stringify(SUBJECT)),
+  );
+  const rules = bound.flatMap((b) => one('ClusterRole', b.roleRef.name).rules as Doc[]);
 
   it('there are CRDs to cover', () => {
     expect(plurals.length).toBeGreaterThanOrEqual(6);
@@ -91,17 +98,21 @@ describe('deploy/: RBAC', () => {
     expect(sorted(verbs(rules, '', 'namespaces'))).toEqual(['get']);
   });
 
-  it('binds the ClusterRole and the lease Role to the warren ServiceAccount', () => {
+  it('binds the ClusterRoles and the lease Role to the warren ServiceAccount', () => {
     const sa = one('ServiceAccount', 'warren');
     expect(sa.metadata.namespace).toBe('warren-system');
-    const subject = { kind: 'ServiceAccount', name: 'warren', namespace: 'warren-system' };
-    const crb = one('ClusterRoleBinding');
-    expect(crb.roleRef).toEqual({
-      apiGroup: 'rbac.authorization.k8s.io',
-      kind: 'ClusterRole',
-      name: 'warren',
-    });
-    expect(crb.subjects).toEqual([subject]);
+    const subject = SUBJECT;
+    const roles = find('ClusterRole')
+      .map((r) => r.metadata.name)
+      .sort();
+    expect(roles).toEqual(['warren', 'warren-kinds']);
+    const crbs = find('ClusterRoleBinding');
+    expect(crbs.map((b) => b.roleRef.name).sort()).toEqual(roles);
+    for (const crb of crbs) {
+      expect(crb.roleRef.apiGroup).toBe('rbac.authorization.k8s.io');
+      expect(crb.roleRef.kind).toBe('ClusterRole');
+      expect(crb.subjects).toEqual([subject]);
+    }
     const role = one('Role');
     const rb = one('RoleBinding');
     expect(rb.metadata.namespace).toBe('warren-system');
@@ -206,36 +217,94 @@ describe('deploy/: Deployment', () => {
   });
 });
 
-describe('deploy/: kustomization and render.sh', () => {
-  it('kustomization lists every CRD file and every manifest in deploy/', () => {
+describe('deploy/: disruption budget and metrics Service', () => {
+  const deployment = one('Deployment', 'warren');
+  const podLabels = deployment.spec.template.metadata.labels;
+  const selects = (selector: Record<string, string>) =>
+    Object.keys(selector).length > 0 && Object.entries(selector).every(([k, v]) => podLabels[k] === v);
+
+  it('keeps one of the two replicas through voluntary disruptions', () => {
+    const pdb = one('PodDisruptionBudget', 'warren');
+    expect(pdb.metadata.namespace).toBe('warren-system');
+    expect(pdb.spec.minAvailable).toBe(1);
+    expect(pdb.spec.minAvailable).toBeLessThan(deployment.spec.replicas);
+    expect(selects(pdb.spec.selector.matchLabels)).toBe(true);
+  });
+
+  it("serves the pods' metrics port, and the optional ServiceMonitor scrapes it", () => {
+    const svc = one('Service', 'warren-metrics');
+    expect(svc.metadata.namespace).toBe('warren-system');
+    expect(selects(svc.spec.selector)).toBe(true);
+    const port = svc.spec.ports.find((p: Doc) => p.name === 'metrics');
+    expect(port.targetPort).toBe('http');
+    const sm = parse(readFileSync(join(DEPLOY, 'optional', 'servicemonitor.yaml'), 'utf8'));
+    expect(sm.kind).toBe('ServiceMonitor');
+    expect(sm.metadata.namespace).toBe('warren-system');
+    for (const [k, v] of Object.entries(sm.spec.selector.matchLabels)) expect(svc.metadata.labels[k]).toBe(v);
+    expect(sm.spec.endpoints[0].port).toBe('metrics');
+    expect(sm.spec.endpoints[0].path).toBe(
+      deployment.spec.template.metadata.annotations['prometheus.io/path'],
+    );
+  });
+});
+
+describe('deploy/: generated files, kustomization and install.yaml', () => {
+  it('crds/kustomization.yaml, rbac-kinds.yaml and install.yaml are what npm run gen:crds writes', () => {
+    // The CRD texts come from disk here (crds.test.ts checks those against the schemas).
+    for (const [path, text] of deployFiles(ALL_KINDS.map((k) => k.plural))) {
+      expect(readFileSync(join(ROOT, path), 'utf8'), `${path} is stale: npm run gen:crds`).toBe(text);
+    }
+  });
+
+  it('a kind added to ALL_KINDS gets its CRD listed and its RBAC rules without a hand edit', () => {
+    const files = deployFiles(
+      ['rabbitwidgets', ...plurals],
+      new Map([['crds/warren.dev_rabbitwidgets.yaml', 'kind: X\n']]),
+    );
+    expect(parse(files.get('crds/kustomization.yaml')!).resources).toContain('warren.dev_rabbitwidgets.yaml');
+    const generated = parseAllDocuments(files.get('deploy/rbac-kinds.yaml')!).map((d) => d.toJS() as Doc);
+    const roleRules = generated.find((d) => d.kind === 'ClusterRole')!.rules;
+    expect(sorted(verbs(roleRules, GROUP, 'rabbitwidgets'))).toEqual([
+      'get',
+      'list',
+      'patch',
+      'update',
+      'watch',
+    ]);
+    expect(sorted(verbs(roleRules, GROUP, 'rabbitwidgets/status'))).toEqual(['get', 'patch', 'update']);
+    expect(sorted(verbs(roleRules, GROUP, 'rabbitwidgets/finalizers'))).toEqual(['update']);
+    expect(files.get('deploy/install.yaml')).toContain('kind: X\n');
+  });
+
+  it('deploy/kustomization.yaml includes ../crds and every manifest in deploy/; ../crds lists every CRD file', () => {
     const k = parse(readFileSync(join(DEPLOY, 'kustomization.yaml'), 'utf8'));
     expect(k.kind).toBe('Kustomization');
     const resources: string[] = k.resources;
-    for (const f of crdFiles) expect(resources).toContain(`../crds/${f}`);
-    for (const f of ['namespace.yaml', 'rbac.yaml', 'deployment.yaml']) expect(resources).toContain(f);
-    expect(resources.filter((r) => r.startsWith('../crds/'))).toHaveLength(crdFiles.length);
+    expect(resources[0]).toBe('../crds');
+    const manifests = readdirSync(DEPLOY).filter(
+      (f) => f.endsWith('.yaml') && !['kustomization.yaml', 'install.yaml'].includes(f),
+    );
+    expect([...resources.slice(1)].sort()).toEqual(manifests.sort());
     expect(new Set(resources).size).toBe(resources.length);
+    const c = parse(readFileSync(join(CRDS, 'kustomization.yaml'), 'utf8'));
+    expect([...c.resources].sort()).toEqual(crdFiles);
   });
 
-  it('render.sh prints every CRD and every deploy/ object as one multi-document YAML', () => {
-    const out = execFileSync('bash', ['deploy/render.sh'], { cwd: ROOT, encoding: 'utf8' });
-    const docs = docsOf(out, 'render.sh output');
+  it('install.yaml holds every CRD and every deploy/ object, CRDs and the namespace first', () => {
+    const docs = docsOf(readFileSync(join(DEPLOY, 'install.yaml'), 'utf8'), 'install.yaml');
     const renderedCrds = docs.filter((d) => d.kind === 'CustomResourceDefinition');
     expect(renderedCrds.map((d) => d.spec.names.plural).sort()).toEqual([...plurals].sort());
     expect(renderedCrds).toEqual(expect.arrayContaining(crds));
     const ids = (ds: Doc[]) =>
       ds.map((d) => `${d.kind}/${d.metadata.namespace ?? ''}/${d.metadata.name}`).sort();
     expect(ids(docs.filter((d) => d.kind !== 'CustomResourceDefinition'))).toEqual(ids(deployDocs));
-    // CRDs and the namespace come before anything that needs them.
     const firstOther = docs.findIndex((d) => !['CustomResourceDefinition', 'Namespace'].includes(d.kind));
     const lastCrd = docs.map((d) => d.kind).lastIndexOf('CustomResourceDefinition');
     const ns = docs.findIndex((d) => d.kind === 'Namespace');
     expect(lastCrd).toBeLessThan(firstOther);
     expect(ns).toBeLessThan(firstOther);
-  });
-
-  it('render.sh works from another directory', () => {
-    const out = execFileSync('bash', [join(DEPLOY, 'render.sh')], { cwd: '/', encoding: 'utf8' });
-    expect(docsOf(out, 'render.sh from /').length).toBe(crds.length + deployDocs.length);
+    // The Deployment runs the image the e2e run builds and loads under the same name.
+    const image = docs.find((d) => d.kind === 'Deployment')!.spec.template.spec.containers[0].image;
+    expect(readFileSync(join(ROOT, 'test', 'e2e', 'images.sh'), 'utf8')).toContain(`WARREN_IMAGE:-${image}}`);
   });
 });
