@@ -4,19 +4,21 @@ import { describe, expect, it } from 'vitest';
 import { drain, publish } from '../support/amqp.ts';
 import { testContext, type TestContext } from '../support/context.ts';
 import { enc } from '../support/management.ts';
-import { createBroker, startOperator } from '../support/operator.ts';
+import { createBroker, startOperator, type RunningOperator } from '../support/operator.ts';
 import { useOperator } from '../support/suite.ts';
 import { eventually, isReadyNow, readyOf } from '../support/wait.ts';
 
 // Nothing a resource still declares or retains is destroyed by the deletion of another resource.
 // Each scenario publishes real messages and reads them back after the deletion.
 let ctx: TestContext;
+let op: RunningOperator;
 let ns: string;
 const kept: string[] = []; // broker vhosts a test leaves behind on purpose
 useOperator(
   import.meta.url,
-  (c) => {
+  (c, o) => {
     ctx = c;
+    op = o;
     ns = c.namespace;
   },
   {
@@ -257,6 +259,10 @@ describe('finalizers are released without deleting only when nothing can be dele
     await ctx.core.deleteNamespacedSecret({ name: 'stuck-admin', namespace: ns });
     await ctx.remove('rabbitqueues', 'q-stuck');
     await reason('rabbitqueues', 'q-stuck', 'DeleteFailed');
+    // Held, it backs off like any failing resource: its own status writes do not re-queue it.
+    const before = await op.reconciles('rabbitqueue');
+    await sleep(4000);
+    expect((await op.reconciles('rabbitqueue')) - before).toBeLessThanOrEqual(6);
     await annotate('rabbitqueues', 'q-stuck', { 'warren.dev/release-without-deleting': 'true' });
     await ctx.waitGone('rabbitqueues', 'q-stuck');
     expect((await eventFor('q-stuck', 'FinalizerReleased')).type).toBe('Warning');
