@@ -125,21 +125,22 @@ try {
       definition: { 'max-length': 100 },
     });
   }
-  // Loaded with warren's own client (it retries a request cut by a closing keep-alive connection).
+  // Loaded 8 at a time with warren's own client (it retries a request cut by a closing keep-alive connection).
   const loader = new ManagementClient({
     endpoint: env.broker.managementUrl,
     username: env.broker.username,
     password: env.broker.password,
-    maxConcurrentRequests: 32,
+    maxConcurrentRequests: 8,
+    timeoutMs: 300_000,
   });
   const put = (path: string, body: unknown) => loader.put(`/api${path}`, body);
   const post = (path: string, body: unknown) => loader.post(`/api${path}`, body);
-  const calls: Array<() => Promise<unknown>> = [];
-  for (const x of defs.exchanges) calls.push(() => put(`/exchanges/${VHOST}/${x.name}`, x));
-  for (const q of defs.queues) calls.push(() => put(`/queues/${VHOST}/${q.name}`, q));
-  for (const p of defs.policies) calls.push(() => put(`/policies/${VHOST}/${p.name}`, p));
+  // Policies first: each policy written re-evaluates every queue and exchange of the vhost.
+  const policies: Array<() => Promise<unknown>> = [];
+  const objects: Array<() => Promise<unknown>> = [];
+  for (const p of defs.policies) policies.push(() => put(`/policies/${VHOST}/${p.name}`, p));
   for (let k = 0; k < N; k++)
-    calls.push(() =>
+    policies.push(() =>
       put(`/operator-policies/${VHOST}/op-${k}`, {
         pattern: `^q-${k}$`,
         'apply-to': 'queues',
@@ -147,15 +148,18 @@ try {
         definition: { 'max-length': 100 },
       }),
     );
+  for (const x of defs.exchanges) objects.push(() => put(`/exchanges/${VHOST}/${x.name}`, x));
+  for (const q of defs.queues) objects.push(() => put(`/queues/${VHOST}/${q.name}`, q));
   const run = async (list: Array<() => Promise<unknown>>) => {
     let next = 0;
     await Promise.all(
-      Array.from({ length: 32 }, async () => {
+      Array.from({ length: 8 }, async () => {
         while (next < list.length) await list[next++]!();
       }),
     );
   };
-  await run(calls);
+  await run(policies);
+  await run(objects);
   await run(defs.bindings.map((b) => () => post(`/bindings/${VHOST}/e/${b.source}/q/${b.destination}`, b)));
   await measure(`${N} of each (and ${N} queues)`);
 } finally {

@@ -273,3 +273,40 @@ describe('RabbitPolicy and RabbitOperatorPolicy', () => {
     expect((empty as k8s.ApiException<unknown>).code).toBe(422);
   });
 });
+
+describe.each([
+  ['rabbitexchanges', 'exchanges', { type: 'fanout' }],
+  ['rabbitpolicies', 'policies', { pattern: '^none$', definition: { 'max-length': 7 } }],
+  ['rabbitoperatorpolicies', 'operator-policies', { pattern: '^none$', definition: { 'max-length': 7 } }],
+] as const)('%s: the rules every kind follows', (plural, path, fields) => {
+  const short = plural.slice('rabbit'.length, 'rabbit'.length + 4);
+  it('waits for its vhost, one of two declarations owns the object, and Retain keeps it', async () => {
+    const vhost = `${ctx.namespace}-${short}`;
+    const spec = (extra: Record<string, unknown> = {}) => ({
+      brokerRef: b,
+      vhost,
+      name: 'shared',
+      ...fields,
+      ...extra,
+    });
+    const inBroker = () => ctx.broker.get(`/${path}/${enc(vhost)}/shared`);
+    // Declared before its vhost: it waits, then turns Ready when the vhost appears.
+    await ctx.create(plural, `${short}-first`, spec());
+    await reason(plural, `${short}-first`, 'WaitingForDependency');
+    await ctx.create('rabbitvhosts', `vh-${short}`, { brokerRef: b, name: vhost });
+    await ready(plural, `${short}-first`);
+    await nextSecond();
+    await ctx.create(plural, `${short}-second`, spec({ deletionPolicy: 'Retain' }));
+    await reason(plural, `${short}-second`, 'Conflict');
+    // Deleting the owner hands the object over; the other, with Retain, keeps it on deletion.
+    await ctx.remove(plural, `${short}-first`);
+    await ctx.waitGone(plural, `${short}-first`);
+    await ready(plural, `${short}-second`);
+    expect((await inBroker()).status).toBe(200);
+    await ctx.remove(plural, `${short}-second`);
+    await ctx.waitGone(plural, `${short}-second`);
+    expect((await inBroker()).status).toBe(200);
+    await ctx.broker.del(`/vhosts/${enc(vhost)}`);
+    await ctx.remove('rabbitvhosts', `vh-${short}`);
+  });
+});
