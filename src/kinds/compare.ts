@@ -24,7 +24,7 @@ export function limitDifferences(
 ): Difference[] {
   return differing(
     Object.entries(desired).map(([k, v]) => [
-      `limits.${k}`,
+      `limits.${k.replace(/-(\w)/g, (_, c: string) => c.toUpperCase())}`, // as the spec names it
       isSet(actual[k]) ? actual[k] : undefined,
       v,
       v === undefined ? !isSet(actual[k]) : actual[k] === v,
