@@ -44,6 +44,19 @@ export interface ExportResult {
 const definedOnly = (o: Record<string, unknown>) =>
   Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
 
+const isMap = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object' && !Array.isArray(v);
+
+/** Keys in order at every level, so a broker's listing and a file give the same text. */
+function sorted(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(sorted);
+  if (!isMap(v)) return v;
+  return Object.fromEntries(
+    Object.keys(v)
+      .sort()
+      .map((k) => [k, sorted(v[k])]),
+  );
+}
+
 /** Leaves out the fields whose value is the schema's default (the API server fills them in). */
 export function pruneDefaults(def: KindDef, spec: Record<string, unknown>): Record<string, unknown> {
   const out = { ...spec };
@@ -66,7 +79,8 @@ function manifest(
   const metadata = { name, ...(opts.namespace ? { namespace: opts.namespace } : {}) };
   const spec: Record<string, unknown> = { brokerRef: { name: opts.brokerRef } };
   if (e.brokerName && e.brokerName.value !== name) spec[e.brokerName.field] = e.brokerName.value;
-  Object.assign(spec, definedOnly(e.spec));
+  // The spec's own fields keep the kind's order; maps inside (arguments, definition) are sorted.
+  for (const [k, v] of Object.entries(definedOnly(e.spec))) spec[k] = sorted(v);
   let secret: Manifest | undefined;
   if (e.credentials) {
     const secretName = `${name}-credentials`;

@@ -6,7 +6,7 @@ import type { Definitions } from './definitions.ts';
 import type { CliKind, Inventory } from './types.ts';
 
 /** Rows by table, keyed as the survey keys them, so the kinds' own lookups work on either source. */
-class Rows implements Inventory {
+export class MemoryInventory implements Inventory {
   readonly #tables = new Map<string, Map<string, [string[], unknown]>>();
   readonly source: string;
   readonly caps: Capabilities;
@@ -45,7 +45,7 @@ export async function readBroker(
   source: string,
   wanted: (vhost: string) => boolean = () => true,
 ): Promise<Inventory> {
-  const inv = new Rows(source, await client.capabilities());
+  const inv = new MemoryInventory(source, await client.capabilities());
   const tables = tablesOf(kinds);
   const load = async (t: Table, vhost?: string) => {
     for (const [parts, row] of await t.read(client, vhost)) inv.add(t, parts, row);
@@ -67,7 +67,7 @@ export function inventoryFromDefinitions(defs: Definitions, kinds: CliKind[], so
   } catch {
     caps = capabilities('3.10.0');
   }
-  const inv = new Rows(source, caps);
+  const inv = new MemoryInventory(source, caps);
   for (const k of kinds) k.fromDefinitions(defs, (table, parts, row) => inv.add(table, parts, row));
   return inv;
 }

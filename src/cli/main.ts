@@ -10,7 +10,7 @@ import { diff, hasChanges, renderTable } from './diff.ts';
 import { buildExport, writeExport, type ExportResult } from './export.ts';
 import { inventoryFromDefinitions, readBroker } from './inventory.ts';
 import { CLI_KINDS, kindWord } from './kinds/index.ts';
-import { loadCluster, loadFiles } from './manifests.ts';
+import { loadCluster, loadFiles, type Loaded } from './manifests.ts';
 import { glob, type Selection } from './select.ts';
 import type { Inventory } from './types.ts';
 
@@ -222,30 +222,31 @@ async function diffCommand(args: string[], env: NodeJS.ProcessEnv, io: Out): Pro
   const output = v.output ?? 'table';
   if (output !== 'table' && output !== 'json')
     throw new UsageError(`--output must be table or json, not '${output}'`);
-  if (v.cluster === !!positionals.length)
+  if (!!v.cluster === !!positionals.length)
     throw new UsageError('give manifest files or directories, or --cluster (one of the two)');
   if (v['all-namespaces'] && !v.cluster) throw new UsageError('--all-namespaces goes with --cluster');
-  let loaded;
-  if (v.cluster) {
-    const kc = new k8s.KubeConfig();
-    kc.loadFromDefault();
-    const namespace = v['all-namespaces']
-      ? undefined
-      : (v.namespace ?? kc.getContextObject(kc.currentContext)?.namespace ?? 'default');
-    loaded = await loadCluster(kc, CLI_KINDS, namespace);
-  } else {
-    loaded = loadFiles(positionals, CLI_KINDS, v.namespace ?? 'default');
-  }
-  const brokerRef = v['broker-ref'];
-  if (brokerRef) loaded.resources = loaded.resources.filter(({ r }) => r.spec?.brokerRef?.name === brokerRef);
-  const sel = selection(v, v.username ?? env[ENV.username]);
   const { client, url } = connect(v, env);
+  let loaded: Loaded;
   let inv: Inventory;
   try {
+    if (v.cluster) {
+      const kc = new k8s.KubeConfig();
+      kc.loadFromDefault();
+      const namespace = v['all-namespaces']
+        ? undefined
+        : (v.namespace ?? kc.getContextObject(kc.currentContext)?.namespace ?? 'default');
+      loaded = await loadCluster(kc, CLI_KINDS, namespace);
+    } else {
+      loaded = loadFiles(positionals, CLI_KINDS, v.namespace ?? 'default');
+    }
     inv = await readBroker(client, CLI_KINDS, `broker ${url}`);
   } finally {
     await client.close();
   }
+  // Resources of other brokers are not about this one.
+  const brokerRef = v['broker-ref'];
+  if (brokerRef) loaded.resources = loaded.resources.filter(({ r }) => r.spec?.brokerRef?.name === brokerRef);
+  const sel = selection(v, v.username ?? env[ENV.username]);
   const report = diff(loaded, inv, CLI_KINDS, sel);
   io.out(output === 'json' ? JSON.stringify(report, null, 2) + '\n' : renderTable(report));
   return hasChanges(report) ? 1 : 0;

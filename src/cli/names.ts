@@ -41,13 +41,13 @@ export interface Nameable {
  */
 export function assignNames(items: Nameable[]): Map<string, string> {
   const out = new Map<string, string>();
-  const withHash = (it: Nameable, n = 6) => {
-    const base = (fit(it.parts, it.id) || kubeName(it.fallback)).slice(0, MAX - n - 1).replace(/-+$/, '');
-    return `${base}-${hash(it.id, n)}`;
-  };
-  const plain = (it: Nameable) => fit(it.parts, it.id) || withHash(it);
   const qualified = (it: Nameable) =>
     it.qualifier && kubeName(it.qualifier) ? fit([it.qualifier, ...it.parts], it.id) : undefined;
+  const withHash = (it: Nameable, n = 6) => {
+    const base = qualified(it) || fit(it.parts, it.id) || kubeName(it.fallback);
+    return `${base.slice(0, MAX - n - 1).replace(/-+$/, '')}-${hash(it.id, n)}`;
+  };
+  const plain = (it: Nameable) => fit(it.parts, it.id) || withHash(it);
 
   const collisions = (names: Map<Nameable, string | undefined>) => {
     const count = new Map<string, number>();
