@@ -100,12 +100,12 @@ describe('warren export, applied to another broker', () => {
       unchanged: 0,
       unmanaged: 0,
     });
-    const defs = await (
+    const vhosts = (await (
       await fetch(`${B.managementUrl}/api/vhosts`, {
         headers: { authorization: `Basic ${Buffer.from(`${B.username}:${B.password}`).toString('base64')}` },
       })
-    ).json();
-    expect(defs.map((v: { name: string }) => v.name)).toEqual(['/']);
+    ).json()) as Array<{ name: string }>;
+    expect(vhosts.map((v) => v.name)).toEqual(['/']);
   });
 
   it('rebuilds broker A in broker B: B exports the same files, and its users and routes work', async () => {
