@@ -208,7 +208,10 @@ describe('adopting a hand-made broker', () => {
         () => ctx.get('rabbitbrokers', 'local'),
         (b) => {
           const t = b.status?.lastSurveyTime ?? '';
-          if (Date.parse(t) > readyAt && t !== last) (surveys++, (last = t));
+          if (Date.parse(t) > readyAt && t !== last) {
+            surveys++;
+            last = t;
+          }
           return surveys >= 2;
         },
         { what: 'two surveys after adoption', timeoutMs: 30_000, intervalMs: 200 },
