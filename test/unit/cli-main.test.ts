@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { run } from '../../src/cli/main.ts';
+import { readTree } from '../support/cli.ts';
 
 const REPO = join(import.meta.dirname, '..', '..');
 const FIXTURE = join(REPO, 'test', 'fixtures', 'definitions.json');
@@ -86,5 +87,19 @@ describe('the warren command line', () => {
       timeout: 60_000,
     });
     expect(stdout.trim()).toMatch(/^warren \d+\.\d+\.\d+$/);
+  });
+});
+
+describe('examples/migrate/', () => {
+  it('holds what warren export makes of its definitions file, with the README walk-through flags', async () => {
+    const dir = join(mkdtempSync(join(tmpdir(), 'warren-example-')), 'manifests');
+    const example = join(REPO, 'examples', 'migrate');
+    const r = await warren([
+      'export',
+      ...['-f', join(example, 'definitions.json'), '-d', dir, '--no-credentials'],
+      ...['--exclude', 'queue:*.pidbox', '--exclude', 'exchange:celery.pidbox'],
+    ]);
+    expect(r.code, r.err).toBe(0);
+    expect(readTree(dir)).toEqual(readTree(join(example, 'manifests')));
   });
 });
