@@ -39,6 +39,17 @@ function refsOf(resources: Declared[]): Refs {
   return { lookup: (plural, ns, name) => byKey.get(key(plural, ns, name)) };
 }
 
+/** The vhosts the resources' objects live in. */
+export function vhostsOf(loaded: Loaded): Set<string> {
+  const refs = refsOf(loaded.resources);
+  const out = new Set<string>();
+  for (const { cli, r, invalid } of loaded.resources) {
+    const v = invalid ? undefined : (cli.kind.holds?.(r) ?? cli.kind.vhostOf?.(r, refs));
+    if (v !== undefined) out.add(v);
+  }
+  return out;
+}
+
 /** The older resource owns a broker object two declare (as the operator decides). */
 const age = (r: Resource<any, any>) =>
   `${r.metadata.creationTimestamp ?? ''}\u0000${r.metadata.namespace}/${r.metadata.name}`;

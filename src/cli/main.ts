@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ManagementClient } from '../rabbitmq/index.ts';
 import { readDefinitions } from './definitions.ts';
-import { diff, hasChanges, renderTable } from './diff.ts';
+import { diff, hasChanges, renderTable, vhostsOf } from './diff.ts';
 import { buildExport, writeExport, type ExportResult } from './export.ts';
 import { inventoryFromDefinitions, readBroker } from './inventory.ts';
 import { CLI_KINDS, kindWord } from './kinds/index.ts';
@@ -225,6 +225,7 @@ async function diffCommand(args: string[], env: NodeJS.ProcessEnv, io: Out): Pro
   if (!!v.cluster === !!positionals.length)
     throw new UsageError('give manifest files or directories, or --cluster (one of the two)');
   if (v['all-namespaces'] && !v.cluster) throw new UsageError('--all-namespaces goes with --cluster');
+  const sel = selection(v, v.username ?? env[ENV.username]);
   const { client, url } = connect(v, env);
   let loaded: Loaded;
   let inv: Inventory;
@@ -239,14 +240,17 @@ async function diffCommand(args: string[], env: NodeJS.ProcessEnv, io: Out): Pro
     } else {
       loaded = loadFiles(positionals, CLI_KINDS, v.namespace ?? 'default');
     }
-    inv = await readBroker(client, CLI_KINDS, `broker ${url}`);
+    // Resources of other brokers are not about this one.
+    const brokerRef = v['broker-ref'];
+    if (brokerRef)
+      loaded.resources = loaded.resources.filter(({ r }) => r.spec?.brokerRef?.name === brokerRef);
+    // Inside vhosts, only what the resources touch and --vhost selects is read.
+    const touched = vhostsOf(loaded);
+    const selected = vhostFilter(sel);
+    inv = await readBroker(client, CLI_KINDS, `broker ${url}`, (vh) => touched.has(vh) || selected(vh));
   } finally {
     await client.close();
   }
-  // Resources of other brokers are not about this one.
-  const brokerRef = v['broker-ref'];
-  if (brokerRef) loaded.resources = loaded.resources.filter(({ r }) => r.spec?.brokerRef?.name === brokerRef);
-  const sel = selection(v, v.username ?? env[ENV.username]);
   const report = diff(loaded, inv, CLI_KINDS, sel);
   io.out(output === 'json' ? JSON.stringify(report, null, 2) + '\n' : renderTable(report));
   return hasChanges(report) ? 1 : 0;
