@@ -8,6 +8,7 @@ import { diff } from '../../src/cli/diff.ts';
 import { buildExport, writeExport, type ExportOptions, type Manifest } from '../../src/cli/export.ts';
 import { inventoryFromDefinitions, MemoryInventory } from '../../src/cli/inventory.ts';
 import { CLI_KINDS } from '../../src/cli/kinds/index.ts';
+import type { CliKind } from '../../src/cli/types.ts';
 import { loadFiles } from '../../src/cli/manifests.ts';
 import { bindingsTable } from '../../src/kinds/binding.ts';
 import { TOPOLOGY_KINDS } from '../../src/kinds/index.ts';
@@ -322,6 +323,27 @@ describe('warren export of what only a live broker shows', () => {
     expect(res.left.find((l) => l.c.word === 'operatorpolicy')!.reason).toMatch(
       /^not valid as a RabbitOperatorPolicy \(applyTo: /,
     );
+  });
+});
+
+describe('a kind that exports objects on behalf of others', () => {
+  it('claims them: the other kinds leave them out', () => {
+    // As a super stream would claim its exchange and partition queues.
+    const bundle: CliKind = {
+      ...CLI_KINDS.find((k) => k.kind.def.kind === 'RabbitExchange')!,
+      claims: () => [
+        ['queue', 'orders', 'audit'],
+        ['exchange', 'orders', 'events'],
+      ],
+      export: () => [],
+    };
+    const kinds = CLI_KINDS.map((k) => (k.kind.def.kind === 'RabbitExchange' ? bundle : k));
+    const res = buildExport(inventoryFromDefinitions(fixture(), kinds, 'test'), kinds, OPTS);
+    expect(named(res, 'RabbitQueue', 'audit')).toBeUndefined();
+    expect(res.left.map((l) => [l.c.describe, l.reason])).toContainEqual([
+      "queue 'audit' in vhost 'orders'",
+      'exported as part of a RabbitExchange',
+    ]);
   });
 });
 
