@@ -11,6 +11,8 @@ RUN --mount=type=secret,id=ca \
     if [ -s /run/secrets/ca ]; then export NODE_EXTRA_CA_CERTS=/run/secrets/ca; fi; \
     npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY src ./src
+# The `warren` command (export, diff) on the PATH: docker run --rm IMAGE warren export --help
+RUN ln -s /app/src/cli/main.ts /usr/local/bin/warren
 # Numeric, so the kubelet can check runAsNonRoot; the root filesystem may be read-only (npm is not run).
 USER 1000:1000
 EXPOSE 8081

@@ -15,7 +15,7 @@ type Status = {
   arguments?: Record<string, unknown>;
 };
 type Binding = Resource<RabbitBindingSpec, Status>;
-interface Desired extends BindingBody {
+export interface Desired extends BindingBody {
   vhost: string;
 }
 
@@ -28,7 +28,8 @@ export const bindingsTable: Table<BindingInfo> = {
     (await client.listBindings(vhost!)).filter((b) => b.source !== '').map((b) => [rowKey(vhost!, b), b]),
 };
 
-const rowKey = (vhost: string, b: BindingBody) => [
+/** A binding's row key in the survey's table and (after 'binding') its identity. */
+export const rowKey = (vhost: string, b: BindingBody) => [
   vhost,
   b.source,
   b.destination_type,
@@ -37,7 +38,7 @@ const rowKey = (vhost: string, b: BindingBody) => [
   canonical(b.arguments),
 ];
 
-const fromSpec = (r: Binding): Desired => ({
+export const fromSpec = (r: Resource<RabbitBindingSpec>): Desired => ({
   vhost: r.spec.vhost,
   source: r.spec.source,
   destination: r.spec.destination,

@@ -7,11 +7,36 @@ export const sameSet = (a: string[], b: string[]) =>
 /** -1 is the broker's "no limit". */
 const isSet = (v: number | undefined) => v !== undefined && v !== -1;
 
+/** One field where the broker and the spec differ (for `warren diff`: what a reconcile would write). */
+export interface Difference {
+  field: string;
+  broker: unknown;
+  spec: unknown;
+}
+
+/** The fields whose values differ, given [field, broker value, spec value, equal]. */
+export const differing = (fields: Array<[string, unknown, unknown, boolean]>): Difference[] =>
+  fields.filter(([, , , equal]) => !equal).map(([field, broker, spec]) => ({ field, broker, spec }));
+
+export function limitDifferences(
+  desired: Record<string, number | undefined>,
+  actual: Record<string, number>,
+): Difference[] {
+  return differing(
+    Object.entries(desired).map(([k, v]) => [
+      `limits.${k.replace(/-(\w)/g, (_, c: string) => c.toUpperCase())}`, // as the spec names it
+      isSet(actual[k]) ? actual[k] : undefined,
+      v,
+      v === undefined ? !isSet(actual[k]) : actual[k] === v,
+    ]),
+  );
+}
+
 export function limitsMatch(
   desired: Record<string, number | undefined>,
   actual: Record<string, number>,
 ): boolean {
-  return Object.entries(desired).every(([k, v]) => (v === undefined ? !isSet(actual[k]) : actual[k] === v));
+  return limitDifferences(desired, actual).length === 0;
 }
 
 /**

@@ -1,10 +1,10 @@
 import { RabbitExchange, type RabbitExchangeSpec } from '../api/exchange.ts';
 import type { Resource } from '../api/common.ts';
 import { ManagementError, type ExchangeBody, type ExchangeInfo } from '../rabbitmq/index.ts';
-import { sameJson } from './compare.ts';
+import { differing, sameJson, type Difference } from './compare.ts';
 import { claim, depKeys, type Table, type TopologyKind } from './types.ts';
 
-interface Desired extends ExchangeBody {
+export interface Desired extends ExchangeBody {
   vhost: string;
   name: string;
 }
@@ -22,7 +22,7 @@ export const exchangesTable: Table<ExchangeInfo> = {
 
 export const exchangeName = (r: Resource<RabbitExchangeSpec>) => r.spec.name ?? r.metadata.name;
 
-const fromSpec = (r: Resource<RabbitExchangeSpec>): Desired => ({
+export const fromSpec = (r: Resource<RabbitExchangeSpec>): Desired => ({
   vhost: r.spec.vhost,
   name: exchangeName(r),
   type: r.spec.type,
@@ -32,12 +32,17 @@ const fromSpec = (r: Resource<RabbitExchangeSpec>): Desired => ({
   arguments: r.spec.arguments ?? {},
 });
 
-const matches = (d: Desired, a: ExchangeInfo) =>
-  a.type === d.type &&
-  a.durable === d.durable &&
-  a.auto_delete === d.auto_delete &&
-  a.internal === d.internal &&
-  sameJson(a.arguments, d.arguments);
+/** What differs between an existing exchange and the spec (the broker cannot change any of it). */
+export const differences = (d: Desired, a: ExchangeInfo): Difference[] =>
+  differing([
+    ['type', a.type, d.type, a.type === d.type],
+    ['durable', a.durable, d.durable, a.durable === d.durable],
+    ['autoDelete', a.auto_delete, d.auto_delete, a.auto_delete === d.auto_delete],
+    ['internal', a.internal, d.internal, a.internal === d.internal],
+    ['arguments', a.arguments, d.arguments, sameJson(a.arguments, d.arguments)],
+  ]);
+
+const matches = (d: Desired, a: ExchangeInfo) => !differences(d, a).length;
 
 export const exchangeKind: TopologyKind<RabbitExchangeSpec, Desired> = {
   def: RabbitExchange,

@@ -1,5 +1,7 @@
 import { RabbitPermission, type RabbitPermissionSpec } from '../api/permission.ts';
+import type { Resource } from '../api/common.ts';
 import type { Permission } from '../rabbitmq/index.ts';
+import { differing, type Difference } from './compare.ts';
 import {
   appliedSubject,
   removeIfMoved,
@@ -9,20 +11,33 @@ import {
   waitIfMissing,
   type Subject,
 } from './subject.ts';
-import { claim, type Table, type TopologyKind } from './types.ts';
+import { claim, type Refs, type Table, type TopologyKind } from './types.ts';
 
-interface Desired extends Subject {
+export interface Desired extends Subject {
   configure: string;
   write: string;
   read: string;
 }
 
-const permissionsTable: Table<Permission> = {
+export const permissionsTable: Table<Permission> = {
   name: 'permissions',
   noun: 'permission',
   scope: 'broker',
   read: async (client) => (await client.listPermissions()).map((p) => [[p.vhost, p.user], p]),
 };
+
+/** The permission the spec declares, references resolved from the referenced resources' specs. */
+export function fromSpec(r: Resource<RabbitPermissionSpec>, refs: Refs): Desired | undefined {
+  const s = specSubject(r, refs);
+  return s && { ...s, configure: r.spec.configure, write: r.spec.write, read: r.spec.read };
+}
+
+/** What a reconcile would change in an existing permission. */
+export const differences = (
+  d: Pick<Desired, 'configure' | 'write' | 'read'>,
+  actual: Permission,
+): Difference[] =>
+  differing((['configure', 'write', 'read'] as const).map((k) => [k, actual[k], d[k], actual[k] === d[k]]));
 
 export const permissionKind: TopologyKind<RabbitPermissionSpec, Desired> = {
   def: RabbitPermission,
@@ -46,8 +61,7 @@ export const permissionKind: TopologyKind<RabbitPermissionSpec, Desired> = {
       (old) => client.deletePermission(old.vhost, old.user),
     );
     const actual = await client.getPermission(d.vhost, d.user);
-    if (actual && actual.configure === d.configure && actual.write === d.write && actual.read === d.read)
-      return moved ? 'updated' : 'unchanged';
+    if (actual && !differences(d, actual).length) return moved ? 'updated' : 'unchanged';
     await client
       .putPermission(d.vhost, d.user, { configure: d.configure, write: d.write, read: d.read })
       .catch((err) => waitIfMissing(err, d));
@@ -68,12 +82,7 @@ export const permissionKind: TopologyKind<RabbitPermissionSpec, Desired> = {
   inSync(r, snap) {
     const s = appliedSubject(r);
     const actual = s && snap.row(permissionsTable, s.vhost, s.user);
-    return (
-      !!actual &&
-      actual.configure === r.spec.configure &&
-      actual.write === r.spec.write &&
-      actual.read === r.spec.read
-    );
+    return !!actual && !differences(r.spec, actual).length;
   },
 
   status: (d) => ({ user: d.user, vhost: d.vhost }),

@@ -2,19 +2,19 @@ import type { KindDef, Resource } from '../api/common.ts';
 import { Reasons } from '../api/common.ts';
 import { RabbitOperatorPolicy, RabbitPolicy, type RabbitPolicySpec } from '../api/policy.ts';
 import type { PolicyBody, PolicyInfo, PolicyKind } from '../rabbitmq/index.ts';
-import { sameJson } from './compare.ts';
+import { differing, sameJson, type Difference } from './compare.ts';
 import { Blocked, claim, depKeys, type Table, type TopologyKind } from './types.ts';
 
-interface Desired extends PolicyBody {
+export interface Desired extends PolicyBody {
   vhost: string;
   name: string;
 }
 
 const QUEUE_TYPE_TARGETS = new Set(['classic_queues', 'quorum_queues', 'streams']);
 
-const policyName = (r: Resource<RabbitPolicySpec>) => r.spec.name ?? r.metadata.name;
+export const policyName = (r: Resource<RabbitPolicySpec>) => r.spec.name ?? r.metadata.name;
 
-const fromSpec = (r: Resource<RabbitPolicySpec>): Desired => ({
+export const fromSpec = (r: Resource<RabbitPolicySpec>): Desired => ({
   vhost: r.spec.vhost,
   name: policyName(r),
   pattern: r.spec.pattern,
@@ -24,24 +24,32 @@ const fromSpec = (r: Resource<RabbitPolicySpec>): Desired => ({
 });
 
 // Numbers and booleans compare as the broker returns them (JSON values, key order aside).
-const matches = (d: Desired, a: PolicyInfo) =>
-  a.pattern === d.pattern &&
-  a.priority === d.priority &&
-  a['apply-to'] === d['apply-to'] &&
-  sameJson(a.definition, d.definition);
+export const differences = (d: Desired, a: PolicyInfo): Difference[] =>
+  differing([
+    ['pattern', a.pattern, d.pattern, a.pattern === d.pattern],
+    ['priority', a.priority, d.priority, a.priority === d.priority],
+    ['applyTo', a['apply-to'], d['apply-to'], a['apply-to'] === d['apply-to']],
+    ['definition', a.definition, d.definition, sameJson(a.definition, d.definition)],
+  ]);
+
+const matches = (d: Desired, a: PolicyInfo) => !differences(d, a).length;
+
+const policyTable = (kind: PolicyKind, noun: string): Table<PolicyInfo> => ({
+  name: kind === 'policy' ? 'policies' : 'operatorPolicies',
+  noun,
+  scope: 'broker',
+  read: async (client) => (await client.listPolicies(kind)).map((p) => [[p.vhost, p.name], p]),
+});
+
+export const policiesTable = policyTable('policy', 'policy');
+export const operatorPoliciesTable = policyTable('operator-policy', 'operator policy');
 
 /** A policy kind: user policies and operator policies differ only in endpoint and allowed keys. */
 function makePolicyKind(
   def: KindDef,
   kind: PolicyKind,
-  noun: string,
+  table: Table<PolicyInfo>,
 ): TopologyKind<RabbitPolicySpec, Desired> {
-  const table: Table<PolicyInfo> = {
-    name: kind === 'policy' ? 'policies' : 'operatorPolicies',
-    noun,
-    scope: 'broker',
-    read: async (client) => (await client.listPolicies(kind)).map((p) => [[p.vhost, p.name], p]),
-  };
   return {
     def,
     identity: (r) => [kind, r.spec.vhost, policyName(r)],
@@ -82,5 +90,9 @@ function makePolicyKind(
   };
 }
 
-export const policyKind = makePolicyKind(RabbitPolicy, 'policy', 'policy');
-export const operatorPolicyKind = makePolicyKind(RabbitOperatorPolicy, 'operator-policy', 'operator policy');
+export const policyKind = makePolicyKind(RabbitPolicy, 'policy', policiesTable);
+export const operatorPolicyKind = makePolicyKind(
+  RabbitOperatorPolicy,
+  'operator-policy',
+  operatorPoliciesTable,
+);

@@ -9,9 +9,10 @@ import {
   type Capabilities,
   type QueueInfo,
 } from '../rabbitmq/index.ts';
+import { differing, type Difference } from './compare.ts';
 import { claim, depKeys, type Table, type TopologyKind } from './types.ts';
 
-interface Desired {
+export interface Desired {
   vhost: string;
   name: string;
   type?: string;
@@ -28,23 +29,28 @@ export const queuesTable: Table<QueueInfo> = {
   read: async (client, vhost) => (await client.listQueues(vhost!)).map((q) => [[q.vhost, q.name], q]),
 };
 
-const queueName = (r: Resource<RabbitQueueSpec>) => r.spec.name ?? r.metadata.name;
+export const queueName = (r: Resource<RabbitQueueSpec>) => r.spec.name ?? r.metadata.name;
 
 /** Type, durability and the arguments the spec sets, compared version-independently. */
-function matches(d: Desired, actual: QueueInfo, caps: Capabilities): boolean {
+export function differences(d: Desired, actual: QueueInfo, caps: Capabilities): Difference[] {
   const type = d.type ?? actual.type;
-  return (
-    actual.durable === d.durable &&
-    actual.auto_delete === d.autoDelete &&
-    (!d.type || queueTypeFromArguments(actual.arguments) === d.type || actual.type === d.type) &&
-    isDeepStrictEqual(
-      normalizeQueueArguments(actual.arguments, type, caps),
-      normalizeQueueArguments(d.arguments, type, caps),
-    )
-  );
+  const args = [actual.arguments, d.arguments].map((a) => normalizeQueueArguments(a, type, caps));
+  return differing([
+    ['durable', actual.durable, d.durable, actual.durable === d.durable],
+    ['autoDelete', actual.auto_delete, d.autoDelete, actual.auto_delete === d.autoDelete],
+    [
+      'type',
+      actual.type,
+      d.type,
+      !d.type || queueTypeFromArguments(actual.arguments) === d.type || actual.type === d.type,
+    ],
+    ['arguments', args[0], args[1], isDeepStrictEqual(args[0], args[1])],
+  ]);
 }
 
-function fromSpec(r: Resource<RabbitQueueSpec>): Desired {
+const matches = (d: Desired, actual: QueueInfo, caps: Capabilities) => !differences(d, actual, caps).length;
+
+export function fromSpec(r: Resource<RabbitQueueSpec>): Desired {
   const args = { ...r.spec.arguments };
   // An explicit x-queue-type avoids surprises from the vhost's default queue type.
   if (r.spec.type) args['x-queue-type'] = r.spec.type;

@@ -1,5 +1,7 @@
 import { RabbitTopicPermission, type RabbitTopicPermissionSpec } from '../api/permission.ts';
+import type { Resource } from '../api/common.ts';
 import type { TopicPermission } from '../rabbitmq/index.ts';
+import { differing, type Difference } from './compare.ts';
 import {
   appliedSubject,
   removeIfMoved,
@@ -9,21 +11,31 @@ import {
   waitIfMissing,
   type Subject,
 } from './subject.ts';
-import { claim, type Table, type TopologyKind } from './types.ts';
+import { claim, type Refs, type Table, type TopologyKind } from './types.ts';
 
-interface Desired extends Subject {
+export interface Desired extends Subject {
   exchange: string;
   write: string;
   read: string;
 }
 
-const topicPermissionsTable: Table<TopicPermission> = {
+export const topicPermissionsTable: Table<TopicPermission> = {
   name: 'topicPermissions',
   noun: 'topic permission',
   scope: 'broker',
   read: async (client) =>
     (await client.listTopicPermissions()).map((p) => [[p.vhost, p.user, p.exchange], p]),
 };
+
+/** The topic permission the spec declares, references resolved from the referenced resources' specs. */
+export function fromSpec(r: Resource<RabbitTopicPermissionSpec>, refs: Refs): Desired | undefined {
+  const s = specSubject(r, refs);
+  return s && { ...s, exchange: r.spec.exchange, write: r.spec.write, read: r.spec.read };
+}
+
+/** What a reconcile would change in an existing topic permission. */
+export const differences = (d: Pick<Desired, 'write' | 'read'>, actual: TopicPermission): Difference[] =>
+  differing((['write', 'read'] as const).map((k) => [k, actual[k], d[k], actual[k] === d[k]]));
 
 export const topicPermissionKind: TopologyKind<RabbitTopicPermissionSpec, Desired> = {
   def: RabbitTopicPermission,
@@ -48,7 +60,7 @@ export const topicPermissionKind: TopologyKind<RabbitTopicPermissionSpec, Desire
     );
     // The broker returns every exchange's entry for the pair; pick ours.
     const actual = (await client.getTopicPermissions(d.vhost, d.user)).find((p) => p.exchange === d.exchange);
-    if (actual && actual.write === d.write && actual.read === d.read) return moved ? 'updated' : 'unchanged';
+    if (actual && !differences(d, actual).length) return moved ? 'updated' : 'unchanged';
     await client
       .putTopicPermission(d.vhost, d.user, { exchange: d.exchange, write: d.write, read: d.read })
       .catch((err) => waitIfMissing(err, d));
@@ -69,7 +81,7 @@ export const topicPermissionKind: TopologyKind<RabbitTopicPermissionSpec, Desire
   inSync(r, snap) {
     const s = appliedSubject(r);
     const actual = s && snap.row(topicPermissionsTable, s.vhost, s.user, r.spec.exchange);
-    return !!actual && actual.write === r.spec.write && actual.read === r.spec.read;
+    return !!actual && !differences(r.spec, actual).length;
   },
 
   status: (d) => ({ user: d.user, vhost: d.vhost }),

@@ -8,6 +8,7 @@ import {
   type UserInfo,
   type UserLimitName,
 } from '../rabbitmq/index.ts';
+import type * as k8s from '@kubernetes/client-node';
 import { secretValue } from '../runtime/secrets.ts';
 import {
   Blocked,
@@ -18,9 +19,16 @@ import {
   type Table,
   type TopologyKind,
 } from './types.ts';
-import { applyLimits, limitsMatch, sameSet } from './compare.ts';
+import {
+  applyLimits,
+  differing,
+  limitDifferences,
+  limitsMatch,
+  sameSet,
+  type Difference,
+} from './compare.ts';
 
-type Credential =
+export type Credential =
   | { kind: 'none' }
   | { kind: 'password'; password: string }
   | { kind: 'hash'; hash: string; algorithm: string };
@@ -43,7 +51,7 @@ export const usersTable: Table<UserInfo> = {
   read: async (client) => (await client.listUsers()).map((u) => [[u.name], u]),
 };
 
-const userLimitsTable: Table<Record<string, number>> = {
+export const userLimitsTable: Table<Record<string, number>> = {
   name: 'userLimits',
   noun: 'user limit',
   settings: true,
@@ -51,9 +59,38 @@ const userLimitsTable: Table<Record<string, number>> = {
   read: async (client) => (await client.listUserLimits()).map((l) => [[l.user], l.value]),
 };
 
-const DEFAULT_ALGORITHM = 'rabbit_password_hashing_sha256';
+export const DEFAULT_ALGORITHM = 'rabbit_password_hashing_sha256';
 export const generatedSecretName = (r: User) => `${r.metadata.name}-user-credentials`;
 export const username = (r: User) => r.spec.username ?? r.metadata.name;
+
+/** The user as the spec describes it, credentials aside (they come from a Secret). */
+export const fromSpec = (r: User) => ({
+  username: username(r),
+  tags: r.spec.tags ?? [],
+  limits: {
+    'max-connections': r.spec.limits?.maxConnections,
+    'max-channels': r.spec.limits?.maxChannels,
+  } as Record<UserLimitName, number | undefined>,
+});
+
+/** What a reconcile would change in an existing user's tags and limits (credentials aside). */
+export const differences = (
+  d: ReturnType<typeof fromSpec>,
+  actual: UserInfo,
+  limits: Record<string, number>,
+): Difference[] => [
+  ...differing([['tags', actual.tags, d.tags, sameSet(actual.tags, d.tags)]]),
+  ...limitDifferences(d.limits, limits),
+];
+
+/** The credential an imported Secret holds: its password, else its hash; undefined if neither. */
+export function secretCredential(secret: k8s.V1Secret | undefined): Credential | undefined {
+  const password = secretValue(secret, 'password');
+  if (password) return { kind: 'password', password };
+  const hash = secretValue(secret, 'passwordHash');
+  const algorithm = secretValue(secret, 'hashingAlgorithm') || DEFAULT_ALGORITHM;
+  return hash ? { kind: 'hash', hash, algorithm } : undefined;
+}
 
 /** Reads the imported Secret, or creates the generated one once (its password is never regenerated). */
 async function credential(
@@ -125,7 +162,7 @@ async function credential(
 
 const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
 
-function credentialMatches(c: Credential, storedHash: string, algorithm: string): boolean {
+export function credentialMatches(c: Credential, storedHash: string, algorithm: string): boolean {
   switch (c.kind) {
     case 'none':
       return storedHash === '';
@@ -141,18 +178,9 @@ export const userKind: TopologyKind<RabbitUserSpec, Desired, Status> = {
   identity: (r) => ['user', username(r)],
 
   async desired(r, ctx) {
-    const user = username(r);
-    const { credential: c, secretName } = await credential(r, user, ctx);
-    return {
-      username: user,
-      tags: r.spec.tags ?? [],
-      credential: c,
-      secretName,
-      limits: {
-        'max-connections': r.spec.limits?.maxConnections,
-        'max-channels': r.spec.limits?.maxChannels,
-      },
-    };
+    const spec = fromSpec(r);
+    const { credential: c, secretName } = await credential(r, spec.username, ctx);
+    return { ...spec, credential: c, secretName };
   },
 
   async apply(d, r, ctx) {
@@ -206,28 +234,13 @@ export const userKind: TopologyKind<RabbitUserSpec, Desired, Status> = {
   async inSync(r, snap, { secrets }) {
     const name = r.status?.username ?? username(r);
     const actual = snap.row(usersTable, name);
-    if (!actual || name !== username(r) || !sameSet(actual.tags, r.spec.tags ?? [])) return false;
-    const limits = {
-      'max-connections': r.spec.limits?.maxConnections,
-      'max-channels': r.spec.limits?.maxChannels,
-    };
-    if (!limitsMatch(limits, snap.row(userLimitsTable, name) ?? {})) return false;
+    const d = fromSpec(r);
+    if (!actual || name !== d.username || !sameSet(actual.tags, d.tags)) return false;
+    if (!limitsMatch(d.limits, snap.row(userLimitsTable, name) ?? {})) return false;
     if (r.spec.passwordless) return actual.password_hash === '';
     const secretName = r.spec.credentialsSecretRef?.name ?? generatedSecretName(r);
-    const secret = await secrets.get(r.metadata.namespace, secretName);
-    const password = secretValue(secret, 'password');
-    if (password)
-      return credentialMatches(
-        { kind: 'password', password },
-        actual.password_hash,
-        actual.hashing_algorithm,
-      );
-    const hash = secretValue(secret, 'passwordHash');
-    const algorithm = secretValue(secret, 'hashingAlgorithm') || DEFAULT_ALGORITHM;
-    return (
-      !!hash &&
-      credentialMatches({ kind: 'hash', hash, algorithm }, actual.password_hash, actual.hashing_algorithm)
-    );
+    const c = secretCredential(await secrets.get(r.metadata.namespace, secretName));
+    return !!c && credentialMatches(c, actual.password_hash, actual.hashing_algorithm);
   },
 
   status: (d) => ({ username: d.username, credentialsSecretName: d.secretName }),

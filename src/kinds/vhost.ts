@@ -1,10 +1,17 @@
 import { RabbitVhost, type RabbitVhostSpec } from '../api/vhost.ts';
 import type { Resource } from '../api/common.ts';
 import type { VhostInfo, VhostLimitName } from '../rabbitmq/index.ts';
-import { applyLimits, limitsMatch, sameSet } from './compare.ts';
+import {
+  applyLimits,
+  differing,
+  limitDifferences,
+  limitsMatch,
+  sameSet,
+  type Difference,
+} from './compare.ts';
 import { claim, Kept, type Table, type TopologyKind } from './types.ts';
 
-interface Desired {
+export interface Desired {
   name: string;
   description: string;
   tags: string[];
@@ -20,7 +27,7 @@ export const vhostsTable: Table<VhostInfo> = {
   read: async (client) => (await client.listVhosts()).map((v) => [[v.name], v]),
 };
 
-const vhostLimitsTable: Table<Record<string, number>> = {
+export const vhostLimitsTable: Table<Record<string, number>> = {
   name: 'vhostLimits',
   noun: 'vhost limit',
   settings: true,
@@ -28,18 +35,31 @@ const vhostLimitsTable: Table<Record<string, number>> = {
   read: async (client) => (await client.listVhostLimits()).map((l) => [[l.vhost], l.value]),
 };
 
-function metadataMatches(d: Desired, actual: VhostInfo): boolean {
-  return (
-    actual.description === d.description &&
-    sameSet(actual.tags, d.tags) &&
-    (d.defaultQueueType === undefined || actual.default_queue_type === d.defaultQueueType) &&
-    (d.tracing === undefined || actual.tracing === d.tracing)
-  );
+function metadataDifferences(d: Desired, actual: VhostInfo): Difference[] {
+  return differing([
+    ['description', actual.description, d.description, actual.description === d.description],
+    ['tags', actual.tags, d.tags, sameSet(actual.tags, d.tags)],
+    [
+      'defaultQueueType',
+      actual.default_queue_type,
+      d.defaultQueueType,
+      d.defaultQueueType === undefined || actual.default_queue_type === d.defaultQueueType,
+    ],
+    ['tracing', actual.tracing, d.tracing, d.tracing === undefined || actual.tracing === d.tracing],
+  ]);
 }
+
+const metadataMatches = (d: Desired, actual: VhostInfo) => metadataDifferences(d, actual).length === 0;
+
+/** What a reconcile would change in an existing vhost (its limits as listed by vhostLimitsTable). */
+export const differences = (d: Desired, actual: VhostInfo, limits: Record<string, number>): Difference[] => [
+  ...metadataDifferences(d, actual),
+  ...limitDifferences(d.limits, limits),
+];
 
 export const vhostName = (r: Resource<RabbitVhostSpec>) => r.spec.name ?? r.metadata.name;
 
-const fromSpec = (r: Resource<RabbitVhostSpec>): Desired => ({
+export const fromSpec = (r: Resource<RabbitVhostSpec>): Desired => ({
   name: vhostName(r),
   description: r.spec.description ?? '',
   tags: r.spec.tags ?? [],

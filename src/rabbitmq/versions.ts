@@ -106,7 +106,8 @@ export function queueTypeFromArguments(args: Record<string, unknown> | undefined
 
 /** Columns for a cheap queue listing: only basic ones, so the broker doesn't compute stats. */
 export function queueListColumns(caps: Capabilities): string[] {
-  const cols = ['name', 'vhost', 'durable', 'auto_delete', 'arguments'];
+  // `exclusive` tells connection-owned queues, which nobody declares (warren export leaves them out).
+  const cols = ['name', 'vhost', 'durable', 'auto_delete', 'exclusive', 'arguments'];
   return caps.queueTypeIsBasicColumn ? [...cols, 'type'] : cols;
 }
 

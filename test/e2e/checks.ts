@@ -106,6 +106,43 @@ test('e2e', { concurrency: false }, async (t) => {
     assert.match(bad.error ?? '', /ACCESS_REFUSED|403/);
   });
 
+  await t.test("the image's warren command exports the seed, and diff finds nothing to change", () => {
+    const secret = (key: string) =>
+      Buffer.from(
+        kubectl(['get', 'secret', 'rabbitmq-admin', '-o', `jsonpath={.data.${key}}`]),
+        'base64',
+      ).toString();
+    const env = [
+      'env',
+      'RABBITMQ_MANAGEMENT_URL=http://rabbitmq.rabbitmq.svc:15672',
+      `RABBITMQ_ADMIN_USER=${secret('username')}`,
+      `RABBITMQ_ADMIN_PASSWORD=${secret('password')}`,
+    ];
+    const exec = (...args: string[]) =>
+      kubectl(['exec', '-n', SYSTEM_NS, 'deploy/warren', '--', ...env, ...args]);
+    // /tmp is the pod's writable emptyDir.
+    exec('warren', 'export', '--vhost', 'jack_vhost', '--dir', '/tmp/seed', '--force');
+    assert.match(exec('cat', '/tmp/seed/queues.yaml'), /name: hello/);
+    const diff = exec(
+      'warren',
+      'diff',
+      '/tmp/seed',
+      '/tmp/seed-credentials',
+      '--vhost',
+      'jack_vhost',
+      '-o',
+      'json',
+    );
+    assert.deepEqual(JSON.parse(diff).summary, {
+      create: 0,
+      change: 0,
+      conflict: 0,
+      invalid: 0,
+      unchanged: 4,
+      unmanaged: 0,
+    });
+  });
+
   await t.test(
     `the leader pod is deleted while ${QUEUES} queues are being created: all converge`,
     async () => {

@@ -1,0 +1,68 @@
+// The JSON of `rabbitmqctl export_definitions`, the management UI's "Download broker definitions"
+// and GET /api/definitions. Its shape moved between versions (3.10 exports a vhost as its name
+// only; 3.11+ add description, tags and metadata; 4.x puts limits on the vhost), so the readers
+// here accept every form and the kinds' adapters see one.
+import { readFileSync } from 'node:fs';
+import { normalizeTags } from '../rabbitmq/index.ts';
+
+type Entry = Record<string, any>;
+
+export interface Definitions {
+  rabbitmq_version?: string;
+  rabbit_version?: string;
+  users?: Entry[];
+  vhosts?: Entry[];
+  permissions?: Entry[];
+  topic_permissions?: Entry[];
+  parameters?: Array<{ vhost: string; component: string; name: string; value: any }>;
+  global_parameters?: Entry[];
+  policies?: Entry[];
+  queues?: Entry[];
+  exchanges?: Entry[];
+  bindings?: Entry[];
+}
+
+const SECTIONS = ['users', 'vhosts', 'permissions', 'queues', 'exchanges', 'bindings', 'policies'];
+
+/** Parses a definitions document; '-' reads standard input. */
+export function readDefinitions(path: string): Definitions {
+  const text = readFileSync(path === '-' ? 0 : path, 'utf8');
+  let defs: unknown;
+  try {
+    defs = JSON.parse(text);
+  } catch (err) {
+    throw new Error(`${path}: not JSON (${(err as Error).message})`, { cause: err });
+  }
+  return checkDefinitions(defs, path);
+}
+
+export function checkDefinitions(defs: unknown, what: string): Definitions {
+  if (!defs || typeof defs !== 'object' || !SECTIONS.some((s) => s in defs)) {
+    throw new Error(`${what}: not a RabbitMQ definitions document (no users, vhosts, queues, ...)`);
+  }
+  const d = defs as Definitions;
+  // A vhost's own export (GET /api/definitions/{vhost}) leaves the vhost out of every entry.
+  for (const s of ['queues', 'exchanges', 'bindings', 'policies', 'permissions'] as const) {
+    if (d[s]?.some((e) => typeof e.vhost !== 'string')) {
+      throw new Error(
+        `${what}: ${s} without a vhost: this looks like one vhost's export; use the broker-wide one (rabbitmqctl export_definitions, GET /api/definitions)`,
+      );
+    }
+  }
+  return d;
+}
+
+/** The vhost's metadata, wherever this version put it. */
+export function vhostMetadata(v: Entry): { description: string; tags: string[]; defaultQueueType?: string } {
+  const m = v.metadata ?? {};
+  const dqt = v.default_queue_type ?? m.default_queue_type;
+  return {
+    description: v.description ?? m.description ?? '',
+    tags: normalizeTags(v.tags ?? m.tags),
+    defaultQueueType: typeof dqt === 'string' && dqt !== 'undefined' ? dqt : undefined,
+  };
+}
+
+/** Runtime parameters of one component (vhost-limits, operator_policy, shovel, ...). */
+export const parametersOf = (defs: Definitions, component: string) =>
+  (defs.parameters ?? []).filter((p) => p.component === component);

@@ -1,0 +1,75 @@
+import type { RabbitUserSpec } from '../../api/user.ts';
+import * as page from '../../kinds/user.ts';
+import { normalizeTags } from '../../rabbitmq/index.ts';
+import type { CliKind } from '../types.ts';
+import { limitsSpec, q } from './common.ts';
+
+const LIMITS = { 'max-connections': 'maxConnections', 'max-channels': 'maxChannels' };
+
+export const user: CliKind<RabbitUserSpec> = {
+  kind: page.userKind,
+  describe: ([, name]) => `user ${q(name!)}`,
+
+  fromDefinitions(defs, add) {
+    for (const u of defs.users ?? []) {
+      const limits = { ...(u.limits ?? {}) };
+      add(page.usersTable, [u.name], {
+        name: u.name,
+        password_hash: u.password_hash ?? '',
+        hashing_algorithm: u.hashing_algorithm ?? '',
+        tags: normalizeTags(u.tags),
+        limits,
+      });
+      // As GET /api/user-limits: only users that have limits.
+      if (Object.keys(limits).length) add(page.userLimitsTable, [u.name], limits);
+    }
+  },
+
+  export: (inv) =>
+    inv.rows(page.usersTable).map(([[name], u]) => ({
+      identity: ['user', name!],
+      nameParts: [name!],
+      brokerName: { field: 'username', value: name! },
+      matchNames: [name!],
+      spec: {
+        tags: u.tags.length ? u.tags : undefined,
+        limits: limitsSpec(inv.row(page.userLimitsTable, name!) ?? u.limits, LIMITS),
+        passwordless: u.password_hash === '' || undefined,
+      },
+      // The hash goes into a Secret of its own (never into the manifest); warren reads it as is.
+      credentials: u.password_hash
+        ? {
+            passwordHash: u.password_hash,
+            ...(u.hashing_algorithm ? { hashingAlgorithm: u.hashing_algorithm } : {}),
+          }
+        : undefined,
+    })),
+
+  plan(r, inv, ctx) {
+    const d = page.fromSpec(r);
+    const actual = inv.row(page.usersTable, d.username);
+    if (!actual) return { exists: false, differences: [] };
+    const differences = page.differences(d, actual, inv.row(page.userLimitsTable, d.username) ?? {});
+    const notes: string[] = [];
+    const password = (spec: string) => differences.push({ field: 'password', broker: '(another)', spec });
+    const ns = r.metadata.namespace;
+    if (r.spec.passwordless) {
+      if (!page.credentialMatches({ kind: 'none' }, actual.password_hash, actual.hashing_algorithm))
+        password('(none)');
+    } else {
+      const imported = r.spec.credentialsSecretRef?.name;
+      const name = imported ?? page.generatedSecretName(r);
+      const secret = ctx.secret(ns, name);
+      if (secret === 'unknown') notes.push(`password not compared: Secret ${ns}/${name} could not be read`);
+      else if (!secret && imported) notes.push(`password not compared: Secret ${ns}/${name} not given`);
+      else if (!secret) password(`(generated into Secret ${name})`);
+      else {
+        const c = page.secretCredential(secret);
+        if (!c) notes.push(`Secret ${ns}/${name} holds neither password nor passwordHash`);
+        else if (!page.credentialMatches(c, actual.password_hash, actual.hashing_algorithm))
+          password(`(from Secret ${name})`);
+      }
+    }
+    return { exists: true, differences, notes };
+  },
+};
