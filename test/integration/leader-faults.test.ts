@@ -168,8 +168,9 @@ async function handOverUnder(prefix: string, fault: (proxy: TcpProxy) => void) {
   const creating = createQueues(names);
   await eventually(
     async () => queueWrites(a),
-    (n) => n >= 10,
-    { timeoutMs: 60_000, what: `${a.name} declaring queues` },
+    // A few writes are enough to be mid-burst; a loaded CI machine may take its time to get there.
+    (n) => n >= 3,
+    { timeoutMs: 120_000, what: `${a.name} declaring queues` },
   );
   fault(proxy);
   await creating; // the test's own client talks to the API server directly
