@@ -1,0 +1,386 @@
+// npm run bench [-- --scenarios queues:1000,queues:10000,mixed:1,mixed:2,mixed:4]: warren's throughput,
+// CPU, memory and requests per object against the floors a run measures itself, on a real control
+// plane and broker (loopback only). The operator runs as its own process (`node src/main.ts`, as
+// deployed), its CPU and RSS read from /proc, its requests from its /metrics.
+//
+// Floors, for the same objects: the API server accepting them at the same parallelism (no operator
+// watching), and the broker taking the same declarations from a plain client at warren's request
+// concurrency (maxConcurrentRequests). warren's time is from the first create to the last Ready.
+import * as k8s from '@kubernetes/client-node';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { GROUP, VERSION } from '../src/api/common.ts';
+import { hashPassword, ManagementClient } from '../src/rabbitmq/index.ts';
+import { startEnvironment, REPO, type Environment } from '../test/support/environment.ts';
+import { freePort } from '../test/support/ports.ts';
+
+const argv = process.argv;
+const opt = (name: string, dflt: string) => {
+  const i = argv.indexOf(`--${name}`);
+  return i > 0 ? argv[i + 1]! : dflt;
+};
+const SCENARIOS = opt('scenarios', 'queues:1000,queues:10000,mixed:1,mixed:2,mixed:4').split(',');
+const PARALLEL = 16; // creates in flight, for the API server floor and for warren alike
+const BROKER_CONCURRENCY = 8; // RabbitBroker maxConcurrentRequests (its default)
+const SURVEY = '30s';
+
+interface Obj {
+  plural: string;
+  kind: string;
+  name: string;
+  spec: Record<string, unknown>;
+}
+interface Workload {
+  label: string;
+  vhosts: string[];
+  secrets: Array<{ name: string; password: string }>;
+  objects: Obj[];
+  /** The same declarations, for the broker floor, in phases (what the next phase needs comes first). */
+  declare: Array<Array<(c: ManagementClient) => Promise<unknown>>>;
+}
+
+const b = { name: 'local' };
+function queues(n: number, tag: string): Workload {
+  const vhost = `bench-${tag}`;
+  const objects: Obj[] = [];
+  const declare: Workload['declare'] = [[]];
+  for (let i = 0; i < n; i++) {
+    const name = `q-${String(i).padStart(5, '0')}`;
+    objects.push({ plural: 'rabbitqueues', kind: 'RabbitQueue', name, spec: { brokerRef: b, vhost } });
+    declare[0]!.push((c) => c.putQueue(vhost, name, { durable: true, auto_delete: false, arguments: {} }));
+  }
+  return { label: `${n} queues`, vhosts: [vhost], secrets: [], objects, declare };
+}
+
+/** 10 vhosts, 1,000 queues, 200 users with passwords, 200 permissions, 100 exchanges, 1,000 bindings; times k. */
+function mixed(k: number, tag: string): Workload {
+  const w: Workload = { label: `mixed x${k}`, vhosts: [], secrets: [], objects: [], declare: [[], [], []] };
+  const [first, second, third] = w.declare as [
+    Workload['declare'][number],
+    Workload['declare'][number],
+    Workload['declare'][number],
+  ];
+  const V = 10 * k;
+  for (let v = 0; v < V; v++) {
+    const vhost = `${tag}-v${v}`;
+    w.objects.push({
+      plural: 'rabbitvhosts',
+      kind: 'RabbitVhost',
+      name: `v${v}`,
+      spec: { brokerRef: b, name: vhost },
+    });
+    first.push((c) => c.putVhost(vhost, { description: '', tags: [] }));
+  }
+  const vh = (i: number) => `${tag}-v${i % V}`;
+  for (let i = 0; i < 1000 * k; i++) {
+    const name = `q-${i}`;
+    w.objects.push({
+      plural: 'rabbitqueues',
+      kind: 'RabbitQueue',
+      name,
+      spec: { brokerRef: b, vhost: vh(i), name },
+    });
+    second.push((c) => c.putQueue(vh(i), name, { durable: true, auto_delete: false, arguments: {} }));
+  }
+  for (let i = 0; i < 100 * k; i++) {
+    const name = `x-${i}`;
+    w.objects.push({
+      plural: 'rabbitexchanges',
+      kind: 'RabbitExchange',
+      name,
+      spec: { brokerRef: b, vhost: vh(i), name, type: 'topic' },
+    });
+    second.push((c) =>
+      c.putExchange(vh(i), name, {
+        type: 'topic',
+        durable: true,
+        auto_delete: false,
+        internal: false,
+        arguments: {},
+      }),
+    );
+  }
+  for (let i = 0; i < 1000 * k; i++) {
+    // Queue i lives in vhost i % V; exchange i % (100k) too when (i % 100k) % V === i % V: pick one that does.
+    const x = `x-${i % (100 * k)}`;
+    const vhost = vh(i % (100 * k));
+    const q = `q-${i % (100 * k)}`;
+    const spec = { brokerRef: b, vhost, source: x, destination: q, routingKey: `k.${i}` };
+    w.objects.push({ plural: 'rabbitbindings', kind: 'RabbitBinding', name: `b-${i}`, spec });
+    third.push((c) =>
+      c.postBinding(vhost, {
+        source: x,
+        destination: q,
+        destination_type: 'queue',
+        routing_key: `k.${i}`,
+        arguments: {},
+      }),
+    );
+  }
+  for (let i = 0; i < 200 * k; i++) {
+    const user = `${tag}-u${i}`;
+    const password = `pw-${i}-${tag}`;
+    w.secrets.push({ name: `u${i}-pw`, password });
+    w.objects.push({
+      plural: 'rabbitusers',
+      kind: 'RabbitUser',
+      name: `u${i}`,
+      spec: { brokerRef: b, username: user, credentialsSecretRef: { name: `u${i}-pw` } },
+    });
+    second.push((c) =>
+      c.putUser(user, {
+        password_hash: hashPassword(password, 'rabbit_password_hashing_sha256'),
+        hashing_algorithm: 'rabbit_password_hashing_sha256',
+        tags: [],
+      }),
+    );
+    w.objects.push({
+      plural: 'rabbitpermissions',
+      kind: 'RabbitPermission',
+      name: `p${i}`,
+      spec: { brokerRef: b, vhost: vh(i), user, configure: '.*', write: '.*', read: '.*' },
+    });
+    third.push((c) => c.putPermission(vh(i), user, { configure: '.*', write: '.*', read: '.*' }));
+  }
+  w.vhosts = Array.from({ length: V }, (_, v) => `${tag}-v${v}`);
+  return w;
+}
+
+async function pool<T>(items: T[], width: number, fn: (t: T) => Promise<unknown>) {
+  let i = 0;
+  await Promise.all(
+    Array.from({ length: width }, async () => {
+      while (i < items.length) await fn(items[i++]!);
+    }),
+  );
+}
+
+/** CPU seconds (user + system) of a process, from /proc/<pid>/stat. */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
+}
+function memory(pid: number): { rss: number; hwm: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
+  return { rss: kb('VmRSS') / 1024, hwm: kb('VmHWM') / 1024 };
+}
+
+/** Counters from the operator's /metrics, summed per label value of `label`. */
+async function counters(port: number, metric: string, label: string): Promise<Record<string, number>> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const out: Record<string, number> = {};
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${metric}{`)) continue;
+    const value = Number(line.slice(line.lastIndexOf(' ') + 1));
+    const m = new RegExp(`${label}="([^"]*)"`).exec(line);
+    if (m) out[m[1]!] = (out[m[1]!] ?? 0) + value;
+  }
+  return out;
+}
+
+const sum = (r: Record<string, number>) => Object.values(r).reduce((a, n) => a + n, 0);
+const diff = (a: Record<string, number>, before: Record<string, number>) =>
+  Object.fromEntries(Object.entries(a).map(([k, v]) => [k, v - (before[k] ?? 0)]));
+
+async function scenario(env: Environment, kc: k8s.KubeConfig, spec: string, index: number) {
+  const [what, nText] = spec.split(':') as [string, string];
+  const n = Number(nText);
+  const tag = `s${index}`;
+  const w = what === 'queues' ? queues(n, tag) : mixed(n, tag);
+  const custom = kc.makeApiClient(k8s.CustomObjectsApi);
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  const client = new ManagementClient({
+    endpoint: env.broker.managementUrl,
+    username: env.broker.username,
+    password: env.broker.password,
+    maxConcurrentRequests: BROKER_CONCURRENCY,
+    timeoutMs: 120_000,
+  });
+  const create = (ns: string) => (o: Obj) =>
+    custom.createNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      namespace: ns,
+      plural: o.plural,
+      body: { apiVersion: `${GROUP}/${VERSION}`, kind: o.kind, metadata: { name: o.name }, spec: o.spec },
+    });
+  const secret = (ns: string) => (s: { name: string; password: string }) =>
+    core.createNamespacedSecret({
+      namespace: ns,
+      body: { metadata: { name: s.name }, stringData: { password: s.password } },
+    });
+
+  // Floor 1: the API server alone accepts the objects.
+  const floorNs = `${tag}-floor`;
+  await core.createNamespace({ body: { metadata: { name: floorNs } } });
+  await pool(w.secrets, PARALLEL, secret(floorNs));
+  let t = Date.now();
+  await pool(w.objects, PARALLEL, create(floorNs));
+  const apiFloor = (Date.now() - t) / 1000;
+
+  // Floor 2: the broker alone takes the declarations, in phases (vhosts; queues, exchanges, users;
+  // bindings, permissions).
+  if (what === 'queues') await client.putVhost(w.vhosts[0]!, { description: '', tags: [] });
+  t = Date.now();
+  for (const phase of w.declare) await pool(phase, BROKER_CONCURRENCY, (d) => d(client));
+  const brokerFloor = (Date.now() - t) / 1000;
+  // Clear the broker so warren starts from nothing.
+  for (const v of w.vhosts) await client.deleteVhost(v);
+  for (const s of w.objects.filter((o) => o.plural === 'rabbitusers'))
+    await client.deleteUser(String(s.spec.username));
+
+  // warren.
+  const ns = `${tag}-warren`;
+  await core.createNamespace({ body: { metadata: { name: ns } } });
+  await core.createNamespacedSecret({
+    namespace: ns,
+    body: {
+      metadata: { name: 'admin' },
+      stringData: { username: env.broker.username, password: env.broker.password },
+    },
+  });
+  await pool(w.secrets, PARALLEL, secret(ns));
+  if (what === 'queues') await client.putVhost(w.vhosts[0]!, { description: '', tags: [] });
+  await create(ns)({
+    plural: 'rabbitbrokers',
+    kind: 'RabbitBroker',
+    name: 'local',
+    spec: {
+      endpoint: env.broker.managementUrl,
+      credentialsSecretRef: { name: 'admin' },
+      surveyInterval: SURVEY,
+    },
+  });
+  const port = await freePort();
+  const proc: ChildProcess = spawn(process.execPath, [join(REPO, 'src', 'main.ts')], {
+    cwd: REPO,
+    env: {
+      PATH: process.env.PATH,
+      KUBECONFIG: env.controlPlane.kubeconfigPath,
+      WATCH_NAMESPACE: ns,
+      LEADER_ELECTION: 'false',
+      HEALTH_PORT: String(port),
+      HEALTH_HOST: '127.0.0.1',
+      LOG_LEVEL: 'warn',
+    },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const pid = proc.pid!;
+  try {
+    const deadline = Date.now() + 120_000;
+    while (
+      (await fetch(`http://127.0.0.1:${port}/readyz`).then(
+        (r) => r.status,
+        () => 0,
+      )) !== 200
+    ) {
+      if (Date.now() > deadline) throw new Error('operator not ready');
+      await sleep(200);
+    }
+    // Let the broker's first probe and survey pass before the clock starts.
+    await sleep(3000);
+    const cpu0 = cpuSeconds(pid);
+    const rss0 = memory(pid).rss;
+    const broker0 = await counters(port, 'warren_broker_requests', 'method');
+    const kube0 = await counters(port, 'warren_kube_requests_total', 'verb');
+    t = Date.now();
+    await pool(w.objects, PARALLEL, create(ns));
+    const total = w.objects.length;
+    let ready = 0;
+    const readyBy = Date.now() + 60 * 60_000;
+    while (ready < total) {
+      ready = 0;
+      for (const plural of new Set(w.objects.map((o) => o.plural))) {
+        const list = (await custom.listNamespacedCustomObject({
+          group: GROUP,
+          version: VERSION,
+          namespace: ns,
+          plural,
+        })) as {
+          items: any[];
+        };
+        ready += list.items.filter(
+          (o) =>
+            o.status?.observedGeneration === o.metadata.generation &&
+            o.status?.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True'),
+        ).length;
+      }
+      if (ready >= total) break;
+      if (Date.now() > readyBy) throw new Error(`only ${ready}/${total} Ready`);
+      await sleep(250);
+    }
+    const warrenSeconds = (Date.now() - t) / 1000;
+    const cpu = cpuSeconds(pid) - cpu0;
+    const mem = memory(pid);
+    const broker = diff(await counters(port, 'warren_broker_requests', 'method'), broker0);
+    const kube = diff(await counters(port, 'warren_kube_requests_total', 'verb'), kube0);
+    // Idle: the CPU one survey costs, over a few survey intervals with nothing to do.
+    const surveys0 = sum(await counters(port, 'warren_survey_duration_seconds_count', 'broker'));
+    const idleCpu0 = cpuSeconds(pid);
+    const surveysWanted = 3;
+    while (
+      sum(await counters(port, 'warren_survey_duration_seconds_count', 'broker')) <
+      surveys0 + surveysWanted
+    )
+      await sleep(1000);
+    const idleSurveyMs = ((cpuSeconds(pid) - idleCpu0) / surveysWanted) * 1000;
+    const idleRss = memory(pid).rss;
+    const floor = Math.max(apiFloor, brokerFloor);
+    return {
+      scenario: w.label,
+      objects: total,
+      apiFloor,
+      brokerFloor,
+      warrenSeconds,
+      ratio: warrenSeconds / floor,
+      cpuMsPerObject: (cpu * 1000) / total,
+      peakRssMb: mem.hwm,
+      startRssMb: rss0,
+      idleRssMb: idleRss,
+      idleSurveyCpuMs: idleSurveyMs,
+      brokerPerObject: sum(broker) / total,
+      brokerWritesPerObject: (sum(broker) - (broker.GET ?? 0)) / total,
+      kubePerObject: sum(kube) / total,
+      kubeWritesPerObject: (sum(kube) - (kube.get ?? 0) - (kube.list ?? 0) - (kube.watch ?? 0)) / total,
+      broker,
+      kube,
+    };
+  } finally {
+    proc.kill('SIGTERM');
+    await new Promise((r) => proc.once('exit', r));
+    for (const v of w.vhosts) await client.deleteVhost(v).catch(() => undefined);
+    client.close();
+  }
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'warren-perf-'));
+const env = await startEnvironment(dir);
+const rows: Awaited<ReturnType<typeof scenario>>[] = [];
+try {
+  const kc = new k8s.KubeConfig();
+  kc.loadFromFile(env.controlPlane.kubeconfigPath);
+  for (const [i, s] of SCENARIOS.entries()) {
+    console.error(`bench: ${s} ...`);
+    const row = await scenario(env, kc, s, i);
+    rows.push(row);
+    console.error(JSON.stringify(row));
+  }
+} finally {
+  await env.stop();
+  rmSync(dir, { recursive: true, force: true });
+}
+
+const f = (n: number, d = 1) => n.toFixed(d);
+console.log(
+  `\n| scenario | objects | API floor s | broker floor s | warren s | ratio (goal <= 1.5) | CPU ms/object (<= 8) | peak RSS MB | idle RSS MB | idle survey CPU ms (< 50) | broker req/object (writes) | kube req/object (writes) |`,
+);
+console.log('|---|---|---|---|---|---|---|---|---|---|---|---|');
+for (const r of rows) {
+  console.log(
+    `| ${r.scenario} | ${r.objects} | ${f(r.apiFloor)} | ${f(r.brokerFloor)} | ${f(r.warrenSeconds)} | ${f(r.ratio, 2)} | ${f(r.cpuMsPerObject)} | ${f(r.peakRssMb, 0)} | ${f(r.idleRssMb, 0)} | ${f(r.idleSurveyCpuMs, 0)} | ${f(r.brokerPerObject, 2)} (${f(r.brokerWritesPerObject, 2)}) | ${f(r.kubePerObject, 2)} (${f(r.kubeWritesPerObject, 2)}) |`,
+  );
+}
