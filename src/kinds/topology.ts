@@ -5,13 +5,14 @@ import type { Outcome, ReconcileContext } from '../runtime/controller.ts';
 import type { Recorder } from '../runtime/events.ts';
 import { addFinalizer, removeFinalizer } from '../runtime/finalizers.ts';
 import type { Kube } from '../runtime/kube.ts';
-import { apiStatus } from '../runtime/kube.ts';
+import { apiStatus, namespaceRefusesContent } from '../runtime/kube.ts';
 import type { SecretCache } from '../runtime/secrets.ts';
-import type { BrokerRegistry } from './brokers.ts';
+import type { BrokerRegistry, BrokerResource } from './brokers.ts';
 import type { Claim, ClaimIndex } from './claims.ts';
 import type { DependencyIndex } from './dependencies.ts';
 import { key, nsName, splitNsName } from './keys.ts';
 import { writeStatus } from './status.ts';
+import { refusal } from './tenancy.ts';
 import {
   Blocked,
   Kept,
@@ -77,6 +78,8 @@ export function classify(err: unknown): Failure | undefined {
     switch (err.category) {
       case 'Unreachable':
         return { reason: Reasons.BrokerUnreachable, message: err.message, outcome: backoff };
+      case 'Untrusted':
+        return { reason: Reasons.CertificateVerificationFailed, message: err.message, outcome: backoff };
       case 'Unauthorized':
         return { reason: Reasons.BrokerNotReady, message: err.message, outcome: backoff };
       case 'NotFound':
@@ -89,6 +92,9 @@ export function classify(err: unknown): Failure | undefined {
 }
 
 type Obj = Resource<any, any>;
+
+/** The broker cannot be talked to at all (no answer, or a certificate not trusted): probe it. */
+const isOutage = (err: ManagementError) => err.category === 'Unreachable' || err.category === 'Untrusted';
 
 /** The one reconciler every topology kind runs on. */
 export class TopologyReconciler {
@@ -166,6 +172,8 @@ export class TopologyReconciler {
     try {
       const broker = await this.d.brokers.resolve(r.spec.brokerRef, namespace, depSet);
       brokerKey = broker.key;
+      const refused = this.refused(r, broker);
+      if (refused) throw new Blocked(Reasons.NotAllowed, refused);
       if (owner && owner.key !== k) {
         depSet.add(depKeys.resource(this.plural, ...splitNsName(owner.key)));
         throw new Blocked(
@@ -193,8 +201,7 @@ export class TopologyReconciler {
     } catch (err) {
       const f = classify(err);
       if (!f) throw err;
-      if (brokerKey && err instanceof ManagementError && err.category === 'Unreachable')
-        this.d.onUnreachable(brokerKey);
+      if (brokerKey && err instanceof ManagementError && isOutage(err)) this.d.onUnreachable(brokerKey);
       log.info({ reason: f.reason, msg: f.message }, 'not ready');
       await writeStatus(this.d.kube, this.d.recorder, this.plural, r, {
         ready: false,
@@ -205,6 +212,17 @@ export class TopologyReconciler {
     } finally {
       this.d.deps.set(this.dependentKey(namespace, name), depSet);
     }
+  }
+
+  /** Why the broker's tenancy rules refuse this resource, if they do (nothing is written then). */
+  private refused(r: Obj, broker: { broker: BrokerResource; username?: string }): string | undefined {
+    const vhost = this.kind.holds ? this.kind.holds(r) : this.kind.vhostOf?.(r, this.d);
+    return refusal(
+      broker.broker,
+      r.metadata.namespace,
+      { vhost, user: this.kind.grants?.(r) },
+      broker.username,
+    );
   }
 
   private context(
@@ -329,6 +347,10 @@ export class TopologyReconciler {
     let failure: Failure;
     try {
       const broker = await this.d.brokers.resolve(r.spec.brokerRef, namespace, depSet, { forDeletion: true });
+      // What this namespace may not touch, it may not delete either (it may be another team's).
+      const refused = this.refused(r, broker);
+      if (refused)
+        return release('Warning', 'FinalizerReleased', `${refused}: nothing deleted in the broker`);
       const ctx = this.context(r, broker.key, broker.client, log, depSet);
       const unmanaged = this.kind.holds ? ctx.unmanagedIn(this.kind.holds(r)) : undefined;
       await this.kind.remove(r, ctx);
@@ -342,7 +364,7 @@ export class TopologyReconciler {
       if (err instanceof Kept) return release('Warning', 'Kept', err.message);
       const f = classify(err);
       if (!f) throw err;
-      if (err instanceof ManagementError && err.category === 'Unreachable') this.d.onUnreachable(brokerKey);
+      if (err instanceof ManagementError && isOutage(err)) this.d.onUnreachable(brokerKey);
       failure = f;
     }
     // The cache says the RabbitBroker is gone: believe it only if the API server agrees.
@@ -389,7 +411,10 @@ export class TopologyReconciler {
       const ns = await this.d.kube.core.readNamespace({ name: r.metadata.namespace });
       return !!ns.metadata?.deletionTimestamp;
     } catch (err) {
-      return apiStatus(err)?.code === 404;
+      const code = apiStatus(err)?.code;
+      // A namespaced installation may not read Namespaces (cluster-scoped): ask admission instead.
+      if (code === 403) return namespaceRefusesContent(this.d.kube, r.metadata.namespace);
+      return code === 404;
     }
   }
 }

@@ -139,6 +139,7 @@ function credentialMatches(c: Credential, storedHash: string, algorithm: string)
 export const userKind: TopologyKind<RabbitUserSpec, Desired, Status> = {
   def: RabbitUser,
   identity: (r) => ['user', username(r)],
+  grants: (r) => ({ name: username(r), tags: r.spec.tags ?? [] }),
 
   async desired(r, ctx) {
     const user = username(r);

@@ -2,7 +2,7 @@
 // give up) without parsing text.
 
 export type ManagementErrorCategory =
-  'Unreachable' | 'Unauthorized' | 'NotFound' | 'Rejected' | 'ServerError';
+  'Unreachable' | 'Untrusted' | 'Unauthorized' | 'NotFound' | 'Rejected' | 'ServerError';
 
 export interface ManagementErrorInit {
   method: string;
@@ -28,7 +28,9 @@ export class ManagementError extends Error {
         ? `${init.status} ${init.reason}`
         : init.category === 'Unreachable'
           ? `unreachable (${init.reason})`
-          : init.reason;
+          : init.category === 'Untrusted'
+            ? `certificate verification failed (${init.reason})`
+            : init.reason;
     super(`${init.method} ${init.path}: ${what}`);
     this.name = 'ManagementError';
     this.method = init.method;
@@ -115,6 +117,30 @@ export function errorFromResponse(
   return new ManagementError({ method, path, status, reason, category: categorize(status, reason) });
 }
 
+// OpenSSL's verification results as Node reports them (err.code), and the host name check's.
+const UNTRUSTED_CODES = new Set([
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_NOT_YET_VALID',
+  'CERT_HAS_EXPIRED',
+  'CERT_REVOKED',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'INVALID_CA',
+  'INVALID_PURPOSE',
+  'HOSTNAME_MISMATCH',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/** True when the server's certificate was not accepted (unknown CA, wrong name, expired...). */
+export function isUntrusted(cause: { code?: string }): boolean {
+  return cause.code !== undefined && UNTRUSTED_CODES.has(cause.code);
+}
+
 /** Builds the error for a request that got no response (refused, reset, timed out, TLS failure). */
 export function errorFromNoResponse(
   method: string,
@@ -123,5 +149,14 @@ export function errorFromNoResponse(
   secrets: readonly string[] = [],
 ): ManagementError {
   const detail = redact(cause.message || cause.code || 'no response', secrets);
-  return new ManagementError({ method, path, reason: detail, category: 'Unreachable', code: cause.code });
+  const untrusted = isUntrusted(cause);
+  const reason =
+    untrusted && cause.code && !detail.includes(cause.code) ? `${detail}, ${cause.code}` : detail;
+  return new ManagementError({
+    method,
+    path,
+    reason,
+    category: untrusted ? 'Untrusted' : 'Unreachable',
+    code: cause.code,
+  });
 }
