@@ -71,6 +71,7 @@ export class BrokerReconciler {
     const depSet = new Set<string>();
     const interval = parseDuration(r.spec.surveyInterval ?? '30s');
     const wasReady = isReady(r as never);
+    const specChanged = r.status?.observedGeneration !== r.metadata.generation;
     this.lastProbe.set(key, Date.now());
     try {
       const client = await this.d.registry.clientFor(key, r, depSet);
@@ -138,8 +139,9 @@ export class BrokerReconciler {
           'the broker lost its definitions or was replaced: re-declaring everything',
         );
       }
-      // Dependents waiting on this broker (first contact, or the end of an outage) go now.
-      if (!wasReady || back) this.d.notify(depKeys.broker(key));
+      // Dependents waiting on this broker (first contact, the end of an outage, or a new spec:
+      // allowedNamespaces or tenants may admit what was refused) go now.
+      if (!wasReady || back || specChanged) this.d.notify(depKeys.broker(key));
       // The survey keeps its own schedule, whatever triggered this probe.
       return { requeueAfterMs: Math.max(1000, interval - (Date.now() - this.lastSurvey.get(key)!)) };
     } catch (err) {

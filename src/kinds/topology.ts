@@ -133,6 +133,13 @@ export class TopologyReconciler {
 
   /** Records what r declares; reconciles the other claimants of any object whose owner changed. */
   claim(r: Obj): void {
+    // What its tenancy rules refuse declares nothing: a tenant cannot squat another's object.
+    const [bns, bname] = splitNsName(this.brokerKey(r));
+    const broker = this.d.lookup('rabbitbrokers', bns, bname) as BrokerResource | undefined;
+    if (broker && this.refused(r, { broker })) {
+      for (const k of this.d.claims.remove(nsName(r.metadata.namespace, r.metadata.name))) this.d.enqueue(k);
+      return;
+    }
     const c: Claim = {
       key: nsName(r.metadata.namespace, r.metadata.name),
       created: r.metadata.creationTimestamp ?? '',
