@@ -102,7 +102,7 @@ export function namespaceRbac(plurals: string[]): string {
   return (
     GENERATED +
     '# warren\'s rights in ONE namespace it watches (the namespaced installation, README "Namespaced\n' +
-    '# installation\"). Apply it in each namespace listed in WATCH_NAMESPACE:\n' +
+    '# installation"). Apply it in each namespace listed in WATCH_NAMESPACE:\n' +
     '#   kubectl apply -n team-a -f deploy/namespaced/rbac-namespace.yaml\n' +
     '# The subject is the ServiceAccount warren in warren-system; edit it if warren runs elsewhere.\n' +
     namespaceRbacDocs(plurals)
