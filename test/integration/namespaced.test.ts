@@ -11,6 +11,7 @@ import { testContext, type TestContext } from '../support/context.ts';
 import { REPO } from '../support/environment.ts';
 import { enc } from '../support/management.ts';
 import { createBroker, startOperator, type RunningOperator } from '../support/operator.ts';
+import { createCluster, installClusterCRD } from '../support/rabbitmqcluster.ts';
 import { eventually, isReadyNow } from '../support/wait.ts';
 
 // The namespaced installation: the operator runs with the token of a ServiceAccount bound only to
@@ -99,6 +100,7 @@ beforeAll(async () => {
   op = await startOperator(ctx, {
     kubeconfigPath: await serviceAccountKubeconfig(),
     namespaces: [ctx.namespace, other],
+    serviceHost: () => '127.0.0.1',
   });
 });
 
@@ -189,6 +191,18 @@ describe('the namespaced installation, with only its shipped Roles', () => {
       (r) => r.status === 404,
       { what: 'queue from-b deleted in the broker' },
     );
+  });
+
+  it('discovers a broker from a RabbitmqCluster (its Service and default user Secret) with the same rights', async () => {
+    await installClusterCRD(ctx);
+    await createCluster(ctx, {
+      name: 'rabbit',
+      managementPort: Number(new URL(ctx.env.managementUrl).port),
+      username: ctx.env.adminUser,
+      password: ctx.env.adminPassword,
+    });
+    await ctx.create('rabbitbrokers', 'discovered', { rabbitmqClusterRef: { name: 'rabbit' } });
+    await eventually(() => ctx.get('rabbitbrokers', 'discovered'), isReadyNow, { what: 'discovered Ready' });
   });
 
   it('deletes the seed: finalizers run, and nothing of it is left in the broker', async () => {
