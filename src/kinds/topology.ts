@@ -340,14 +340,18 @@ export class TopologyReconciler {
           );
         }
         for (const i of live) depSet.add(depKeys.resource(i.plural, ...splitNsName(i.key)));
-        return hold(`vhost '${vhost}' is not deleted while ${names(live)} still declares objects inside it`, {
-          requeueAfterMs: jitter(this.d.resyncMs),
-        });
+        return this.waitFor(r, live, depSet, () =>
+          hold(`vhost '${vhost}' is not deleted while ${names(live)} still declares objects inside it`, {
+            requeueAfterMs: jitter(this.d.resyncMs),
+          }),
+        );
       }
       const pending = inside.filter((i) => i.finalizing);
       if (pending.length) {
         for (const i of pending) depSet.add(depKeys.resource(i.plural, ...splitNsName(i.key)));
-        return hold(`waiting for ${names(pending)} to be deleted first`, { requeueAfterMs: 30_000 });
+        return this.waitFor(r, pending, depSet, () =>
+          hold(`waiting for ${names(pending)} to be deleted first`, { requeueAfterMs: 30_000 }),
+        );
       }
     }
 
@@ -396,6 +400,23 @@ export class TopologyReconciler {
     return hold(failure.message, { backoff: true });
   }
 
+  /**
+   * Holds a deletion until `others` are gone. The dependencies are recorded before the hold's
+   * status write, not after it: one of them may be deleted meanwhile, and its deletion must find
+   * this resource waiting; one already gone from the cache by then means: look again now.
+   */
+  private async waitFor(
+    r: Obj,
+    others: Inside[],
+    depSet: Set<string>,
+    hold: () => Promise<Outcome>,
+  ): Promise<Outcome> {
+    this.d.deps.set(this.dependentKey(r.metadata.namespace, r.metadata.name), new Set(depSet));
+    const outcome = await hold();
+    const gone = others.some((i) => !this.d.lookup(i.plural, ...splitNsName(i.key)));
+    return gone ? { requeueAfterMs: 100 } : outcome;
+  }
+
   private async brokerGone(r: Obj): Promise<boolean> {
     const [namespace, name] = splitNsName(this.brokerKey(r));
     try {
@@ -408,7 +429,10 @@ export class TopologyReconciler {
       });
       return false;
     } catch (err) {
-      if (apiStatus(err)?.code === 404) return true;
+      // 403: a namespaced installation that does not watch the broker's namespace can never
+      // serve it, so for this operator it is gone.
+      const code = apiStatus(err)?.code;
+      if (code === 404 || code === 403) return true;
       throw err;
     }
   }

@@ -12,7 +12,7 @@ import { REPO } from '../support/environment.ts';
 import { enc } from '../support/management.ts';
 import { createBroker, startOperator, type RunningOperator } from '../support/operator.ts';
 import { createCluster, installClusterCRD } from '../support/rabbitmqcluster.ts';
-import { eventually, isReadyNow } from '../support/wait.ts';
+import { eventually, isReadyNow, readyOf } from '../support/wait.ts';
 
 // The namespaced installation: the operator runs with the token of a ServiceAccount bound only to
 // the shipped deploy/namespaced/rbac-namespace.yaml in each namespace it watches (two here, so
@@ -217,6 +217,43 @@ describe('the namespaced installation, with only its shipped Roles', () => {
     }
     expect((await ctx.broker.get(`/vhosts/${enc(vhost())}`)).status).toBe(404);
     expect((await ctx.broker.get(`/users/${enc(jack())}`)).status).toBe(404);
+  });
+
+  it('reports a broker in a namespace it does not watch as not found, and lets such a resource go', async () => {
+    const custom = ctx.custom;
+    const ref = {
+      group: 'warren.dev',
+      version: 'v1alpha1',
+      namespace: other,
+      plural: 'rabbitqueues',
+      name: 'astray',
+    };
+    await custom.createNamespacedCustomObject({
+      ...ref,
+      body: {
+        apiVersion: 'warren.dev/v1alpha1',
+        kind: 'RabbitQueue',
+        metadata: { name: 'astray' },
+        spec: { brokerRef: { name: 'local', namespace: 'default' } },
+      },
+    });
+    const q = await eventually(
+      () => custom.getNamespacedCustomObject(ref),
+      (x) => readyOf(x)?.status === 'False' && !!x.metadata.finalizers?.length,
+      { what: 'astray refused' },
+    );
+    expect(readyOf(q).reason).toBe('BrokerNotFound');
+    // Its broker can never be read with these rights: the finalizer goes, nothing is deleted.
+    await custom.deleteNamespacedCustomObject(ref);
+    await eventually(
+      () =>
+        custom.getNamespacedCustomObject(ref).then(
+          () => false,
+          (e) => e.code === 404,
+        ),
+      (gone) => gone,
+      { what: 'astray gone' },
+    );
   });
 
   it('tells a terminating namespace without reading Namespaces (a dry-run Event)', async () => {
