@@ -141,6 +141,23 @@ export function isUntrusted(cause: { code?: string }): boolean {
   return cause.code !== undefined && UNTRUSTED_CODES.has(cause.code);
 }
 
+/**
+ * OpenSSL's text for an alert the server sent during the handshake ("...:ssl3_read_bytes:tlsv13
+ * alert certificate required:../deps/...") shortened to what a person acts on.
+ */
+export function tlsAlert(message: string): string {
+  const m = /SSL routines:[^:]*:(tlsv1\d? alert [a-z ]+):/.exec(message);
+  if (!m) return message;
+  const alert = m[1]!.replace(/^tlsv1\d? alert /, '');
+  const hint =
+    alert === 'certificate required'
+      ? ': the broker requires a client certificate (spec.tls.clientCertificateSecretRef)'
+      : alert === 'unknown ca' || alert === 'bad certificate' || alert === 'certificate unknown'
+        ? ': the broker does not accept the client certificate'
+        : '';
+  return `TLS handshake refused by the broker, alert '${alert}'${hint}`;
+}
+
 /** Builds the error for a request that got no response (refused, reset, timed out, TLS failure). */
 export function errorFromNoResponse(
   method: string,
@@ -148,7 +165,7 @@ export function errorFromNoResponse(
   cause: { code?: string; message?: string },
   secrets: readonly string[] = [],
 ): ManagementError {
-  const detail = redact(cause.message || cause.code || 'no response', secrets);
+  const detail = tlsAlert(redact(cause.message || cause.code || 'no response', secrets).trim());
   const untrusted = isUntrusted(cause);
   const reason =
     untrusted && cause.code && !detail.includes(cause.code) ? `${detail}, ${cause.code}` : detail;

@@ -179,13 +179,16 @@ describe('TLS to the management API', () => {
     await broke('no-client-cert', { ca: { secretKeyRef: { name: 'ca-a' } }, serverName: 'localhost' });
     const none = await notReady('no-client-cert');
     expect(none.reason).toBe('BrokerUnreachable');
+    expect(none.message).toMatch(/the broker requires a client certificate/);
     await tlsSecret('client-rotating', clientB);
     await broke('foreign-client-cert', {
       ca: { secretKeyRef: { name: 'ca-a' } },
       clientCertificateSecretRef: { name: 'client-rotating' },
       serverName: 'localhost',
     });
-    expect((await notReady('foreign-client-cert')).reason).toBe('BrokerUnreachable');
+    const foreign = await notReady('foreign-client-cert');
+    expect(foreign.reason).toBe('BrokerUnreachable');
+    expect(foreign.message).toMatch(/does not accept the client certificate/);
     await replaceSecretData('client-rotating', { 'tls.crt': clientA.cert, 'tls.key': clientA.key });
     await ready('foreign-client-cert');
   });
