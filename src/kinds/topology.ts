@@ -297,6 +297,13 @@ export class TopologyReconciler {
     if (r.spec.deletionPolicy === 'Retain') {
       return release('Normal', 'Retained', 'deletionPolicy is Retain: the broker object is kept');
     }
+    // What its namespace may not touch, it may not delete either (it may be another team's): not
+    // the object, and no wait for what others declare inside a vhost it was refused.
+    const [bns, bname] = splitNsName(this.brokerKey(r));
+    const cachedBroker = this.d.lookup('rabbitbrokers', bns, bname) as BrokerResource | undefined;
+    const refusedHere = cachedBroker && this.refused(r, { broker: cachedBroker });
+    if (refusedHere)
+      return release('Warning', 'FinalizerReleased', `${refusedHere}: nothing deleted in the broker`);
     const others = this.d.claims.others(this.objectKey(r), self);
     const declaring = others.find((c) => !c.deleting);
     if (declaring) {
@@ -358,7 +365,7 @@ export class TopologyReconciler {
     let failure: Failure;
     try {
       const broker = await this.d.brokers.resolve(r.spec.brokerRef, namespace, depSet, { forDeletion: true });
-      // What this namespace may not touch, it may not delete either (it may be another team's).
+      // The same with the broker's own user known (nobody else may delete it).
       const refused = this.refused(r, broker);
       if (refused)
         return release('Warning', 'FinalizerReleased', `${refused}: nothing deleted in the broker`);

@@ -137,6 +137,24 @@ describe('tenants sharing one broker', () => {
       { what: 'intruder gone' },
     );
     expect((await ctx.broker.get(`/queues/${enc(vB())}/intruder`)).status).toBe(200);
+    // Team B declaring team A's vhost is refused; deleting that declaration goes at once (it does
+    // not wait for team A's queue inside) and the vhost stays.
+    await inNs(teamB).create('rabbitvhosts', 'not-mine', { name: vA() });
+    expect((await refused(teamB, 'rabbitvhosts', 'not-mine')).reason).toBe('NotAllowed');
+    await inNs(teamB).remove('rabbitvhosts', 'not-mine');
+    await eventually(
+      () =>
+        inNs(teamB)
+          .get('rabbitvhosts', 'not-mine')
+          .then(
+            () => false,
+            (e) => e.code === 404,
+          ),
+      (gone) => gone,
+      { what: 'not-mine gone' },
+    );
+    expect((await ctx.broker.get(`/vhosts/${enc(vA())}`)).status).toBe(200);
+    expect((await ctx.broker.get(`/queues/${enc(vA())}/orders`)).status).toBe(200);
   });
 
   it("leaves the broker's own namespace unrestricted, and admits what a changed rule grants", async () => {
