@@ -14,8 +14,10 @@ export const DEFAULT_HEALTH_PORT = 8081;
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 export interface Config {
-  /** One namespace to watch; undefined for all. */
-  namespace?: string;
+  /** The namespaces to watch (WATCH_NAMESPACE, one or a comma-separated list); undefined for all. */
+  namespaces?: string[];
+  /** Host name of a Service, with {service} and {namespace} (WARREN_SERVICE_HOST). */
+  serviceHost: string;
   concurrency: number;
   resyncMs: number;
   leaderElection: boolean;
@@ -66,15 +68,25 @@ const duration = (minMs: number) =>
     return ms;
   });
 
-const namespaceName = z
-  .string()
-  .refine((s) => !s.includes(','), {
-    message:
-      'a list of namespaces is not supported yet: give one namespace, or leave it unset to watch all namespaces',
-  })
-  .refine((s) => s.includes(',') || LABEL.test(s), {
-    message: 'expected a namespace name (lower-case letters, digits and -, at most 63 characters)',
-  });
+const namespaceName = z.string().refine((s) => LABEL.test(s), {
+  message: 'expected a namespace name (lower-case letters, digits and -, at most 63 characters)',
+});
+
+// "a,b, c": each a namespace name, none twice.
+const namespaceList = z.string().transform((s, ctx) => {
+  const names = s.split(',').map((n) => n.trim());
+  const bad = names.filter((n) => !LABEL.test(n));
+  if (bad.length) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `expected namespace names separated by commas (lower-case letters, digits and -, at most 63 characters each); not: ${bad.map((b) => `'${b}'`).join(', ')}`,
+    });
+    return z.NEVER;
+  }
+  return [...new Set(names)];
+});
+
+const SERVICE_HOST_DEFAULT = '{service}.{namespace}.svc';
 
 const bool = z
   .enum(['true', 'false'], { error: "expected 'true' or 'false'" })
@@ -86,7 +98,12 @@ const opt = <T extends z.ZodType>(schema: T) =>
 
 export const envSchema = z.object({
   KUBECONFIG: opt(z.string()),
-  WATCH_NAMESPACE: opt(namespaceName),
+  WATCH_NAMESPACE: opt(namespaceList),
+  WARREN_SERVICE_HOST: opt(
+    z
+      .string()
+      .regex(/^[A-Za-z0-9.{}:[\]-]+$/, 'expected a host name template such as {service}.{namespace}.svc'),
+  ),
   WARREN_CONCURRENCY: opt(wholeNumber(1, 1000)),
   WARREN_RESYNC: opt(duration(1000)),
   LEADER_ELECTION: opt(bool),
@@ -130,7 +147,8 @@ export function parseConfig(env: NodeJS.ProcessEnv): Config {
     ]);
   }
   return {
-    namespace: e.WATCH_NAMESPACE,
+    namespaces: e.WATCH_NAMESPACE,
+    serviceHost: e.WARREN_SERVICE_HOST ?? SERVICE_HOST_DEFAULT,
     concurrency: e.WARREN_CONCURRENCY ?? 4,
     resyncMs: e.WARREN_RESYNC ?? 10 * 60_000,
     leaderElection: e.LEADER_ELECTION ?? true,
@@ -175,3 +193,7 @@ export function findCluster(
   ];
   throw new ConfigError(looked, 'no Kubernetes cluster found');
 }
+
+/** The host name of a Service from the WARREN_SERVICE_HOST template. */
+export const serviceHostFrom = (template: string) => (service: string, namespace: string) =>
+  template.replaceAll('{service}', service).replaceAll('{namespace}', namespace);

@@ -1,5 +1,5 @@
 import * as k8s from '@kubernetes/client-node';
-import { ConfigError, findCluster, LEASE_NAME, parseConfig, type Config } from './config.ts';
+import { ConfigError, findCluster, LEASE_NAME, parseConfig, serviceHostFrom, type Config } from './config.ts';
 import { Operator } from './operator.ts';
 import { startHealthServer } from './runtime/health.ts';
 import { LeaderElector } from './runtime/leader.ts';
@@ -41,7 +41,8 @@ async function main() {
   const operator = new Operator({
     kc,
     log,
-    namespace: config.namespace,
+    namespaces: config.namespaces,
+    serviceHost: serviceHostFrom(config.serviceHost),
     concurrency: config.concurrency,
     resyncMs: config.resyncMs,
     identity,
@@ -57,7 +58,11 @@ async function main() {
     registry: metrics.registry,
   });
   log.info(
-    { identity, namespace: config.namespace ?? '(all)', cluster: kc.getCurrentCluster()?.server },
+    {
+      identity,
+      namespaces: config.namespaces?.join(',') ?? '(all)',
+      cluster: kc.getCurrentCluster()?.server,
+    },
     'starting',
   );
 

@@ -14,16 +14,32 @@ import { isReady } from './runtime/conditions.ts';
 import { Controller } from './runtime/controller.ts';
 import { Recorder } from './runtime/events.ts';
 import { SupervisedInformer } from './runtime/informer.ts';
+import { InformerGroup, type Informer } from './runtime/informer-group.ts';
 import { Kube } from './runtime/kube.ts';
 import { poolConnections } from './runtime/kubeconfig.ts';
 import type { Metrics } from './runtime/metrics.ts';
-import { SecretCache } from './runtime/secrets.ts';
+import {
+  LazyCache,
+  PerNamespace,
+  WatchedCache,
+  type RefCache,
+  type SecretCache,
+  type SecretCacheOptions,
+} from './runtime/secrets.ts';
+import { CLUSTER_GROUP, CLUSTER_VERSION, refKeys, type RabbitmqCluster } from './kinds/connection.ts';
 
 export interface OperatorOptions {
   kc: k8s.KubeConfig;
   log: Logger;
   /** Watch only this namespace; all namespaces when undefined. */
   namespace?: string;
+  /** Watch only these namespaces (WATCH_NAMESPACE=a,b): one informer per namespace and kind. */
+  namespaces?: string[];
+  /**
+   * The host name warren connects to for a RabbitmqCluster's Service; default
+   * `<service>.<namespace>.svc` (WARREN_SERVICE_HOST).
+   */
+  serviceHost?: (service: string, namespace: string) => string;
   /** Reconciles in flight per kind. */
   concurrency?: number;
   /** Fallback re-check of Ready resources. */
@@ -48,7 +64,11 @@ type Obj = Resource<any, any>;
 export class Operator {
   private readonly o: OperatorOptions;
   private readonly kube: Kube;
-  private readonly informers = new Map<string, SupervisedInformer<any>>();
+  private readonly informers = new Map<string, Informer<any>>();
+  /** The watched namespaces; undefined for all. */
+  private readonly namespaces?: string[];
+  /** Caches of other objects a broker connection reads, each started on first use. */
+  private readonly refCaches: RefCache<unknown>[] = [];
   private readonly controllers = new Map<string, Controller>();
   private readonly deps = new DependencyIndex();
   private readonly claims = new ClaimIndex();
@@ -67,19 +87,87 @@ export class Operator {
     const log = o.log;
     const fence = { canWrite: o.canWrite, writeSignal: o.writeSignal, log };
     this.kube = new Kube(o.kc, fence);
-    this.secrets = new SecretCache({
-      kc: o.kc,
-      namespace: o.namespace,
-      log,
-      onChange: (key) => this.notify(depKeys.secret(...splitNsName(key))),
-      referenced: (ns, name) => this.deps.dependents(depKeys.secret(ns, name)).length > 0,
+    this.namespaces = o.namespaces ?? (o.namespace ? [o.namespace] : undefined);
+    // One cache over all namespaces, or one per watched namespace.
+    const scoped = <T>(
+      noun: string,
+      dep: (ns: string, name: string) => string,
+      opts: Partial<SecretCacheOptions<any>>,
+    ): RefCache<T> => {
+      const make = (namespace?: string) =>
+        new WatchedCache<any>({
+          kc: o.kc,
+          namespace,
+          log,
+          onChange: (key) => this.notify(dep(...splitNsName(key))),
+          referenced: (ns, name) => this.deps.dependents(dep(ns, name)).length > 0,
+          ...opts,
+        });
+      return this.namespaces ? new PerNamespace<T>(this.namespaces, make, noun) : make();
+    };
+    this.secrets = scoped('Secret', depKeys.secret, {});
+    const core = o.kc.makeApiClient(k8s.CoreV1Api);
+    const customApi = o.kc.makeApiClient(k8s.CustomObjectsApi);
+    const lazy = <T>(c: RefCache<T>) => {
+      const l = new LazyCache(c);
+      this.refCaches.push(l);
+      return l;
+    };
+    const coreResource = (
+      plural: string,
+      noun: string,
+      read: (ns: string, name: string) => Promise<any>,
+    ) => ({
+      resource: {
+        noun,
+        read,
+        path: (ns?: string) => (ns ? `/api/v1/namespaces/${ns}/${plural}` : `/api/v1/${plural}`),
+      },
     });
+    const clusterPath = `/apis/${CLUSTER_GROUP}/${CLUSTER_VERSION}`;
+    const sources = {
+      configMaps: lazy(
+        scoped<k8s.V1ConfigMap>(
+          'ConfigMap',
+          refKeys.configMap,
+          coreResource('configmaps', 'ConfigMap', (namespace, name) =>
+            core.readNamespacedConfigMap({ namespace, name }),
+          ),
+        ),
+      ),
+      services: lazy(
+        scoped<k8s.V1Service>(
+          'Service',
+          refKeys.service,
+          coreResource('services', 'Service', (namespace, name) =>
+            core.readNamespacedService({ namespace, name }),
+          ),
+        ),
+      ),
+      clusters: lazy(
+        scoped<RabbitmqCluster>('RabbitmqCluster', refKeys.cluster, {
+          resource: {
+            noun: 'RabbitmqCluster',
+            path: (ns?: string) => `${clusterPath}${ns ? `/namespaces/${ns}` : ''}/rabbitmqclusters`,
+            read: (namespace: string, name: string) =>
+              customApi.getNamespacedCustomObject({
+                group: CLUSTER_GROUP,
+                version: CLUSTER_VERSION,
+                plural: 'rabbitmqclusters',
+                namespace,
+                name,
+              }),
+          },
+        }),
+      ),
+      serviceHost: o.serviceHost,
+    };
     const recorder = new Recorder(this.kube.events, o.identity ?? 'warren', log);
     const lookup = (plural: string, namespace: string, name: string) =>
       this.informers.get(plural)?.get(name, namespace);
     const getBroker = (namespace: string, name: string) =>
       lookup('rabbitbrokers', namespace, name) as BrokerResource;
-    const registry = new BrokerRegistry({ get: getBroker, secrets: this.secrets, ...fence });
+    const registry = new BrokerRegistry({ get: getBroker, secrets: this.secrets, sources, ...fence });
     this.registry = registry;
     o.metrics?.observeBrokerRequests(() => registry.requestStats());
     // No key is handed out while a cache a decision reads is not synced (an informer relisting).
@@ -180,21 +268,26 @@ export class Operator {
     controller: Controller,
     h: { onChange: (o: Obj) => void; onDelete: (o: Obj) => void },
   ) {
-    const ns = this.o.namespace;
-    const path = `/apis/${GROUP}/${VERSION}${ns ? `/namespaces/${ns}` : ''}/${plural}`;
-    this.controllers.set(plural, controller);
-    this.informers.set(
-      plural,
+    const make = (ns?: string) =>
       new SupervisedInformer<any>({
         name: plural,
         kc: this.o.kc,
-        path,
+        path: `/apis/${GROUP}/${VERSION}${ns ? `/namespaces/${ns}` : ''}/${plural}`,
         list: () => this.kube.list(plural, ns),
         log: this.o.log,
         onChange: h.onChange,
         onDelete: h.onDelete,
         onRestart: (name) => this.o.metrics?.informerRestarts.inc({ informer: name }),
-      }),
+      });
+    this.controllers.set(plural, controller);
+    const nss = this.namespaces;
+    this.informers.set(
+      plural,
+      !nss
+        ? make()
+        : nss.length === 1
+          ? make(nss[0])
+          : new InformerGroup(new Map(nss.map((ns) => [ns, make(ns)]))),
     );
   }
 
@@ -283,6 +376,7 @@ export class Operator {
     await Promise.all([...this.controllers.values()].map((c) => c.stop()));
     await Promise.all([...this.informers.values()].map((i) => i.stop()));
     this.secrets.stop();
+    for (const c of this.refCaches) c.stop();
   }
 
   /** Management API requests per broker and method since this operator started. */

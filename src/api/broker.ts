@@ -1,58 +1,166 @@
 import { z } from 'zod';
 import { defineKind, withRules } from './common.ts';
 
+const keyRef = z.object({ name: z.string().min(1), key: z.string().min(1).default('ca.crt') });
+
+const tlsSpec = withRules(
+  z.object({
+    ca: withRules(
+      z.object({
+        secretKeyRef: keyRef
+          .optional()
+          .describe('A Secret key holding PEM certificates (default key ca.crt).'),
+        configMapKeyRef: keyRef
+          .optional()
+          .describe('A ConfigMap key holding PEM certificates (default key ca.crt).'),
+      }),
+      {
+        rule: 'has(self.secretKeyRef) != has(self.configMapKeyRef)',
+        message: 'set exactly one of secretKeyRef and configMapKeyRef',
+      },
+    )
+      .optional()
+      .describe('CA certificates trusted besides the system ones. Watched: a change is used at once.'),
+    clientCertificateSecretRef: z
+      .object({ name: z.string().min(1) })
+      .optional()
+      .describe(
+        'A Secret with keys tls.crt and tls.key (type kubernetes.io/tls): the client certificate for mutual TLS. Watched.',
+      ),
+    serverName: z
+      .string()
+      .min(1)
+      .max(253)
+      .optional()
+      .describe("The name the server's certificate must carry; defaults to the endpoint's host."),
+    insecureSkipVerify: z
+      .boolean()
+      .default(false)
+      .describe(
+        "Do not verify the server's certificate (a Warning event says so while it is on). For tests only.",
+      ),
+  }),
+  {
+    rule: '!(has(self.insecureSkipVerify) && self.insecureSkipVerify && has(self.ca))',
+    message: 'insecureSkipVerify excludes ca',
+  },
+).describe('TLS to the management API (an https endpoint, or a RabbitmqCluster with TLS).');
+
+const pattern = z.string().min(1).max(255);
+
+const tenantRule = z.object({
+  namespaces: z
+    .array(pattern)
+    .min(1)
+    .describe("Namespace names or patterns ('*' matches any characters, e.g. team-*)."),
+  vhosts: z
+    .array(pattern)
+    .optional()
+    .describe(
+      "Vhosts these namespaces' resources may touch, as names or patterns ('*' matches any characters); absent: all, empty: none.",
+    ),
+  userTags: z
+    .array(pattern)
+    .optional()
+    .describe(
+      "User tags their RabbitUsers may carry; absent: any tag but administrator, policymaker and impersonator, which are refused unless listed here. '*' allows every tag.",
+    ),
+});
+
 export const RabbitBroker = defineKind({
   kind: 'RabbitBroker',
   plural: 'rabbitbrokers',
   shortName: 'rbroker',
   description: 'A connection to one RabbitMQ cluster through its management API.',
-  spec: z.object({
+  spec: withRules(
+    z.object({
+      endpoint: z
+        .string()
+        .regex(/^https?:\/\/[^\s/]+(\/.*)?$/)
+        .optional()
+        .describe(
+          'Management API base URL, e.g. http://rabbitmq.rabbitmq.svc:15672 (or rabbitmqClusterRef).',
+        ),
+      rabbitmqClusterRef: z
+        .object({
+          name: z.string().min(1),
+          namespace: z
+            .string()
+            .min(1)
+            .optional()
+            .describe(
+              "Defaults to the RabbitBroker's namespace. Another namespace's cluster must list this one in its annotation rabbitmq.com/topology-allowed-namespaces.",
+            ),
+        })
+        .optional()
+        .describe(
+          'A RabbitmqCluster (rabbitmq.com/v1beta1) run by the RabbitMQ Cluster Operator: its Service, management port (TLS when the cluster has TLS) and default user Secret are read from it and followed.',
+        ),
+      credentialsSecretRef: z
+        .object({ name: z.string().min(1) })
+        .optional()
+        .describe(
+          "A Secret with keys username and password (an administrator). Required with endpoint; with rabbitmqClusterRef it overrides the cluster's default user.",
+        ),
+      tls: tlsSpec.optional(),
+      allowedNamespaces: z
+        .array(z.string().min(1))
+        .optional()
+        .describe("Namespaces whose resources may use this broker besides its own; '*' for all."),
+      tenants: z
+        .array(tenantRule)
+        .optional()
+        .describe(
+          "What resources from other namespaces may do: the first rule whose namespaces match applies. A namespace that allowedNamespaces admits and no rule matches may touch every vhost and grant every tag but administrator, policymaker and impersonator. The broker's own namespace is never restricted.",
+        ),
+      surveyInterval: withRules(
+        z
+          .string()
+          .max(32)
+          .regex(/^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$/),
+        {
+          rule: "duration(self) >= duration('5s')",
+          message: 'surveyInterval must be at least 5s',
+        },
+      )
+        .default('30s')
+        .describe('How often drift is looked for (a duration such as 30s, 5m; at least 5s).'),
+      requestTimeout: withRules(
+        z
+          .string()
+          .max(32)
+          .regex(/^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$/),
+        {
+          rule: "duration(self) >= duration('1s') && duration(self) <= duration('10m')",
+          message: 'requestTimeout must be between 1s and 10m',
+        },
+      )
+        .default('30s')
+        .describe(
+          'How long one management API request may take (vhost creation and deletion get at least 60s). A slow answer is not an outage: only the reachability probe marks the broker down.',
+        ),
+      maxConcurrentRequests: z
+        .number()
+        .int()
+        .min(1)
+        .max(64)
+        .default(8)
+        .describe('Requests in flight to this broker.'),
+    }),
+    {
+      rule: 'has(self.endpoint) != has(self.rabbitmqClusterRef)',
+      message: 'set exactly one of endpoint and rabbitmqClusterRef',
+    },
+    {
+      rule: 'has(self.rabbitmqClusterRef) || has(self.credentialsSecretRef)',
+      message: 'credentialsSecretRef is required with endpoint',
+    },
+  ),
+  status: {
     endpoint: z
       .string()
-      .regex(/^https?:\/\/[^\s/]+(\/.*)?$/)
-      .describe('Management API base URL, e.g. http://rabbitmq.rabbitmq.svc:15672'),
-    credentialsSecretRef: z
-      .object({ name: z.string().min(1) })
-      .describe('A Secret with keys username and password (an administrator).'),
-    allowedNamespaces: z
-      .array(z.string().min(1))
       .optional()
-      .describe("Namespaces whose resources may use this broker besides its own; '*' for all."),
-    surveyInterval: withRules(
-      z
-        .string()
-        .max(32)
-        .regex(/^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$/),
-      {
-        rule: "duration(self) >= duration('5s')",
-        message: 'surveyInterval must be at least 5s',
-      },
-    )
-      .default('30s')
-      .describe('How often drift is looked for (a duration such as 30s, 5m; at least 5s).'),
-    requestTimeout: withRules(
-      z
-        .string()
-        .max(32)
-        .regex(/^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$/),
-      {
-        rule: "duration(self) >= duration('1s') && duration(self) <= duration('10m')",
-        message: 'requestTimeout must be between 1s and 10m',
-      },
-    )
-      .default('30s')
-      .describe(
-        'How long one management API request may take (vhost creation and deletion get at least 60s). A slow answer is not an outage: only the reachability probe marks the broker down.',
-      ),
-    maxConcurrentRequests: z
-      .number()
-      .int()
-      .min(1)
-      .max(64)
-      .default(8)
-      .describe('Requests in flight to this broker.'),
-  }),
-  status: {
+      .describe('The management API address in use (discovered with rabbitmqClusterRef).'),
     rabbitmqVersion: z.string().optional(),
     clusterName: z.string().optional(),
     lastSurveyTime: z
@@ -83,7 +191,7 @@ export const RabbitBroker = defineKind({
       .describe('The last drift survey.'),
   },
   columns: [
-    { name: 'Endpoint', type: 'string', jsonPath: '.spec.endpoint' },
+    { name: 'Endpoint', type: 'string', jsonPath: '.status.endpoint' },
     { name: 'Version', type: 'string', jsonPath: '.status.rabbitmqVersion' },
     { name: 'Managed', type: 'integer', jsonPath: '.status.survey.managed', priority: 1 },
     { name: 'Drifted', type: 'integer', jsonPath: '.status.survey.drifted', priority: 1 },
@@ -92,3 +200,4 @@ export const RabbitBroker = defineKind({
   ],
 });
 export type RabbitBrokerSpec = z.output<typeof RabbitBroker.spec>;
+export type TenantRule = z.output<typeof tenantRule>;

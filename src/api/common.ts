@@ -10,6 +10,8 @@ export const Reasons = {
   BrokerNotFound: 'BrokerNotFound',
   BrokerNotReady: 'BrokerNotReady',
   BrokerUnreachable: 'BrokerUnreachable',
+  /** TLS to the management API: the server's certificate is not trusted (CA, name, validity). */
+  CertificateVerificationFailed: 'CertificateVerificationFailed',
   NotAllowed: 'NotAllowed',
   SecretNotFound: 'SecretNotFound',
   InvalidSecret: 'InvalidSecret',

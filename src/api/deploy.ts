@@ -4,10 +4,15 @@
 //   deploy/rbac-kinds.yaml   ClusterRole warren-kinds (warren's own kinds, their /status and /finalizers)
 //                            and its binding to the warren ServiceAccount
 //   deploy/install.yaml      every object of deploy/kustomization.yaml in one file (the README's install)
+//   deploy/namespaced/rbac-namespace.yaml  Role + RoleBinding `warren` for one watched namespace (the
+//                            namespaced installation: no ClusterRole at all)
+//   deploy/namespaced/install.yaml  the namespaced installation without the CRDs: the same objects as
+//                            install.yaml minus the cluster roles, WATCH_NAMESPACE set, and the Role for
+//                            warren-system itself
 // Everything else in deploy/ is written by hand (rbac.yaml holds the Secrets, Events and namespaces rules).
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, normalize, relative } from 'node:path';
-import { parse, stringify } from 'yaml';
+import { parse, parseAllDocuments, stringify } from 'yaml';
 import { GROUP } from './common.ts';
 
 export const ROOT = join(import.meta.dirname, '..', '..');
@@ -51,6 +56,89 @@ export function kindsRbac(plurals: string[]): string {
     GENERATED +
     '# The rules for every other resource are in rbac.yaml, by hand.\n' +
     [role, binding].map((d) => stringify(d)).join('---\n')
+  );
+}
+
+/**
+ * Everything warren does in one watched namespace, for the namespaced installation: its kinds (as
+ * in the ClusterRole), Secrets (read, watch, create and patch the generated ones), the ConfigMaps,
+ * Services and RabbitmqClusters a RabbitBroker may reference (read and watch, metadata only until
+ * referenced), and Events. Nothing cluster-scoped: a terminating namespace is recognised without
+ * reading Namespaces (src/runtime/kube.ts namespaceRefusesContent).
+ */
+export function namespaceRules(plurals: string[]): Record<string, unknown>[] {
+  return [
+    { apiGroups: [GROUP], resources: plurals, verbs: ['get', 'list', 'watch', 'patch', 'update'] },
+    { apiGroups: [GROUP], resources: plurals.map((p) => `${p}/status`), verbs: ['get', 'patch', 'update'] },
+    { apiGroups: [GROUP], resources: plurals.map((p) => `${p}/finalizers`), verbs: ['update'] },
+    { apiGroups: [''], resources: ['secrets'], verbs: ['get', 'list', 'watch', 'create', 'patch'] },
+    { apiGroups: [''], resources: ['configmaps', 'services'], verbs: ['get', 'list', 'watch'] },
+    { apiGroups: ['rabbitmq.com'], resources: ['rabbitmqclusters'], verbs: ['get', 'list', 'watch'] },
+    { apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create', 'patch'] },
+  ];
+}
+
+/** Role and RoleBinding `warren` for one namespace (metadata.namespace set only when given). */
+function namespaceRbacDocs(plurals: string[], namespace?: string): Record<string, unknown>[] {
+  const meta = { name: 'warren', ...(namespace && { namespace }), labels: LABELS };
+  return [
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'Role',
+      metadata: meta,
+      rules: namespaceRules(plurals),
+    },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: meta,
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'warren' },
+      subjects: [{ kind: 'ServiceAccount', name: 'warren', namespace: 'warren-system' }],
+    },
+  ];
+}
+
+export function namespaceRbac(plurals: string[]): string {
+  return (
+    GENERATED +
+    '# warren\'s rights in ONE namespace it watches (the namespaced installation, README "Namespaced\n' +
+    '# installation"). Apply it in each namespace listed in WATCH_NAMESPACE:\n' +
+    '#   kubectl apply -n team-a -f deploy/namespaced/rbac-namespace.yaml\n' +
+    '# The subject is the ServiceAccount warren in warren-system; edit it if warren runs elsewhere.\n' +
+    namespaceRbacDocs(plurals)
+      .map((d) => stringify(d))
+      .join('---\n')
+  );
+}
+
+/**
+ * The namespaced installation in one file: deploy/'s objects without the CRDs and the cluster-wide
+ * roles, the Deployment watching warren-system (WATCH_NAMESPACE, to be edited), and its Role there.
+ */
+export function namespacedInstall(plurals: string[]): string {
+  const docs = (file: string) =>
+    parseAllDocuments(readFileSync(join(ROOT, 'deploy', file), 'utf8'))
+      .map((d) => d.toJS() as Record<string, any>)
+      .filter(Boolean);
+  const out: Record<string, any>[] = [
+    ...docs('namespace.yaml'),
+    ...docs('rbac.yaml').filter((d) => !String(d.kind).startsWith('Cluster')),
+    ...namespaceRbacDocs(plurals, 'warren-system'),
+  ];
+  for (const d of docs('deployment.yaml')) {
+    for (const c of d.spec?.template?.spec?.containers ?? []) {
+      c.env = [...(c.env ?? []), { name: 'WATCH_NAMESPACE', value: 'warren-system' }];
+    }
+    out.push(d);
+  }
+  out.push(...docs('poddisruptionbudget.yaml'), ...docs('service.yaml'));
+  return (
+    GENERATED +
+    '# warren watching only the namespaces in WATCH_NAMESPACE (here warren-system: edit the Deployment),\n' +
+    '# with Roles instead of ClusterRoles. The CRDs are cluster-scoped: a cluster admin applies them once\n' +
+    '# (kubectl apply --server-side -k crds). For every other watched namespace:\n' +
+    '#   kubectl apply -n <namespace> -f deploy/namespaced/rbac-namespace.yaml\n' +
+    out.map((d) => stringify(d)).join('---\n')
   );
 }
 
@@ -107,5 +195,7 @@ export function deployFiles(plurals: string[], crds: Map<string, string> = new M
     ['deploy/rbac-kinds.yaml', kindsRbac(plurals)],
   ]);
   out.set('deploy/install.yaml', installYaml(new Map([...crds, ...out])));
+  out.set('deploy/namespaced/rbac-namespace.yaml', namespaceRbac(plurals));
+  out.set('deploy/namespaced/install.yaml', namespacedInstall(plurals));
   return out;
 }

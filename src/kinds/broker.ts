@@ -38,6 +38,8 @@ export class BrokerReconciler {
   };
   private readonly lastProbe = new Map<string, number>();
   private readonly lastSurvey = new Map<string, number>();
+  /** Brokers warned about insecureSkipVerify, at which generation. */
+  private readonly warnedInsecure = new Map<string, number | undefined>();
 
   constructor(d: BrokerReconciler['d']) {
     this.d = d;
@@ -59,6 +61,7 @@ export class BrokerReconciler {
       this.d.surveyor.forget(key);
       this.lastProbe.delete(key);
       this.lastSurvey.delete(key);
+      this.warnedInsecure.delete(key);
       this.d.deps.clear(depKey);
       this.d.notify(depKeys.broker(key));
       return;
@@ -68,9 +71,22 @@ export class BrokerReconciler {
     const depSet = new Set<string>();
     const interval = parseDuration(r.spec.surveyInterval ?? '30s');
     const wasReady = isReady(r as never);
+    const specChanged = r.status?.observedGeneration !== r.metadata.generation;
     this.lastProbe.set(key, Date.now());
     try {
       const client = await this.d.registry.clientFor(key, r, depSet);
+      const insecure = this.d.registry.insecure(key);
+      if (!insecure) this.warnedInsecure.delete(key);
+      else if (this.warnedInsecure.get(key) !== r.metadata.generation) {
+        this.warnedInsecure.set(key, r.metadata.generation);
+        await this.d.recorder.emit(
+          r,
+          'Warning',
+          'InsecureSkipVerify',
+          'Connect',
+          `spec.tls.insecureSkipVerify is on: the certificate of ${client.endpoint} is not verified, anyone in the path can read the broker's credentials`,
+        );
+      }
       const overview = await client.overview();
       const upgraded = !!r.status?.rabbitmqVersion && r.status.rabbitmqVersion !== overview.rabbitmq_version;
       if (upgraded) client.resetCapabilities();
@@ -100,9 +116,10 @@ export class BrokerReconciler {
       await writeStatus(this.d.kube, this.d.recorder, 'rabbitbrokers', r, {
         ready: true,
         reason: Reasons.Reconciled,
-        message: `RabbitMQ ${overview.rabbitmq_version} at ${overview.node}`,
+        message: `RabbitMQ ${overview.rabbitmq_version} at ${overview.node}${insecure ? ' (certificate NOT verified: insecureSkipVerify)' : ''}`,
         applied: true,
         extra: {
+          endpoint: client.endpoint,
           rabbitmqVersion: overview.rabbitmq_version,
           clusterName: overview.cluster_name,
           ...(survey && { lastSurveyTime: survey.lastSurveyTime, survey }),
@@ -122,14 +139,17 @@ export class BrokerReconciler {
           'the broker lost its definitions or was replaced: re-declaring everything',
         );
       }
-      // Dependents waiting on this broker (first contact, or the end of an outage) go now.
-      if (!wasReady || back) this.d.notify(depKeys.broker(key));
+      // Dependents waiting on this broker (first contact, the end of an outage, or a new spec:
+      // allowedNamespaces or tenants may admit what was refused) go now.
+      if (!wasReady || back || specChanged) this.d.notify(depKeys.broker(key));
       // The survey keeps its own schedule, whatever triggered this probe.
       return { requeueAfterMs: Math.max(1000, interval - (Date.now() - this.lastSurvey.get(key)!)) };
     } catch (err) {
       const f = classify(err);
       if (!f) throw err;
-      if (f.reason === Reasons.BrokerUnreachable && this.d.registry.markDown(key, f.message)) {
+      const outage =
+        f.reason === Reasons.BrokerUnreachable || f.reason === Reasons.CertificateVerificationFailed;
+      if (outage && this.d.registry.markDown(key, f.message)) {
         // Every dependent learns of the outage now and then fails fast until the probe sees the broker back.
         this.d.notify(depKeys.broker(key));
       }
@@ -140,9 +160,7 @@ export class BrokerReconciler {
         message: f.message,
       });
       // Check again on the survey interval at most, never faster than the backoff allows.
-      return f.reason === Reasons.BrokerUnreachable
-        ? { requeueAfterMs: Math.min(interval, 5_000) }
-        : f.outcome;
+      return outage ? { requeueAfterMs: Math.min(interval, 5_000) } : f.outcome;
     } finally {
       this.d.deps.set(depKey, depSet);
     }

@@ -3,7 +3,8 @@ import type { Logger } from 'pino';
 import { Reasons, type Resource } from '../api/common.ts';
 import { ManagementClient } from '../rabbitmq/index.ts';
 import { parseDuration } from '../runtime/duration.ts';
-import { secretValue, type SecretCache } from '../runtime/secrets.ts';
+import type { RefCache, SecretCache } from '../runtime/secrets.ts';
+import { resolveConnection, type ConnectionSources } from './connection.ts';
 import { Blocked, depKeys } from './types.ts';
 
 export type BrokerResource = Resource<RabbitBrokerSpec, any>;
@@ -12,7 +13,19 @@ export interface ResolvedBroker {
   key: string;
   broker: BrokerResource;
   client: ManagementClient;
+  /** The user warren logs in as. */
+  username: string;
 }
+
+// Where no cache of a kind was given (unit tests): nothing of it exists.
+const none: RefCache<any> = {
+  get: async () => undefined,
+  forget: () => undefined,
+  start: async () => undefined,
+  stop: () => undefined,
+  isSynced: true,
+  size: 0,
+};
 
 /**
  * Turns a brokerRef into a management client: checks the RabbitBroker exists and admits the
@@ -20,12 +33,15 @@ export interface ResolvedBroker {
  * limit holds across all kinds), rebuilt when the endpoint or the Secret changes.
  */
 export class BrokerRegistry {
-  private readonly clients = new Map<string, { fingerprint: string; client: ManagementClient }>();
+  private readonly clients = new Map<
+    string,
+    { fingerprint: string; client: ManagementClient; username: string; insecure: boolean }
+  >();
   // Brokers whose management API stopped answering: their dependents fail fast, without a
   // request each, until the broker's own probe sees it back.
   private readonly down = new Map<string, string>();
   private readonly get: (namespace: string, name: string) => BrokerResource | undefined;
-  private readonly secrets: SecretCache;
+  private readonly sources: ConnectionSources;
   private readonly client: {
     canWrite?: () => boolean;
     writeSignal?: () => AbortSignal | undefined;
@@ -35,6 +51,8 @@ export class BrokerRegistry {
   constructor(opts: {
     get: (namespace: string, name: string) => BrokerResource | undefined;
     secrets: SecretCache;
+    /** ConfigMaps (CA bundles), RabbitmqClusters and Services, and how a Service is addressed. */
+    sources?: Partial<Omit<ConnectionSources, 'secrets'>>;
     /** Fencing for every client: writes are refused while this says false. */
     canWrite?: () => boolean;
     /** Cuts off writes in flight when leadership ends. */
@@ -43,7 +61,13 @@ export class BrokerRegistry {
     log?: Logger;
   }) {
     this.get = opts.get;
-    this.secrets = opts.secrets;
+    this.sources = {
+      secrets: opts.secrets,
+      configMaps: opts.sources?.configMaps ?? none,
+      clusters: opts.sources?.clusters ?? none,
+      services: opts.sources?.services ?? none,
+      serviceHost: opts.sources?.serviceHost ?? ((service, namespace) => `${service}.${namespace}.svc`),
+    };
     this.client = { canWrite: opts.canWrite, writeSignal: opts.writeSignal, log: opts.log };
   }
 
@@ -75,7 +99,7 @@ export class BrokerRegistry {
     const outage = this.down.get(key);
     if (outage !== undefined)
       throw new Blocked(Reasons.BrokerUnreachable, `RabbitBroker ${key} is unreachable: ${outage}`);
-    return { key, broker, client };
+    return { key, broker, client, username: this.clients.get(key)!.username };
   }
 
   /** Records an outage; true if the broker was up until now. */
@@ -91,39 +115,32 @@ export class BrokerRegistry {
   }
 
   async clientFor(key: string, broker: BrokerResource, deps: Set<string>): Promise<ManagementClient> {
-    const { namespace } = broker.metadata;
-    const secretName = broker.spec.credentialsSecretRef.name;
-    deps.add(depKeys.secret(namespace, secretName));
-    const secret = await this.secrets.get(namespace, secretName);
-    if (!secret) throw new Blocked(Reasons.SecretNotFound, `Secret ${namespace}/${secretName} not found`);
-    const username = secretValue(secret, 'username');
-    const password = secretValue(secret, 'password');
-    if (!username || !password) {
-      throw new Blocked(
-        Reasons.InvalidSecret,
-        `Secret ${namespace}/${secretName} must hold keys username and password`,
-      );
-    }
+    const c = await resolveConnection(broker, this.sources, deps);
     const fingerprint = JSON.stringify([
-      broker.spec.endpoint,
-      secret.metadata?.resourceVersion,
+      c.fingerprint,
       broker.spec.maxConcurrentRequests,
       broker.spec.requestTimeout,
     ]);
     const cached = this.clients.get(key);
     if (cached?.fingerprint === fingerprint) return cached.client;
     const client = new ManagementClient({
-      endpoint: broker.spec.endpoint,
-      username,
-      password,
+      endpoint: c.endpoint,
+      username: c.username,
+      password: c.password,
+      https: c.https,
       maxConcurrentRequests: broker.spec.maxConcurrentRequests ?? 8,
       timeoutMs: parseDuration(broker.spec.requestTimeout ?? '30s'),
       ...this.client,
     });
     // Requests already made on the old client finish; it closes after them.
     void cached?.client.close();
-    this.clients.set(key, { fingerprint, client });
+    this.clients.set(key, { fingerprint, client, username: c.username, insecure: c.insecure });
     return client;
+  }
+
+  /** Whether the broker's client skips certificate verification (spec.tls.insecureSkipVerify). */
+  insecure(key: string): boolean {
+    return this.clients.get(key)?.insecure ?? false;
   }
 
   /** Requests made per broker by the clients in use (for metrics and benchmarks). */

@@ -5,13 +5,14 @@ import type { Outcome, ReconcileContext } from '../runtime/controller.ts';
 import type { Recorder } from '../runtime/events.ts';
 import { addFinalizer, removeFinalizer } from '../runtime/finalizers.ts';
 import type { Kube } from '../runtime/kube.ts';
-import { apiStatus } from '../runtime/kube.ts';
+import { apiStatus, namespaceRefusesContent } from '../runtime/kube.ts';
 import type { SecretCache } from '../runtime/secrets.ts';
-import type { BrokerRegistry } from './brokers.ts';
+import type { BrokerRegistry, BrokerResource } from './brokers.ts';
 import type { Claim, ClaimIndex } from './claims.ts';
 import type { DependencyIndex } from './dependencies.ts';
 import { key, nsName, splitNsName } from './keys.ts';
 import { writeStatus } from './status.ts';
+import { refusal } from './tenancy.ts';
 import {
   Blocked,
   Kept,
@@ -77,6 +78,8 @@ export function classify(err: unknown): Failure | undefined {
     switch (err.category) {
       case 'Unreachable':
         return { reason: Reasons.BrokerUnreachable, message: err.message, outcome: backoff };
+      case 'Untrusted':
+        return { reason: Reasons.CertificateVerificationFailed, message: err.message, outcome: backoff };
       case 'Unauthorized':
         return { reason: Reasons.BrokerNotReady, message: err.message, outcome: backoff };
       case 'NotFound':
@@ -89,6 +92,9 @@ export function classify(err: unknown): Failure | undefined {
 }
 
 type Obj = Resource<any, any>;
+
+/** The broker cannot be talked to at all (no answer, or a certificate not trusted): probe it. */
+const isOutage = (err: ManagementError) => err.category === 'Unreachable' || err.category === 'Untrusted';
 
 /** The one reconciler every topology kind runs on. */
 export class TopologyReconciler {
@@ -127,6 +133,13 @@ export class TopologyReconciler {
 
   /** Records what r declares; reconciles the other claimants of any object whose owner changed. */
   claim(r: Obj): void {
+    // What its tenancy rules refuse declares nothing: a tenant cannot squat another's object.
+    const [bns, bname] = splitNsName(this.brokerKey(r));
+    const broker = this.d.lookup('rabbitbrokers', bns, bname) as BrokerResource | undefined;
+    if (broker && this.refused(r, { broker })) {
+      for (const k of this.d.claims.remove(nsName(r.metadata.namespace, r.metadata.name))) this.d.enqueue(k);
+      return;
+    }
     const c: Claim = {
       key: nsName(r.metadata.namespace, r.metadata.name),
       created: r.metadata.creationTimestamp ?? '',
@@ -166,6 +179,8 @@ export class TopologyReconciler {
     try {
       const broker = await this.d.brokers.resolve(r.spec.brokerRef, namespace, depSet);
       brokerKey = broker.key;
+      const refused = this.refused(r, broker);
+      if (refused) throw new Blocked(Reasons.NotAllowed, refused);
       if (owner && owner.key !== k) {
         depSet.add(depKeys.resource(this.plural, ...splitNsName(owner.key)));
         throw new Blocked(
@@ -193,8 +208,7 @@ export class TopologyReconciler {
     } catch (err) {
       const f = classify(err);
       if (!f) throw err;
-      if (brokerKey && err instanceof ManagementError && err.category === 'Unreachable')
-        this.d.onUnreachable(brokerKey);
+      if (brokerKey && err instanceof ManagementError && isOutage(err)) this.d.onUnreachable(brokerKey);
       log.info({ reason: f.reason, msg: f.message }, 'not ready');
       await writeStatus(this.d.kube, this.d.recorder, this.plural, r, {
         ready: false,
@@ -205,6 +219,17 @@ export class TopologyReconciler {
     } finally {
       this.d.deps.set(this.dependentKey(namespace, name), depSet);
     }
+  }
+
+  /** Why the broker's tenancy rules refuse this resource, if they do (nothing is written then). */
+  private refused(r: Obj, broker: { broker: BrokerResource; username?: string }): string | undefined {
+    const vhost = this.kind.holds ? this.kind.holds(r) : this.kind.vhostOf?.(r, this.d);
+    return refusal(
+      broker.broker,
+      r.metadata.namespace,
+      { vhost, user: this.kind.grants?.(r) },
+      broker.username,
+    );
   }
 
   private context(
@@ -272,6 +297,13 @@ export class TopologyReconciler {
     if (r.spec.deletionPolicy === 'Retain') {
       return release('Normal', 'Retained', 'deletionPolicy is Retain: the broker object is kept');
     }
+    // What its namespace may not touch, it may not delete either (it may be another team's): not
+    // the object, and no wait for what others declare inside a vhost it was refused.
+    const [bns, bname] = splitNsName(this.brokerKey(r));
+    const cachedBroker = this.d.lookup('rabbitbrokers', bns, bname) as BrokerResource | undefined;
+    const refusedHere = cachedBroker && this.refused(r, { broker: cachedBroker });
+    if (refusedHere)
+      return release('Warning', 'FinalizerReleased', `${refusedHere}: nothing deleted in the broker`);
     const others = this.d.claims.others(this.objectKey(r), self);
     const declaring = others.find((c) => !c.deleting);
     if (declaring) {
@@ -315,20 +347,28 @@ export class TopologyReconciler {
           );
         }
         for (const i of live) depSet.add(depKeys.resource(i.plural, ...splitNsName(i.key)));
-        return hold(`vhost '${vhost}' is not deleted while ${names(live)} still declares objects inside it`, {
-          requeueAfterMs: jitter(this.d.resyncMs),
-        });
+        return this.waitFor(r, live, depSet, () =>
+          hold(`vhost '${vhost}' is not deleted while ${names(live)} still declares objects inside it`, {
+            requeueAfterMs: jitter(this.d.resyncMs),
+          }),
+        );
       }
       const pending = inside.filter((i) => i.finalizing);
       if (pending.length) {
         for (const i of pending) depSet.add(depKeys.resource(i.plural, ...splitNsName(i.key)));
-        return hold(`waiting for ${names(pending)} to be deleted first`, { requeueAfterMs: 30_000 });
+        return this.waitFor(r, pending, depSet, () =>
+          hold(`waiting for ${names(pending)} to be deleted first`, { requeueAfterMs: 30_000 }),
+        );
       }
     }
 
     let failure: Failure;
     try {
       const broker = await this.d.brokers.resolve(r.spec.brokerRef, namespace, depSet, { forDeletion: true });
+      // The same with the broker's own user known (nobody else may delete it).
+      const refused = this.refused(r, broker);
+      if (refused)
+        return release('Warning', 'FinalizerReleased', `${refused}: nothing deleted in the broker`);
       const ctx = this.context(r, broker.key, broker.client, log, depSet);
       const unmanaged = this.kind.holds ? ctx.unmanagedIn(this.kind.holds(r)) : undefined;
       await this.kind.remove(r, ctx);
@@ -342,7 +382,7 @@ export class TopologyReconciler {
       if (err instanceof Kept) return release('Warning', 'Kept', err.message);
       const f = classify(err);
       if (!f) throw err;
-      if (err instanceof ManagementError && err.category === 'Unreachable') this.d.onUnreachable(brokerKey);
+      if (err instanceof ManagementError && isOutage(err)) this.d.onUnreachable(brokerKey);
       failure = f;
     }
     // The cache says the RabbitBroker is gone: believe it only if the API server agrees.
@@ -367,6 +407,23 @@ export class TopologyReconciler {
     return hold(failure.message, { backoff: true });
   }
 
+  /**
+   * Holds a deletion until `others` are gone. The dependencies are recorded before the hold's
+   * status write, not after it: one of them may be deleted meanwhile, and its deletion must find
+   * this resource waiting; one already gone from the cache by then means: look again now.
+   */
+  private async waitFor(
+    r: Obj,
+    others: Inside[],
+    depSet: Set<string>,
+    hold: () => Promise<Outcome>,
+  ): Promise<Outcome> {
+    this.d.deps.set(this.dependentKey(r.metadata.namespace, r.metadata.name), new Set(depSet));
+    const outcome = await hold();
+    const gone = others.some((i) => !this.d.lookup(i.plural, ...splitNsName(i.key)));
+    return gone ? { requeueAfterMs: 100 } : outcome;
+  }
+
   private async brokerGone(r: Obj): Promise<boolean> {
     const [namespace, name] = splitNsName(this.brokerKey(r));
     try {
@@ -379,7 +436,10 @@ export class TopologyReconciler {
       });
       return false;
     } catch (err) {
-      if (apiStatus(err)?.code === 404) return true;
+      // 403: a namespaced installation that does not watch the broker's namespace can never
+      // serve it, so for this operator it is gone.
+      const code = apiStatus(err)?.code;
+      if (code === 404 || code === 403) return true;
       throw err;
     }
   }
@@ -389,7 +449,10 @@ export class TopologyReconciler {
       const ns = await this.d.kube.core.readNamespace({ name: r.metadata.namespace });
       return !!ns.metadata?.deletionTimestamp;
     } catch (err) {
-      return apiStatus(err)?.code === 404;
+      const code = apiStatus(err)?.code;
+      // A namespaced installation may not read Namespaces (cluster-scoped): ask admission instead.
+      if (code === 403) return namespaceRefusesContent(this.d.kube, r.metadata.namespace);
+      return code === 404;
     }
   }
 }

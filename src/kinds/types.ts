@@ -91,6 +91,8 @@ export interface TopologyKind<Spec = any, Desired = any, Status = any> {
   identity(r: Resource<Spec, Status>, refs: Refs): string[];
   /** The vhost the object lives in (and is destroyed with), if any. */
   vhostOf?(r: Resource<Spec, Status>, refs: Refs): string | undefined;
+  /** For a user: its name in the broker and its tags, which tenancy rules may refuse (src/kinds/tenancy.ts). */
+  grants?(r: Resource<Spec, Status>): { name: string; tags: string[] };
   /** For a vhost: its name in the broker (the objects whose vhostOf is this name live inside it). */
   holds?(r: Resource<Spec, Status>): string;
   /** Resolves defaults, references and secrets; throws Blocked when it cannot. */

@@ -176,6 +176,7 @@ export function credentialMatches(c: Credential, storedHash: string, algorithm: 
 export const userKind: TopologyKind<RabbitUserSpec, Desired, Status> = {
   def: RabbitUser,
   identity: (r) => ['user', username(r)],
+  grants: (r) => ({ name: username(r), tags: r.spec.tags ?? [] }),
 
   async desired(r, ctx) {
     const spec = fromSpec(r);

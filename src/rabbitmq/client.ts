@@ -29,7 +29,17 @@ export interface ManagementClientOptions {
   maxConcurrentRequests?: number;
   /** Per-request timeout (default 30 s). Vhost PUT/DELETE get at least 60 s: they are synchronous and slow. */
   timeoutMs?: number;
-  https?: { ca?: string; cert?: string; key?: string; rejectUnauthorized?: boolean };
+  /**
+   * TLS for an https endpoint. `ca` replaces Node's trust store: pass the system CAs along to add
+   * to them. `servername`: the name the certificate must carry (default: the endpoint's host).
+   */
+  https?: {
+    ca?: string | string[];
+    cert?: string;
+    key?: string;
+    rejectUnauthorized?: boolean;
+    servername?: string;
+  };
   /**
    * Asked before every request that is not a GET; false refuses the write (fencing: a replica
    * that is not certainly the leader must not change the broker).
@@ -392,19 +402,23 @@ export class ManagementClient {
     this.#log = options.log;
     const auth = `Basic ${Buffer.from(`${options.username}:${options.password}`).toString('base64')}`;
     this.#secrets = [options.password, auth.slice('Basic '.length)];
+    // TLS settings live on the agent: they apply to every connection it opens (and the agent's
+    // options win over the request's), the server name included, which got cannot pass.
+    const tls = options.https ?? {};
     this.#agents = {
       http: new http.Agent({ keepAlive: true, maxSockets: concurrency }),
-      https: new https.Agent({ keepAlive: true, maxSockets: concurrency }),
+      https: new https.Agent({
+        keepAlive: true,
+        maxSockets: concurrency,
+        ...(tls.ca !== undefined && { ca: tls.ca }),
+        ...(tls.cert !== undefined && { cert: tls.cert }),
+        ...(tls.key !== undefined && { key: tls.key }),
+        ...(tls.servername !== undefined && { servername: tls.servername }),
+        rejectUnauthorized: tls.rejectUnauthorized ?? true,
+      }),
     };
-    const tls = options.https;
     this.#got = got.extend({
       agent: this.#agents,
-      https: tls && {
-        certificateAuthority: tls.ca,
-        certificate: tls.cert,
-        key: tls.key,
-        rejectUnauthorized: tls.rejectUnauthorized,
-      },
       // No `accept: application/json`: the 3.10.8 limits endpoints answer it with 406.
       headers: { authorization: auth },
       retry: { limit: 0 },
@@ -427,6 +441,11 @@ export class ManagementClient {
       this.#closeIfIdle();
     }
     return this.#closing.done;
+  }
+
+  /** The management API base URL this client talks to. */
+  get endpoint(): string {
+    return this.#endpoint;
   }
 
   get closed(): boolean {

@@ -2,7 +2,7 @@
 // give up) without parsing text.
 
 export type ManagementErrorCategory =
-  'Unreachable' | 'Unauthorized' | 'NotFound' | 'Rejected' | 'ServerError';
+  'Unreachable' | 'Untrusted' | 'Unauthorized' | 'NotFound' | 'Rejected' | 'ServerError';
 
 export interface ManagementErrorInit {
   method: string;
@@ -28,7 +28,9 @@ export class ManagementError extends Error {
         ? `${init.status} ${init.reason}`
         : init.category === 'Unreachable'
           ? `unreachable (${init.reason})`
-          : init.reason;
+          : init.category === 'Untrusted'
+            ? `certificate verification failed (${init.reason})`
+            : init.reason;
     super(`${init.method} ${init.path}: ${what}`);
     this.name = 'ManagementError';
     this.method = init.method;
@@ -115,6 +117,47 @@ export function errorFromResponse(
   return new ManagementError({ method, path, status, reason, category: categorize(status, reason) });
 }
 
+// OpenSSL's verification results as Node reports them (err.code), and the host name check's.
+const UNTRUSTED_CODES = new Set([
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_NOT_YET_VALID',
+  'CERT_HAS_EXPIRED',
+  'CERT_REVOKED',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'INVALID_CA',
+  'INVALID_PURPOSE',
+  'HOSTNAME_MISMATCH',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/** True when the server's certificate was not accepted (unknown CA, wrong name, expired...). */
+export function isUntrusted(cause: { code?: string }): boolean {
+  return cause.code !== undefined && UNTRUSTED_CODES.has(cause.code);
+}
+
+/**
+ * OpenSSL's text for an alert the server sent during the handshake ("...:ssl3_read_bytes:tlsv13
+ * alert certificate required:../deps/...") shortened to what a person acts on.
+ */
+export function tlsAlert(message: string): string {
+  const m = /SSL routines:[^:]*:(tlsv1\d? alert [a-z ]+):/.exec(message);
+  if (!m) return message;
+  const alert = m[1]!.replace(/^tlsv1\d? alert /, '');
+  const hint =
+    alert === 'certificate required'
+      ? ': the broker requires a client certificate (spec.tls.clientCertificateSecretRef)'
+      : alert === 'unknown ca' || alert === 'bad certificate' || alert === 'certificate unknown'
+        ? ': the broker does not accept the client certificate'
+        : '';
+  return `TLS handshake refused by the broker, alert '${alert}'${hint}`;
+}
+
 /** Builds the error for a request that got no response (refused, reset, timed out, TLS failure). */
 export function errorFromNoResponse(
   method: string,
@@ -122,6 +165,15 @@ export function errorFromNoResponse(
   cause: { code?: string; message?: string },
   secrets: readonly string[] = [],
 ): ManagementError {
-  const detail = redact(cause.message || cause.code || 'no response', secrets);
-  return new ManagementError({ method, path, reason: detail, category: 'Unreachable', code: cause.code });
+  const detail = tlsAlert(redact(cause.message || cause.code || 'no response', secrets).trim());
+  const untrusted = isUntrusted(cause);
+  const reason =
+    untrusted && cause.code && !detail.includes(cause.code) ? `${detail}, ${cause.code}` : detail;
+  return new ManagementError({
+    method,
+    path,
+    reason,
+    category: untrusted ? 'Untrusted' : 'Unreachable',
+    code: cause.code,
+  });
 }

@@ -122,3 +122,42 @@ export class Kube {
     ) as Promise<k8s.KubernetesListObject<any>>;
   }
 }
+
+/**
+ * Whether a namespace is terminating (or gone), without reading the Namespace: a dry-run create of
+ * an Event there, which warren may create in every namespace it watches. The API server's
+ * namespace lifecycle admission refuses new content in a terminating namespace (403, cause
+ * NamespaceTerminating) even on a dry run; nothing is stored.
+ */
+export async function namespaceRefusesContent(kube: Kube, namespace: string): Promise<boolean> {
+  try {
+    await kube.events.createNamespacedEvent({
+      namespace,
+      dryRun: 'All',
+      body: {
+        metadata: { generateName: 'warren-probe-', namespace },
+        eventTime: new k8s.V1MicroTime(),
+        reason: 'Probe',
+        action: 'Probe',
+        type: 'Normal',
+        reportingController: 'warren.dev/operator',
+        reportingInstance: 'probe',
+        note: 'dry run: is the namespace terminating?',
+      },
+    });
+    return false;
+  } catch (err) {
+    const st = apiStatus(err);
+    if (st?.code === 404) return true;
+    let causes: Array<{ reason?: string; type?: string }> = [];
+    try {
+      const body = (err as k8s.ApiException<unknown>).body;
+      causes = (typeof body === 'string' ? JSON.parse(body) : (body as any))?.details?.causes ?? [];
+    } catch {
+      // not a Status
+    }
+    return (
+      causes.some((c) => c.type === 'NamespaceTerminating') || /is being terminated/.test(st?.message ?? '')
+    );
+  }
+}

@@ -4,17 +4,29 @@ import { backoffDelay, is410, isTimeout, type Watcher } from './informer.ts';
 import { apiStatus, describeError } from './kube.ts';
 import { listMetadata, MetadataWatcher, type PartialObjectMetadata } from './metadata.ts';
 
-type Entry = {
-  secret: k8s.V1Secret | undefined;
+/** What the caches below hold: any object with metadata. */
+type Obj = { metadata?: k8s.V1ObjectMeta };
+
+type Entry<T> = {
+  secret: T | undefined;
   /** False after a gap in the watch or a failed re-read: get() reads it again. */
   fresh: boolean;
   /** Last get(), for the grace period of the unreferenced sweep. */
   usedAt: number;
 };
 
-export interface SecretCacheOptions {
+export interface SecretCacheOptions<T extends Obj = k8s.V1Secret> {
   kc: k8s.KubeConfig;
   namespace?: string;
+  /**
+   * The kind cached (default Secrets): its collection path for a namespace (or all), and the read
+   * of one object.
+   */
+  resource?: {
+    path: (namespace?: string) => string;
+    read: (namespace: string, name: string) => Promise<T>;
+    noun: string;
+  };
   log: Logger;
   /** A cached Secret was created, changed (new resourceVersion) or deleted. */
   onChange: (key: string) => void;
@@ -23,26 +35,39 @@ export interface SecretCacheOptions {
   /** For tests: the metadata watch, the resourceVersion to start from, the full read, timings. */
   watcher?: Watcher;
   currentVersion?: () => Promise<string>;
-  read?: (namespace: string, name: string) => Promise<k8s.V1Secret>;
+  read?: (namespace: string, name: string) => Promise<T>;
   backoff?: { baseMs?: number; maxMs?: number };
   healthyAfterMs?: number;
   sweepEveryMs?: number;
 }
 
+/** What users of a cache of referenced objects need (one namespace's cache, or several). */
+export interface RefCache<T> {
+  get(namespace: string, name: string): Promise<T | undefined>;
+  forget(namespace: string, name: string): void;
+  start(): Promise<void>;
+  stop(): void;
+  readonly isSynced: boolean;
+  readonly size: number;
+}
+
+export type SecretCache = RefCache<k8s.V1Secret>;
+
 /**
- * A cache of only the Secrets warren has asked for. A miss is a GET of that one Secret. One watch
+ * A cache of only the Secrets (or ConfigMaps, or any kind: `resource`) warren has asked for. A miss is a GET of that one Secret. One watch
  * of Secret *metadata* (no data crosses the wire for Secrets nobody asked for; started from
  * "now", never listing them all) tells which cached ones changed; those alone are read again, so
  * a rotated password reaches its users at once. Entries nobody references any more are dropped.
  */
-export class SecretCache {
-  private readonly o: SecretCacheOptions;
-  private readonly cache = new Map<string, Entry>();
-  private readonly inflight = new Map<string, Promise<k8s.V1Secret | undefined>>();
+export class WatchedCache<T extends Obj = k8s.V1Secret> implements RefCache<T> {
+  private readonly o: SecretCacheOptions<T>;
+  private readonly cache = new Map<string, Entry<T>>();
+  private readonly inflight = new Map<string, Promise<T | undefined>>();
   private readonly rerun = new Set<string>();
   private readonly path: string;
   private readonly watcher: Watcher;
-  private readonly readSecret: (namespace: string, name: string) => Promise<k8s.V1Secret>;
+  private readonly readSecret: (namespace: string, name: string) => Promise<T>;
+  private readonly noun: string;
   private readonly currentVersion: () => Promise<string>;
   private rv = '';
   /** Bumped each time the watch starts from a new resourceVersion. */
@@ -57,14 +82,22 @@ export class SecretCache {
   private firstSync?: Promise<void>;
   private markFirstSync?: () => void;
 
-  constructor(opts: SecretCacheOptions) {
+  constructor(opts: SecretCacheOptions<T>) {
     this.o = opts;
-    const path = opts.namespace ? `/api/v1/namespaces/${opts.namespace}/secrets` : '/api/v1/secrets';
+    const resource = opts.resource;
+    this.noun = resource?.noun ?? 'Secret';
+    const path = resource
+      ? resource.path(opts.namespace)
+      : opts.namespace
+        ? `/api/v1/namespaces/${opts.namespace}/secrets`
+        : '/api/v1/secrets';
     this.watcher = opts.watcher ?? new MetadataWatcher(opts.kc);
     if (opts.read) this.readSecret = opts.read;
+    else if (resource) this.readSecret = resource.read;
     else {
       const core = opts.kc.makeApiClient(k8s.CoreV1Api);
-      this.readSecret = (namespace, name) => core.readNamespacedSecret({ name, namespace });
+      this.readSecret = (namespace, name) =>
+        core.readNamespacedSecret({ name, namespace }) as unknown as Promise<T>;
     }
     this.currentVersion =
       opts.currentVersion ??
@@ -82,7 +115,7 @@ export class SecretCache {
   }
 
   /** The Secret, from the cache when it is watched, else read once and watched from then on. */
-  async get(namespace: string, name: string): Promise<k8s.V1Secret | undefined> {
+  async get(namespace: string, name: string): Promise<T | undefined> {
     const key = `${namespace}/${name}`;
     const hit = this.cache.get(key);
     if (hit) {
@@ -121,7 +154,7 @@ export class SecretCache {
    * runs after it (the running one may have started before the change). `add`: keep it even if
    * it is not cached (a get), else only refresh an entry that is still there.
    */
-  private fetch(key: string, add: boolean, again = false): Promise<k8s.V1Secret | undefined> {
+  private fetch(key: string, add: boolean, again = false): Promise<T | undefined> {
     const running = this.inflight.get(key);
     if (running) {
       if (again) this.rerun.add(key);
@@ -135,10 +168,10 @@ export class SecretCache {
     return p;
   }
 
-  private async readOnce(key: string, add: boolean): Promise<k8s.V1Secret | undefined> {
+  private async readOnce(key: string, add: boolean): Promise<T | undefined> {
     const epoch = this.epoch;
     const i = key.indexOf('/');
-    let secret: k8s.V1Secret | undefined;
+    let secret: T | undefined;
     try {
       secret = await this.readSecret(key.slice(0, i), key.slice(i + 1));
     } catch (err) {
@@ -158,7 +191,8 @@ export class SecretCache {
   /** Re-reads a cached Secret in the background; a failure leaves it stale (get() reads it). */
   private refresh(key: string): void {
     this.fetch(key, false, true).catch((err) => {
-      if (!this.stopped) this.o.log.warn({ secret: key, err: describeError(err) }, 'reading a Secret failed');
+      if (!this.stopped)
+        this.o.log.warn({ secret: key, err: describeError(err) }, `reading a ${this.noun} failed`);
     });
   }
 
@@ -187,13 +221,13 @@ export class SecretCache {
         delay = backoffDelay(this.attempt++, this.o.backoff);
         this.o.log.warn(
           { err: describeError(failure), attempt: this.attempt, delayMs: Math.round(delay) },
-          'secret watch failed; retrying',
+          `${this.noun} watch failed; retrying`,
         );
       } else if (end && !end.healthy) {
         delay = backoffDelay(this.attempt++, this.o.backoff);
         this.o.log.debug({ delayMs: Math.round(delay) }, 'secret watch ended early; reconnecting');
       } else {
-        this.o.log.debug('secret watch ended; reconnecting');
+        this.o.log.debug(`${this.noun} watch ended; reconnecting`);
       }
       if (delay > 0) await this.sleep(delay);
     }
@@ -324,7 +358,7 @@ export class SecretCache {
         if (!this.cache.get(key) || this.cache.get(key)!.fresh) continue;
         await this.fetch(key, false, true).catch((err) => {
           if (!this.stopped)
-            this.o.log.warn({ secret: key, err: describeError(err) }, 'reading a Secret failed');
+            this.o.log.warn({ secret: key, err: describeError(err) }, `reading a ${this.noun} failed`);
         });
       }
     };
@@ -339,10 +373,91 @@ export class SecretCache {
   }
 }
 
-const version = (s: k8s.V1Secret | undefined) => s?.metadata?.resourceVersion;
+const version = (s: Obj | undefined) => s?.metadata?.resourceVersion;
+
+/** The Secret cache (a WatchedCache of Secrets). */
+export const secretCache = (opts: SecretCacheOptions) => new WatchedCache<k8s.V1Secret>(opts);
+
+/**
+ * One cache per namespace (a namespaced installation watching a list of namespaces: it may not
+ * watch all of them at once). A namespace outside the list reads as an error naming it.
+ */
+export class PerNamespace<T> implements RefCache<T> {
+  private readonly caches: Map<string, RefCache<T>>;
+  private readonly noun: string;
+  constructor(namespaces: string[], make: (namespace: string) => RefCache<T>, noun: string) {
+    this.caches = new Map(namespaces.map((ns) => [ns, make(ns)]));
+    this.noun = noun;
+  }
+  private of(namespace: string): RefCache<T> {
+    const c = this.caches.get(namespace);
+    if (!c)
+      throw new NotWatchedError(
+        `${this.noun} in namespace ${namespace}: warren does not watch that namespace`,
+      );
+    return c;
+  }
+  get(namespace: string, name: string): Promise<T | undefined> {
+    try {
+      return this.of(namespace).get(namespace, name);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+  forget(namespace: string, name: string): void {
+    this.caches.get(namespace)?.forget(namespace, name);
+  }
+  async start(): Promise<void> {
+    await Promise.all([...this.caches.values()].map((c) => c.start()));
+  }
+  stop(): void {
+    for (const c of this.caches.values()) c.stop();
+  }
+  get isSynced(): boolean {
+    return [...this.caches.values()].every((c) => c.isSynced);
+  }
+  get size(): number {
+    return [...this.caches.values()].reduce((n, c) => n + c.size, 0);
+  }
+}
+
+/** A reference to a namespace this installation does not watch (and may have no rights in). */
+export class NotWatchedError extends Error {}
 
 /** A Secret's key as UTF-8 text, or undefined. */
 export function secretValue(secret: k8s.V1Secret | undefined, key: string): string | undefined {
   const b64 = secret?.data?.[key];
   return b64 === undefined ? undefined : Buffer.from(b64, 'base64').toString('utf8');
+}
+
+/**
+ * Starts a cache's watch on first use: a kind nobody references (no CA in a ConfigMap, no
+ * RabbitmqCluster) costs no watch at all, and one whose API is not installed is never watched.
+ */
+export class LazyCache<T> implements RefCache<T> {
+  private readonly cache: RefCache<T>;
+  private started = false;
+  constructor(cache: RefCache<T>) {
+    this.cache = cache;
+  }
+  get(namespace: string, name: string): Promise<T | undefined> {
+    if (!this.started) {
+      this.started = true;
+      void this.cache.start();
+    }
+    return this.cache.get(namespace, name);
+  }
+  forget(namespace: string, name: string): void {
+    this.cache.forget(namespace, name);
+  }
+  async start(): Promise<void> {}
+  stop(): void {
+    if (this.started) this.cache.stop();
+  }
+  get isSynced(): boolean {
+    return !this.started || this.cache.isSynced;
+  }
+  get size(): number {
+    return this.cache.size;
+  }
 }

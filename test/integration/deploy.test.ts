@@ -115,6 +115,12 @@ describe('deploy/ on the API server', () => {
     }
   });
 
+  it('the namespaced install.yaml and rbac-namespace.yaml pass server-side validation', async () => {
+    const { stderr } = await dryRun('-f', 'deploy/namespaced/install.yaml');
+    expect(stderr).not.toMatch(/PodSecurity|Warning/);
+    await dryRun('-n', 'warren-system', '-f', 'deploy/namespaced/rbac-namespace.yaml');
+  });
+
   it('kubectl apply -k deploy works, and kustomize renders exactly the objects of install.yaml', async () => {
     await dryRun('-k', 'deploy');
     const { stdout } = await kubectl('kustomize', 'deploy');

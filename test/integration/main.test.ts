@@ -164,9 +164,12 @@ describe('start-up checks of the operator process', () => {
     expect(bad.output).toContain('WARREN_CONCURRENCY=abc: expected a whole number from 1 to 1000');
     expect(bad.output).not.toContain('starting');
 
-    const list = await runToExit({ ...base, WATCH_NAMESPACE: `${ctx.namespace},other` });
+    const list = await runToExit({ ...base, WATCH_NAMESPACE: `${ctx.namespace},Not_A_Namespace` });
     expect(list.code).toBe(2);
-    expect(list.output).toContain('a list of namespaces is not supported yet');
+    expect(list.output).toContain(
+      `WATCH_NAMESPACE=${ctx.namespace},Not_A_Namespace: expected namespace names`,
+    );
+    expect(list.output).toContain("not: 'Not_A_Namespace'");
   });
 
   it('stops with exit code 2 and says where it looked when there is no cluster', async () => {

@@ -47,6 +47,10 @@ export async function startOperator(
     kubeconfigPath?: string;
     /** false: return at once, without waiting for the caches (see `started`). */
     waitForCaches?: boolean;
+    /** Watch these namespaces instead of the test file's one. */
+    namespaces?: string[];
+    /** How a RabbitmqCluster's Service is addressed (default: as in a cluster). */
+    serviceHost?: (service: string, namespace: string) => string;
   } = {},
 ): Promise<RunningOperator> {
   const kc = new k8s.KubeConfig();
@@ -60,7 +64,8 @@ export async function startOperator(
     metrics,
     kc,
     log,
-    namespace: ctx.namespace,
+    namespaces: opts.namespaces ?? [ctx.namespace],
+    serviceHost: opts.serviceHost,
     concurrency: 4,
     resyncMs: opts.resyncMs ?? 60_000,
     terminatingGraceMs: opts.terminatingGraceMs,

@@ -80,10 +80,18 @@ export function selectedBroker(): { name: string; rootfs?: string } {
  * Starts an isolated RabbitMQ node from the Debian package: its own HOME (Erlang cookie), node
  * name, ports, data and log directories and plugin list, beside any system broker.
  */
+export interface BrokerExtras {
+  /** Files written into the node's directory (certificates), by name. */
+  files?: Record<string, string>;
+  /** More rabbitmq.conf lines; `dir` is the node's directory as the broker sees it. */
+  config?: (dir: string) => string[];
+}
+
 export async function startBroker(
   dir: string,
   ports?: BrokerPorts,
   rootfs = selectedBroker().rootfs,
+  extras: BrokerExtras = {},
 ): Promise<Broker> {
   if (rootfs) {
     // The node's files live inside the root filesystem; `dir` holds only a link to them.
@@ -91,14 +99,14 @@ export async function startBroker(
     mkdirSync(join(rootfs, inside), { recursive: true });
     mkdirSync(dirname(dir), { recursive: true });
     if (!existsSync(dir)) symlinkSync(join(rootfs, inside), dir);
-    return start(join(rootfs, inside), inside, ports, rootfs);
+    return start(join(rootfs, inside), inside, ports, rootfs, extras);
   }
   if (!rabbitmqInstalled()) {
     throw new Error(
       `${SERVER} not found: install the Debian package rabbitmq-server (apt-get install rabbitmq-server)`,
     );
   }
-  return start(dir, dir, ports);
+  return start(dir, dir, ports, undefined, extras);
 }
 
 /** Node directories inside a root filesystem left by runs whose process is gone. */
@@ -118,7 +126,13 @@ function removeStaleNodeDirs(rootfs: string): void {
 }
 
 /** hostDir: the node's directory as this process sees it; dir: as the broker sees it (chroot). */
-async function start(hostDir: string, dir: string, ports?: BrokerPorts, rootfs?: string): Promise<Broker> {
+async function start(
+  hostDir: string,
+  dir: string,
+  ports?: BrokerPorts,
+  rootfs?: string,
+  extras: BrokerExtras = {},
+): Promise<Broker> {
   mkdirSync(join(hostDir, 'home'), { recursive: true });
   const p: BrokerPorts = ports ?? {
     amqp: await freePort(),
@@ -131,6 +145,7 @@ async function start(hostDir: string, dir: string, ports?: BrokerPorts, rootfs?:
   const password = readFileSync(passwordFile, 'utf8').trim();
   const username = 'warren-admin';
   writeFileSync(join(hostDir, 'rabbitmq-env.conf'), '');
+  for (const [name, text] of Object.entries(extras.files ?? {})) writeFileSync(join(hostDir, name), text);
   writeFileSync(
     join(hostDir, 'rabbitmq.conf'),
     [
@@ -139,6 +154,7 @@ async function start(hostDir: string, dir: string, ports?: BrokerPorts, rootfs?:
       `management.tcp.port = ${p.management}`,
       // Quicker stats for tests; the operator itself reads with disable_stats.
       'collect_statistics_interval = 1000',
+      ...(extras.config?.(dir) ?? []),
       '',
     ].join('\n'),
   );

@@ -22,7 +22,12 @@ function setup() {
   const rec = new BrokerReconciler({
     kube: { patchStatus: async () => void calls.statusWrites++ } as never,
     recorder: { emit: async () => undefined } as never,
-    registry: { clientFor: async () => client, markUp: () => false, markDown: () => true } as never,
+    registry: {
+      clientFor: async () => client,
+      insecure: () => false,
+      markUp: () => false,
+      markDown: () => true,
+    } as never,
     deps: new DependencyIndex(),
     get: () => broker as never,
     notify: () => undefined,

@@ -3,7 +3,13 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, findCluster, parseConfig, SERVICE_ACCOUNT_TOKEN } from '../../src/config.ts';
+import {
+  ConfigError,
+  findCluster,
+  parseConfig,
+  SERVICE_ACCOUNT_TOKEN,
+  serviceHostFrom,
+} from '../../src/config.ts';
 
 function problems(env: NodeJS.ProcessEnv): string[] {
   try {
@@ -18,7 +24,8 @@ function problems(env: NodeJS.ProcessEnv): string[] {
 describe('parseConfig', () => {
   it('has the documented defaults', () => {
     expect(parseConfig({})).toEqual({
-      namespace: undefined,
+      namespaces: undefined,
+      serviceHost: '{service}.{namespace}.svc',
       concurrency: 4,
       resyncMs: 600_000,
       leaderElection: true,
@@ -46,9 +53,11 @@ describe('parseConfig', () => {
         HEALTH_PORT: '9000',
         HEALTH_HOST: '127.0.0.1',
         LOG_LEVEL: 'debug',
+        WARREN_SERVICE_HOST: '{service}.{namespace}.svc.cluster.local',
       }),
     ).toEqual({
-      namespace: 'team-a',
+      namespaces: ['team-a'],
+      serviceHost: '{service}.{namespace}.svc.cluster.local',
       concurrency: 16,
       resyncMs: 90_000,
       leaderElection: false,
@@ -64,7 +73,7 @@ describe('parseConfig', () => {
   it('takes the lease namespace from POD_NAMESPACE when LEADER_ELECTION_NAMESPACE is unset, and treats empty as unset', () => {
     expect(parseConfig({ POD_NAMESPACE: 'ops', WATCH_NAMESPACE: '' })).toMatchObject({
       leaseNamespace: 'ops',
-      namespace: undefined,
+      namespaces: undefined,
     });
   });
 
@@ -77,7 +86,7 @@ describe('parseConfig', () => {
     ['LEADER_ELECTION', 'yes', /LEADER_ELECTION=yes: expected 'true' or 'false'/],
     ['HEALTH_PORT', '70000', /HEALTH_PORT=70000: expected a whole number from 0 to 65535/],
     ['LOG_LEVEL', 'loud', /LOG_LEVEL=loud: expected one of fatal, error, warn, info, debug, trace, silent/],
-    ['WATCH_NAMESPACE', 'Team_A', /WATCH_NAMESPACE=Team_A: expected a namespace name/],
+    ['WATCH_NAMESPACE', 'Team_A', /WATCH_NAMESPACE=Team_A: expected namespace names/],
     ['LEADER_ELECTION_NAMESPACE', 'a b', /LEADER_ELECTION_NAMESPACE=a b: expected a namespace name/],
     ['WARREN_LEASE_DURATION', 'long', /WARREN_LEASE_DURATION=long: expected a duration/],
   ])('%s=%s is refused with a message naming it', (name, value, message) => {
@@ -86,10 +95,25 @@ describe('parseConfig', () => {
     expect(p[0]).toMatch(message);
   });
 
-  it('says a list of namespaces is not supported yet', () => {
-    expect(problems({ WATCH_NAMESPACE: 'a,b' })).toEqual([
-      'WATCH_NAMESPACE=a,b: a list of namespaces is not supported yet: give one namespace, or leave it unset to watch all namespaces',
+  it('reads a comma-separated list of namespaces, once each', () => {
+    expect(parseConfig({ WATCH_NAMESPACE: 'team-a, team-b,team-a' }).namespaces).toEqual([
+      'team-a',
+      'team-b',
     ]);
+  });
+
+  it('names the bad entries of a namespace list', () => {
+    expect(problems({ WATCH_NAMESPACE: 'team-a,,Team_B' })).toEqual([
+      "WATCH_NAMESPACE=team-a,,Team_B: expected namespace names separated by commas (lower-case letters, digits and -, at most 63 characters each); not: '', 'Team_B'",
+    ]);
+  });
+
+  it('builds Service host names from WARREN_SERVICE_HOST', () => {
+    const host = serviceHostFrom(
+      parseConfig({ WARREN_SERVICE_HOST: '{service}.{namespace}.svc.example' }).serviceHost,
+    );
+    expect(host('rabbit', 'mq')).toBe('rabbit.mq.svc.example');
+    expect(serviceHostFrom(parseConfig({}).serviceHost)('rabbit', 'mq')).toBe('rabbit.mq.svc');
   });
 
   it('reports every bad variable at once', () => {

@@ -276,6 +276,39 @@ describe('deploy/: generated files, kustomization and install.yaml', () => {
     expect(files.get('deploy/install.yaml')).toContain('kind: X\n');
   });
 
+  it('the namespaced installation has Roles only, covering every kind, and nothing cluster-scoped', () => {
+    const files = deployFiles(
+      ['rabbitwidgets', ...plurals],
+      new Map([['crds/warren.dev_rabbitwidgets.yaml', 'kind: X\n']]),
+    );
+    const perNs = parseAllDocuments(files.get('deploy/namespaced/rbac-namespace.yaml')!).map(
+      (d) => d.toJS() as Doc,
+    );
+    expect(perNs.map((d) => d.kind)).toEqual(['Role', 'RoleBinding']);
+    for (const d of perNs) expect(d.metadata.namespace).toBeUndefined();
+    const r = perNs[0]!.rules;
+    expect(sorted(verbs(r, GROUP, 'rabbitwidgets'))).toEqual(['get', 'list', 'patch', 'update', 'watch']);
+    expect(sorted(verbs(r, GROUP, 'rabbitwidgets/finalizers'))).toEqual(['update']);
+    expect(sorted(verbs(r, '', 'secrets'))).toEqual(['create', 'get', 'list', 'patch', 'watch']);
+    expect(sorted(verbs(r, '', 'namespaces'))).toEqual([]);
+    for (const rule of r) expect(rule.verbs).not.toContain('delete');
+    const install = parseAllDocuments(readFileSync(join(DEPLOY, 'namespaced/install.yaml'), 'utf8')).map(
+      (d) => d.toJS() as Doc,
+    );
+    const kinds = install.map((d) => d.kind);
+    expect(kinds).not.toContain('ClusterRole');
+    expect(kinds).not.toContain('ClusterRoleBinding');
+    expect(kinds).not.toContain('CustomResourceDefinition');
+    const dep = install.find((d) => d.kind === 'Deployment')!;
+    expect(dep.spec.template.spec.containers[0].env).toContainEqual({
+      name: 'WATCH_NAMESPACE',
+      value: 'warren-system',
+    });
+    expect(install.find((d) => d.kind === 'Role' && d.metadata.name === 'warren')!.metadata.namespace).toBe(
+      'warren-system',
+    );
+  });
+
   it('deploy/kustomization.yaml includes ../crds and every manifest in deploy/; ../crds lists every CRD file', () => {
     const k = parse(readFileSync(join(DEPLOY, 'kustomization.yaml'), 'utf8'));
     expect(k.kind).toBe('Kustomization');

@@ -131,3 +131,24 @@ describe('redact', () => {
     expect(redact('a-pw-b-pw', ['pw', ''])).toBe('a-***-b-***');
   });
 });
+
+describe('TLS alerts from the broker', () => {
+  it('are shortened to the alert and what to do', async () => {
+    const { tlsAlert } = await import('../../src/rabbitmq/errors.ts');
+    expect(
+      tlsAlert(
+        '40DD26477D7F0000:error:0A00045C:SSL routines:ssl3_read_bytes:tlsv13 alert certificate required:../deps/openssl/openssl/ssl/record/rec_layer_s3.c:918:SSL alert number 116',
+      ),
+    ).toBe(
+      "TLS handshake refused by the broker, alert 'certificate required': the broker requires a client certificate (spec.tls.clientCertificateSecretRef)",
+    );
+    expect(
+      tlsAlert(
+        '40DD:error:0A000418:SSL routines:ssl3_read_bytes:tlsv1 alert unknown ca:../deps/x.c:918:SSL alert number 48',
+      ),
+    ).toBe(
+      "TLS handshake refused by the broker, alert 'unknown ca': the broker does not accept the client certificate",
+    );
+    expect(tlsAlert('connect ECONNREFUSED 127.0.0.1:1')).toBe('connect ECONNREFUSED 127.0.0.1:1');
+  });
+});

@@ -1,6 +1,6 @@
 import * as k8s from '@kubernetes/client-node';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { SecretCache, secretValue } from '../../src/runtime/secrets.ts';
+import { WatchedCache as SecretCache, secretValue } from '../../src/runtime/secrets.ts';
 import { FakeWatcher, memoryLogger } from '../support/fake-watch.ts';
 
 const PASSWORD = 'hunter2-very-secret';
