@@ -3,7 +3,6 @@ import type { Logger } from 'pino';
 import { GROUP, VERSION, type Resource } from './api/common.ts';
 import { BrokerReconciler } from './kinds/broker.ts';
 import { BrokerRegistry, type BrokerResource } from './kinds/brokers.ts';
-import { ClaimIndex } from './kinds/claims.ts';
 import { DependencyIndex } from './kinds/dependencies.ts';
 import { TOPOLOGY_KINDS } from './kinds/index.ts';
 import { Surveyor, type SurveyedKind } from './kinds/survey.ts';
@@ -71,7 +70,6 @@ export class Operator {
   private readonly refCaches: RefCache<unknown>[] = [];
   private readonly controllers = new Map<string, Controller>();
   private readonly deps = new DependencyIndex();
-  private readonly claims = new ClaimIndex();
   private readonly secrets: SecretCache;
   /** What of each object was last seen: generation and reconcile annotation. */
   private readonly seen = new Map<string, string>();
@@ -209,7 +207,6 @@ export class Operator {
       const rec = new TopologyReconciler(kind, (ns, name) => lookup(plural, ns, name), {
         kube: this.kube,
         brokers: registry,
-        claims: this.claims,
         deps: this.deps,
         secrets: this.secrets,
         recorder,
@@ -255,7 +252,7 @@ export class Operator {
           const key = keyOf(obj);
           this.seen.delete(`${plural}|${key}`);
           // Another declaration of the same broker object may own it now.
-          for (const k of this.claims.remove(key)) controller.enqueue(k);
+          for (const k of rec.claims.remove(key)) controller.enqueue(k);
           this.deps.clear(rec.dependentKey(obj.metadata.namespace, obj.metadata.name));
           this.notify(depKeys.resource(plural, obj.metadata.namespace, obj.metadata.name));
         },

@@ -8,7 +8,7 @@ import type { Kube } from '../runtime/kube.ts';
 import { apiStatus, namespaceRefusesContent } from '../runtime/kube.ts';
 import type { SecretCache } from '../runtime/secrets.ts';
 import type { BrokerRegistry, BrokerResource } from './brokers.ts';
-import type { Claim, ClaimIndex } from './claims.ts';
+import { ClaimIndex, type Claim } from './claims.ts';
 import type { DependencyIndex } from './dependencies.ts';
 import { key, nsName, splitNsName } from './keys.ts';
 import { writeStatus } from './status.ts';
@@ -40,7 +40,6 @@ export interface Inside {
 export interface TopologyDeps extends Refs {
   kube: Kube;
   brokers: BrokerRegistry;
-  claims: ClaimIndex;
   deps: DependencyIndex;
   secrets: SecretCache;
   recorder: Recorder;
@@ -100,6 +99,8 @@ const isOutage = (err: ManagementError) => err.category === 'Unreachable' || err
 export class TopologyReconciler {
   readonly kind: TopologyKind;
   readonly finalizer: string;
+  /** Who declares which object of this kind (objects of different kinds never share a key). */
+  readonly claims = new ClaimIndex();
   private readonly d: TopologyDeps;
   private readonly get: (namespace: string, name: string) => Obj | undefined;
 
@@ -137,7 +138,7 @@ export class TopologyReconciler {
     const [bns, bname] = splitNsName(this.brokerKey(r));
     const broker = this.d.lookup('rabbitbrokers', bns, bname) as BrokerResource | undefined;
     if (broker && this.refused(r, { broker })) {
-      for (const k of this.d.claims.remove(nsName(r.metadata.namespace, r.metadata.name))) this.d.enqueue(k);
+      for (const k of this.claims.remove(nsName(r.metadata.namespace, r.metadata.name))) this.d.enqueue(k);
       return;
     }
     const c: Claim = {
@@ -147,7 +148,7 @@ export class TopologyReconciler {
       deleting: !!r.metadata.deletionTimestamp,
       retain: r.spec.deletionPolicy === 'Retain',
     };
-    for (const k of this.d.claims.set(this.objectKey(r), c)) this.d.enqueue(k);
+    for (const k of this.claims.set(this.objectKey(r), c)) this.d.enqueue(k);
   }
 
   async reconcile(k: string, rc: ReconcileContext): Promise<Outcome> {
@@ -174,7 +175,7 @@ export class TopologyReconciler {
     }
     await addFinalizer(this.d.kube, ref, r.metadata, this.finalizer);
 
-    const owner = this.d.claims.owner(this.objectKey(r));
+    const owner = this.claims.owner(this.objectKey(r));
     let brokerKey: string | undefined;
     try {
       const broker = await this.d.brokers.resolve(r.spec.brokerRef, namespace, depSet);
@@ -249,7 +250,7 @@ export class TopologyReconciler {
       lookup: this.d.lookup,
       dependOn: (dep) => depSet.add(dep),
       declaredByOther: (identity) => {
-        const others = this.d.claims.others(key(brokerKey, ...identity), self);
+        const others = this.claims.others(key(brokerKey, ...identity), self);
         return others.find((c) => !c.deleting || c.retain)?.key;
       },
       unmanagedIn: (vhost) => this.d.unmanagedIn(brokerKey, vhost),
@@ -304,7 +305,7 @@ export class TopologyReconciler {
     const refusedHere = cachedBroker && this.refused(r, { broker: cachedBroker });
     if (refusedHere)
       return release('Warning', 'FinalizerReleased', `${refusedHere}: nothing deleted in the broker`);
-    const others = this.d.claims.others(this.objectKey(r), self);
+    const others = this.claims.others(this.objectKey(r), self);
     const declaring = others.find((c) => !c.deleting);
     if (declaring) {
       return release(

@@ -129,6 +129,19 @@ describe('one broker object declared by two resources', () => {
   });
 });
 
+describe('claims of different kinds', () => {
+  it('a RabbitQueue and a RabbitExchange with the same resource name keep their own claims', async () => {
+    await ctx.create('rabbitqueues', 'twin', { brokerRef: b, vhost: ctx.vhost, name: 'twin-q' });
+    await ready('rabbitqueues', 'twin');
+    await ctx.create('rabbitexchanges', 'twin', { brokerRef: b, vhost: ctx.vhost, name: 'twin-x' });
+    await ready('rabbitexchanges', 'twin');
+    await nextSecond();
+    // A second declaration of the queue is still the younger one: Conflict, not a second owner.
+    await ctx.create('rabbitqueues', 'twin-again', { brokerRef: b, vhost: ctx.vhost, name: 'twin-q' });
+    expect(readyOf(await reason('rabbitqueues', 'twin-again', 'Conflict')).message).toContain('/twin ');
+  });
+});
+
 describe('a vhost and what lives inside it', () => {
   it.each([
     ['the vhost first', 'v1'],
