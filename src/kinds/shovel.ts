@@ -1,7 +1,7 @@
 import type { z } from 'zod';
 import { Reasons, type Resource } from '../api/common.ts';
 import { RabbitShovel, type RabbitShovelSpec } from '../api/shovel.ts';
-import { isReady } from '../runtime/conditions.ts';
+import { findCondition, isReady } from '../runtime/conditions.ts';
 import type { ShovelStatus } from '../rabbitmq/index.ts';
 import { parametersTable, putParameter, sameValue, showsVerdict } from './parameters.ts';
 import { Blocked, claim, depKeys, type NotWorking, type Table, type TopologyKind } from './types.ts';
@@ -80,20 +80,44 @@ const normalized = (v: unknown) =>
 const matches = (desired: Record<string, unknown>, actual: unknown) =>
   sameValue(normalized(desired), normalized(actual));
 
-/** What the broker's status row says, in Ready terms. */
-function verdict(row: ShovelStatus | undefined, uris: SecretUris | undefined): NotWorking | undefined {
+/**
+ * What the broker's status row says, in Ready terms. A terminated shovel is restarted after its
+ * reconnect delay and shows 'starting' meanwhile: until it runs, it is still the failure (so a
+ * shovel that keeps failing does not flap between two reasons).
+ */
+function verdict(
+  row: ShovelStatus | undefined,
+  uris: SecretUris | undefined,
+  r: Shovel,
+): { state: string; trouble?: NotWorking } {
   const state = row?.state ?? 'starting';
-  if (state === 'running') return undefined;
+  if (state === 'running') return { state };
   if (state === 'terminated') {
+    const why = row?.reason ? safe(row.reason, uris) : 'no reason given';
     return {
-      reason: Reasons.Rejected,
-      message: `the shovel terminated: ${row?.reason ? safe(row.reason, uris) : 'no reason given'} (the broker restarts it after reconnectDelay)`,
+      state,
+      trouble: {
+        reason: Reasons.Rejected,
+        message: `the shovel terminated: ${why} (the broker restarts it after reconnectDelay)`,
+      },
     };
   }
+  const shown = findCondition(r.status?.conditions, 'Ready');
+  if (
+    state === 'starting' &&
+    r.status?.state === 'terminated' &&
+    shown?.status === 'False' &&
+    shown.reason === Reasons.Rejected
+  ) {
+    return { state: 'terminated', trouble: { reason: shown.reason, message: shown.message, soon: true } };
+  }
   return {
-    reason: Reasons.WaitingForDependency,
-    message: `the shovel is ${state}: connecting to its source and destination (if this lasts, the broker's log says why)`,
-    soon: true,
+    state,
+    trouble: {
+      reason: Reasons.WaitingForDependency,
+      message: `the shovel is ${state}: connecting to its source and destination (if this lasts, the broker's log says why)`,
+      soon: true,
+    },
   };
 }
 
@@ -147,14 +171,15 @@ export const shovelKind: TopologyKind<RabbitShovelSpec, Desired, Status> = {
     return actual === undefined ? 'created' : 'updated';
   },
 
-  async check(d, _r, { client }) {
+  async check(d, r, { client }) {
     if (d.completed) {
       d.state = 'completed';
       return undefined;
     }
     const row = (await client.listShovelStatus(d.vhost)).find((s) => s.name === d.name);
-    d.state = row?.state ?? 'starting';
-    return verdict(row, d.uris);
+    const v = verdict(row, d.uris, r);
+    d.state = v.state;
+    return v.trouble;
   },
 
   async remove(r, { client }) {
@@ -171,7 +196,8 @@ export const shovelKind: TopologyKind<RabbitShovelSpec, Desired, Status> = {
     const actual = snap.row(parametersTable, 'shovel', r.spec.vhost, shovelName(r));
     if (actual === undefined) return oneShot(r) && r.status?.state === 'completed';
     if (!matches(valueOf(r, uris), actual)) return false;
-    return showsVerdict(r, verdict(snap.row(shovelStatusTable, r.spec.vhost, shovelName(r)), uris));
+    const v = verdict(snap.row(shovelStatusTable, r.spec.vhost, shovelName(r)), uris, r);
+    return r.status?.state === v.state && showsVerdict(r, v.trouble);
   },
 
   status: (d) => ({ name: d.name, state: d.state }),
