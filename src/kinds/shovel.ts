@@ -115,7 +115,7 @@ function verdict(
     state,
     trouble: {
       reason: Reasons.WaitingForDependency,
-      message: `the shovel is ${state}: connecting to its source and destination (if this lasts, the broker's log says why)`,
+      message: `the shovel is ${state}: connecting to its source and destination (if it stays so, it cannot connect: a refused login, an unreachable host; RabbitMQ 4.0 and older give no reason here, the broker's log does)`,
       soon: true,
     },
   };

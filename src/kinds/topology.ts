@@ -193,7 +193,7 @@ export class TopologyReconciler {
       // objects inside this one (a vhost's queues) only about its creation.
       if (changed || !wasReady) this.d.notify(depKeys.resource(this.plural, namespace, name));
       if (applied === 'created') this.d.notify(depKeys.object(broker.key, this.kind.identity(r, this.d)));
-      if (trouble) log.info({ reason: trouble.reason, msg: trouble.message }, 'declared, not working');
+      if (trouble) log.info({ reason: trouble.reason, message: trouble.message }, 'declared, not working');
       return trouble?.soon ? { backoff: true } : { requeueAfterMs: jitter(this.d.resyncMs) };
     } catch (err) {
       const f = classify(err);
