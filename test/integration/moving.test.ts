@@ -369,12 +369,26 @@ describe('RabbitFederation', () => {
 });
 
 describe('drift', () => {
-  it('re-declares a shovel deleted behind warren’s back; the survey costs a fixed number of requests', async () => {
+  it('puts back a shovel, an upstream and a set changed behind warren’s back; the survey costs a fixed number of requests', async () => {
+    const upstream = `/parameters/federation-upstream/${VH}/from-a`;
+    const before = (await bAdmin.get(upstream)).body.value;
     expect(await bAdmin.del(`/parameters/shovel/${VH}/a-to-b`)).toBe(204);
+    expect(await bAdmin.put(upstream, { value: { ...before, expires: 1000 } })).toBe(204);
+    expect(await bAdmin.del(`/parameters/federation-upstream-set/${VH}/from-a-set`)).toBe(204);
     await eventually(
       () => bAdmin.get(`/parameters/shovel/${VH}/a-to-b`),
       (r) => r.status === 200,
       { ...within, what: 'shovel re-declared' },
+    );
+    await eventually(
+      () => bAdmin.get(upstream),
+      (r) => r.body?.value?.expires === 600_000,
+      { ...within, what: 'upstream restored' },
+    );
+    await eventually(
+      () => bAdmin.get(`/parameters/federation-upstream-set/${VH}/from-a-set`),
+      (r) => r.status === 200,
+      { ...within, what: 'upstream set re-declared' },
     );
     await ready('rabbitshovels', 'a-to-b');
     const broker = await eventually(
