@@ -9,7 +9,7 @@ import {
 import type { FederationLink } from '../rabbitmq/index.ts';
 import { isReady } from '../runtime/conditions.ts';
 import { nsName } from './keys.ts';
-import { parametersTable, putParameter, sameValue, showsVerdict } from './parameters.ts';
+import { noStatusList, parametersTable, putParameter, sameValue, showsVerdict } from './parameters.ts';
 import {
   Blocked,
   claim,
@@ -47,7 +47,7 @@ const linksTable: Table<FederationLink[]> = {
   whenDeclared: true,
   read: async (client) => {
     const groups = new Map<string, { key: string[]; links: FederationLink[] }>();
-    for (const l of await client.listFederationLinks()) {
+    for (const l of (await client.listFederationLinks()) ?? []) {
       const id = JSON.stringify([l.vhost, l.upstream]);
       let g = groups.get(id);
       if (!g) groups.set(id, (g = { key: [l.vhost, l.upstream], links: [] }));
@@ -125,7 +125,9 @@ export const federationKind: TopologyKind<RabbitFederationSpec, Desired> = {
   },
 
   async check(d, _r, { client }) {
-    d.links = (await client.listFederationLinks(d.vhost)).filter((l) => l.upstream === d.name);
+    const links = await client.listFederationLinks(d.vhost);
+    if (!links) return noStatusList('federation links', 'rabbitmq_federation_management');
+    d.links = links.filter((l) => l.upstream === d.name);
     return verdict(d.links, d.uris);
   },
 
@@ -147,7 +149,7 @@ export const federationKind: TopologyKind<RabbitFederationSpec, Desired> = {
     return showsVerdict(r, verdict(links, uris));
   },
 
-  status: (d) => ({ name: d.name, links: d.links?.length ?? 0, runningLinks: running(d.links ?? []) }),
+  status: (d) => ({ name: d.name, links: d.links?.length, runningLinks: d.links && running(d.links) }),
 };
 
 // ---------------------------------------------------------------- upstream sets

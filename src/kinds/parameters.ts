@@ -1,6 +1,6 @@
 // What the runtime-parameter kinds (shovels, federation upstreams and upstream sets) share: one
 // bulk read of every parameter for the survey, and how a runtime state compares with status.
-import type { Resource } from '../api/common.ts';
+import { Reasons, type Resource } from '../api/common.ts';
 import { ManagementError, type ManagementClient } from '../rabbitmq/index.ts';
 import { findCondition } from '../runtime/conditions.ts';
 import { canonical } from './compare.ts';
@@ -28,6 +28,12 @@ export function showsVerdict(r: Resource<unknown, any>, v: NotWorking | undefine
   if (!v) return c?.status === 'True';
   return c?.status === 'False' && c.reason === v.reason && c.message === v.message;
 }
+
+/** What a kind says when the broker has no status list for its objects (a management plugin missing). */
+export const noStatusList = (what: string, plugin: string): NotWorking => ({
+  reason: Reasons.Rejected,
+  message: `the broker lists no ${what}: enable the ${plugin} plugin so that warren can tell whether it works`,
+});
 
 /** A parameter write; a broker that does not know the component is told which plugin it lacks. */
 export async function putParameter(

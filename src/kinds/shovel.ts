@@ -3,7 +3,7 @@ import { Reasons, type Resource } from '../api/common.ts';
 import { RabbitShovel, type RabbitShovelSpec } from '../api/shovel.ts';
 import { findCondition, isReady } from '../runtime/conditions.ts';
 import type { ShovelStatus } from '../rabbitmq/index.ts';
-import { parametersTable, putParameter, sameValue, showsVerdict } from './parameters.ts';
+import { noStatusList, parametersTable, putParameter, sameValue, showsVerdict } from './parameters.ts';
 import { Blocked, claim, depKeys, type NotWorking, type Table, type TopologyKind } from './types.ts';
 import { localVhost, readUris, safe, uriValue, urisFrom, type SecretUris } from './uris.ts';
 
@@ -33,7 +33,7 @@ const shovelStatusTable: Table<ShovelStatus> = {
   scope: 'broker',
   settings: true,
   whenDeclared: true,
-  read: async (client) => (await client.listShovelStatus()).map((s) => [[s.vhost, s.name], s]),
+  read: async (client) => ((await client.listShovelStatus()) ?? []).map((s) => [[s.vhost, s.name], s]),
 };
 
 export const shovelName = (r: Shovel) => r.spec.name ?? r.metadata.name;
@@ -176,7 +176,9 @@ export const shovelKind: TopologyKind<RabbitShovelSpec, Desired, Status> = {
       d.state = 'completed';
       return undefined;
     }
-    const row = (await client.listShovelStatus(d.vhost)).find((s) => s.name === d.name);
+    const rows = await client.listShovelStatus(d.vhost);
+    if (!rows) return noStatusList('shovel states', 'rabbitmq_shovel_management');
+    const row = rows.find((s) => s.name === d.name);
     const v = verdict(row, d.uris, r);
     d.state = v.state;
     return v.trouble;

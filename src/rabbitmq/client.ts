@@ -848,12 +848,12 @@ export class ManagementClient {
     return this.delete(api`/parameters/${component}/${vhost}/${name}`);
   }
 
-  /** Dynamic shovels' states, of one vhost or all; [] without the shovel management plugin (404). */
-  async listShovelStatus(vhost?: string): Promise<ShovelStatus[]> {
+  /** Dynamic shovels' states, of one vhost or all; undefined without the shovel management plugin (404). */
+  async listShovelStatus(vhost?: string): Promise<ShovelStatus[] | undefined> {
     const path = vhost === undefined ? api`/shovels` : api`/shovels/${vhost}`;
-    const rows = (await this.get<any[]>(path, { columns: SHOVEL_COLUMNS })) ?? [];
+    const rows = await this.get<any[]>(path, { columns: SHOVEL_COLUMNS });
     return rows
-      .filter((s) => s.type === undefined || s.type === 'dynamic')
+      ?.filter((s) => s.type === undefined || s.type === 'dynamic')
       .map((s) => ({
         vhost: s.vhost,
         name: s.name,
@@ -867,11 +867,11 @@ export class ManagementClient {
       }));
   }
 
-  /** Federation links, of one vhost or all; [] without the federation management plugin (404). */
-  async listFederationLinks(vhost?: string): Promise<FederationLink[]> {
+  /** Federation links, of one vhost or all; undefined without the federation management plugin (404). */
+  async listFederationLinks(vhost?: string): Promise<FederationLink[] | undefined> {
     const path = vhost === undefined ? api`/federation-links` : api`/federation-links/${vhost}`;
-    const rows = (await this.get<any[]>(path, { columns: LINK_COLUMNS })) ?? [];
-    return rows.map((l) => ({
+    const rows = await this.get<any[]>(path, { columns: LINK_COLUMNS });
+    return rows?.map((l) => ({
       vhost: l.vhost,
       upstream: l.upstream,
       type: l.type,

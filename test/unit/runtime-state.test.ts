@@ -71,6 +71,16 @@ describe('a shovel', () => {
     expect(t!.message).not.toContain(PW);
   });
 
+  it('cannot be judged without the shovel management plugin, and says so', async () => {
+    const t = await shovelKind.check!(
+      desired(),
+      shovel(),
+      ctxWith({ listShovelStatus: async () => undefined }),
+    );
+    expect(t).toMatchObject({ reason: 'Rejected' });
+    expect(t!.message).toMatch(/enable the rabbitmq_shovel_management plugin/);
+  });
+
   it('stays failed while the broker restarts it after a failure, instead of flapping', async () => {
     const failed =
       'the shovel terminated: failed to connect to destination (the broker restarts it after reconnectDelay)';
@@ -150,6 +160,17 @@ describe('a federation upstream', () => {
       /^1 of 2 federation links failing; exchange 'b': \{auth_failure,"ACCESS_REFUSED - Login was refused"\}/,
     );
     expect(t!.message).not.toContain(PW);
+  });
+
+  it('cannot be judged without the federation management plugin, and says so', async () => {
+    const none = d();
+    const t = await federationKind.check!(none, r, ctxWith({ listFederationLinks: async () => undefined }));
+    expect(t!.message).toMatch(/enable the rabbitmq_federation_management plugin/);
+    expect(federationKind.status!(none, r, fedCtx([]))).toEqual({
+      name: 'up',
+      links: undefined,
+      runningLinks: undefined,
+    });
   });
 
   it('waits, soon, while links start', async () => {
