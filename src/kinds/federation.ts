@@ -9,7 +9,14 @@ import {
 import type { FederationLink } from '../rabbitmq/index.ts';
 import { isReady } from '../runtime/conditions.ts';
 import { nsName } from './keys.ts';
-import { noStatusList, parametersTable, putParameter, sameValue, showsVerdict } from './parameters.ts';
+import {
+  noStatusList,
+  parametersTable,
+  putParameter,
+  sameValue,
+  settle,
+  showsVerdict,
+} from './parameters.ts';
 import {
   Blocked,
   claim,
@@ -34,6 +41,8 @@ interface Desired {
   uris: SecretUris;
   /** Set by check. */
   links?: FederationLink[];
+  /** Set by apply: declared or changed just now (its links restart). */
+  written?: boolean;
 }
 
 const KEYS = ['uri'];
@@ -121,14 +130,17 @@ export const federationKind: TopologyKind<RabbitFederationSpec, Desired> = {
       ...d,
       secrets: d.uris.secrets,
     });
+    d.written = true;
     return actual === undefined ? 'created' : 'updated';
   },
 
   async check(d, _r, { client }) {
-    const links = await client.listFederationLinks(d.vhost);
+    const look = async () =>
+      (await client.listFederationLinks(d.vhost))?.filter((l) => l.upstream === d.name);
+    const links = await settle(look, (ls) => !!ls?.some((l) => l.status === 'starting'), !!d.written);
     if (!links) return noStatusList('federation links', 'rabbitmq_federation_management');
-    d.links = links.filter((l) => l.upstream === d.name);
-    return verdict(d.links, d.uris);
+    d.links = links;
+    return verdict(links, d.uris);
   },
 
   async remove(r, { client }) {

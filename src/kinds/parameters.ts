@@ -1,5 +1,6 @@
 // What the runtime-parameter kinds (shovels, federation upstreams and upstream sets) share: one
 // bulk read of every parameter for the survey, and how a runtime state compares with status.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Reasons, type Resource } from '../api/common.ts';
 import { ManagementError, type ManagementClient } from '../rabbitmq/index.ts';
 import { findCondition } from '../runtime/conditions.ts';
@@ -34,6 +35,26 @@ export const noStatusList = (what: string, plugin: string): NotWorking => ({
   reason: Reasons.Rejected,
   message: `the broker lists no ${what}: enable the ${plugin} plugin so that warren can tell whether it works`,
 });
+
+const SETTLE_TRIES = 6;
+const SETTLE_MS = 250;
+
+/**
+ * A shovel or link just declared is usually running within a second: look again a few times
+ * (1.5 s at most) before reporting it starting, so that a healthy one never shows as a problem.
+ */
+export async function settle<T>(
+  look: () => Promise<T>,
+  starting: (t: T) => boolean,
+  fresh: boolean,
+): Promise<T> {
+  let t = await look();
+  for (let i = 0; fresh && starting(t) && i < SETTLE_TRIES; i++) {
+    await sleep(SETTLE_MS);
+    t = await look();
+  }
+  return t;
+}
 
 /** A parameter write; a broker that does not know the component is told which plugin it lacks. */
 export async function putParameter(

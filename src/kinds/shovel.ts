@@ -3,7 +3,14 @@ import { Reasons, type Resource } from '../api/common.ts';
 import { RabbitShovel, type RabbitShovelSpec } from '../api/shovel.ts';
 import { findCondition, isReady } from '../runtime/conditions.ts';
 import type { ShovelStatus } from '../rabbitmq/index.ts';
-import { noStatusList, parametersTable, putParameter, sameValue, showsVerdict } from './parameters.ts';
+import {
+  noStatusList,
+  parametersTable,
+  putParameter,
+  sameValue,
+  settle,
+  showsVerdict,
+} from './parameters.ts';
 import { Blocked, claim, depKeys, type NotWorking, type Table, type TopologyKind } from './types.ts';
 import { localVhost, readUris, safe, uriValue, urisFrom, type SecretUris } from './uris.ts';
 
@@ -21,6 +28,8 @@ interface Desired {
   localVhosts: string[];
   /** Set by apply: a deleteAfter shovel that finished and removed itself. */
   completed?: boolean;
+  /** Set by apply: declared or changed just now. */
+  written?: boolean;
   /** Set by check. */
   state?: string;
 }
@@ -168,6 +177,7 @@ export const shovelKind: TopologyKind<RabbitShovelSpec, Desired, Status> = {
     }
     if (actual !== undefined && matches(d.value, actual)) return 'unchanged';
     await putParameter(client, 'shovel', 'rabbitmq_shovel', { ...d, secrets: d.uris.secrets });
+    d.written = true;
     return actual === undefined ? 'created' : 'updated';
   },
 
@@ -176,10 +186,19 @@ export const shovelKind: TopologyKind<RabbitShovelSpec, Desired, Status> = {
       d.state = 'completed';
       return undefined;
     }
-    const rows = await client.listShovelStatus(d.vhost);
-    if (!rows) return noStatusList('shovel states', 'rabbitmq_shovel_management');
-    const row = rows.find((s) => s.name === d.name);
-    const v = verdict(row, d.uris, r);
+    const look = async () => {
+      const rows = await client.listShovelStatus(d.vhost);
+      return (
+        rows &&
+        verdict(
+          rows.find((s) => s.name === d.name),
+          d.uris,
+          r,
+        )
+      );
+    };
+    const v = await settle(look, (x) => x?.state === 'starting', !!d.written);
+    if (!v) return noStatusList('shovel states', 'rabbitmq_shovel_management');
     d.state = v.state;
     return v.trouble;
   },

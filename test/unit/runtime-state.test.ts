@@ -56,6 +56,29 @@ describe('a shovel', () => {
     expect(d.state).toBe('starting');
   });
 
+  it('just declared, is looked at again for a moment before being called starting', async () => {
+    const answers: ShovelStatus[][] = [
+      [],
+      [{ vhost: '/', name: 's', state: 'starting' }],
+      [{ vhost: '/', name: 's', state: 'running' }],
+    ];
+    let asked = 0;
+    const ctx = ctxWith({ listShovelStatus: async () => answers[Math.min(asked++, answers.length - 1)] });
+    const d = { ...desired(), written: true };
+    expect(await shovelKind.check!(d, shovel(), ctx)).toBeUndefined();
+    expect(d.state).toBe('running');
+    expect(asked).toBe(3);
+    // Bounded: a shovel that keeps starting is reported so after a few looks.
+    let looks = 0;
+    const stuck = ctxWith({
+      listShovelStatus: async () => (looks++, [{ vhost: '/', name: 's', state: 'starting' }]),
+    });
+    expect(await shovelKind.check!({ ...desired(), written: true }, shovel(), stuck)).toMatchObject({
+      soon: true,
+    });
+    expect(looks).toBe(7);
+  });
+
   it('reports a terminated shovel with the broker’s reason, redacted', async () => {
     const d = desired();
     const row = {
