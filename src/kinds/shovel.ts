@@ -100,7 +100,17 @@ function verdict(
   r: Shovel,
 ): { state: string; trouble?: NotWorking } {
   const state = row?.state ?? 'starting';
-  if (state === 'running') return { state };
+  // 4.x reports a running shovel's credit flow as its state.
+  if (state === 'running' || state === 'flow') return { state: 'running' };
+  if (state === 'blocked') {
+    return {
+      state,
+      trouble: {
+        reason: Reasons.WaitingForDependency,
+        message: 'the shovel is blocked: its destination does not take messages now (a resource alarm?)',
+      },
+    };
+  }
   if (state === 'terminated') {
     const why = row?.reason ? safe(row.reason, uris) : 'no reason given';
     return {

@@ -48,6 +48,20 @@ describe('a shovel', () => {
     expect(shovelKind.status!(d, shovel(), shovelCtx([]))).toEqual({ name: 's', state: 'running' });
   });
 
+  it('is working under credit flow (4.x reports it as the state), not while blocked', async () => {
+    const d = desired();
+    expect(
+      await shovelKind.check!(d, shovel(), shovelCtx([{ vhost: '/', name: 's', state: 'flow' }])),
+    ).toBeUndefined();
+    expect(d.state).toBe('running');
+    const blocked = await shovelKind.check!(
+      desired(),
+      shovel(),
+      shovelCtx([{ vhost: '/', name: 's', state: 'blocked' }]),
+    );
+    expect(blocked).toMatchObject({ reason: 'WaitingForDependency' });
+  });
+
   it('is starting while the broker has no state for it yet, and is looked at again soon', async () => {
     const d = desired();
     const t = await shovelKind.check!(d, shovel(), shovelCtx([]));
