@@ -69,6 +69,10 @@ export const brokerRef = withRules(
   immutable('brokerRef'),
 ).describe('The RabbitBroker this object lives in.');
 
+/** A Secret in the resource's namespace holding URIs (with their credentials). */
+export const uriSecretRef = (description: string) =>
+  z.object({ name: z.string().min(1).describe("The Secret's name.") }).describe(description);
+
 export const deletionPolicy = z
   .enum(['Delete', 'Retain'])
   .default('Delete')

@@ -36,6 +36,8 @@ function clean(node: unknown, path: string): unknown {
     out[key] = clean(value, `${path}.${key}`);
   }
   if (out['x-kubernetes-preserve-unknown-fields'] && !out.type) out.type = 'object';
+  // An int-or-string node carries no type; its branches become a CEL rule of the schema's own.
+  if (out['x-kubernetes-int-or-string']) delete out.anyOf;
   // A value of any JSON type (z.unknown()) has no type: mark it free-form.
   if (
     !out.type &&

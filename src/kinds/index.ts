@@ -2,9 +2,12 @@ import { RabbitBroker } from '../api/broker.ts';
 import type { KindDef } from '../api/common.ts';
 import { bindingKind } from './binding.ts';
 import { exchangeKind } from './exchange.ts';
+import { federationKind, federationUpstreamSetKind } from './federation.ts';
 import { permissionKind } from './permission.ts';
 import { operatorPolicyKind, policyKind } from './policy.ts';
 import { queueKind } from './queue.ts';
+import { shovelKind } from './shovel.ts';
+import { superStreamKind } from './superstream.ts';
 import { topicPermissionKind } from './topic-permission.ts';
 import type { TopologyKind } from './types.ts';
 import { userKind } from './user.ts';
@@ -25,6 +28,10 @@ export const TOPOLOGY_KINDS: TopologyKind[] = [
   bindingKind,
   policyKind,
   operatorPolicyKind,
+  shovelKind,
+  federationKind,
+  federationUpstreamSetKind,
+  superStreamKind,
 ];
 
 /** Every kind's definition, the RabbitBroker first. */

@@ -85,8 +85,10 @@ export class Surveyor {
     for (const { k, resources } of members) {
       if (!k.kind.inSync) continue;
       for (const r of resources) {
-        // Resources that are not Ready are being retried already.
-        if (!isReady(r) || r.status?.observedGeneration !== r.metadata.generation) continue;
+        // Resources that are not Ready are being retried already, unless their object's runtime
+        // state is what keeps them from Ready (a shovel that cannot connect): it may change.
+        if (r.status?.observedGeneration !== r.metadata.generation) continue;
+        if (!isReady(r) && !k.kind.check) continue;
         if (await k.kind.inSync(r, snap, { secrets: this.secrets, lookup: this.refs.lookup })) continue;
         drifted.add(`${k.kind.def.plural}|${keyOf(r)}`);
         k.enqueue(keyOf(r));
@@ -125,7 +127,10 @@ export class Surveyor {
   }
 
   private async read(client: ManagementClient, members: Member[]): Promise<Map<Table, Map<string, unknown>>> {
-    const tables = [...new Set(this.kinds.flatMap((k) => k.kind.tables ?? []))];
+    const declared = new Set(members.filter((m) => m.resources.length).flatMap((m) => m.k.kind.tables ?? []));
+    const tables = [...new Set(this.kinds.flatMap((k) => k.kind.tables ?? []))].filter(
+      (t) => !t.whenDeclared || declared.has(t),
+    );
     const vhosts = new Set<string>();
     for (const { k, resources } of members) {
       for (const r of resources) {

@@ -192,11 +192,15 @@ export class TopologyReconciler {
       const ctx = this.context(r, broker.key, broker.client, log, depSet);
       const desired = await this.kind.desired(r, ctx);
       const applied = await this.kind.apply(desired, r, ctx);
+      // Declared as specified; whether it also works is the broker's to say.
+      const trouble = await this.kind.check?.(desired, r, ctx);
       const wasReady = r.status?.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True');
       const changed = await writeStatus(this.d.kube, this.d.recorder, this.plural, r, {
-        ready: true,
-        reason: Reasons.Reconciled,
-        message: applied === 'unchanged' ? 'the broker matches the spec' : 'applied to the broker',
+        ready: !trouble,
+        reason: trouble?.reason ?? Reasons.Reconciled,
+        message:
+          trouble?.message ??
+          (applied === 'unchanged' ? 'the broker matches the spec' : 'applied to the broker'),
         applied: true,
         extra: this.kind.status?.(desired, r, ctx),
       });
@@ -205,7 +209,8 @@ export class TopologyReconciler {
       // objects inside this one (a vhost's queues) only about its creation.
       if (changed || !wasReady) this.d.notify(depKeys.resource(this.plural, namespace, name));
       if (applied === 'created') this.d.notify(depKeys.object(broker.key, this.kind.identity(r, this.d)));
-      return { requeueAfterMs: jitter(this.d.resyncMs) };
+      if (trouble) log.info({ reason: trouble.reason, message: trouble.message }, 'declared, not working');
+      return trouble?.soon ? { backoff: true } : { requeueAfterMs: jitter(this.d.resyncMs) };
     } catch (err) {
       const f = classify(err);
       if (!f) throw err;

@@ -53,6 +53,8 @@ export interface Table<T = any> {
   noun: string;
   /** Rows are settings of other objects (limits): never counted as unmanaged. */
   settings?: boolean;
+  /** Read only while a resource of a kind listing it is on the broker (runtime states). */
+  whenDeclared?: boolean;
 }
 
 /** One broker's state from the survey's bulk reads. */
@@ -64,6 +66,17 @@ export interface Snapshot {
 
 export interface SurveyContext extends Refs {
   secrets: SecretCache;
+}
+
+/**
+ * An object that is declared as specified but does not work (a shovel that cannot connect, a
+ * failing federation link): Ready=False with this reason, the broker's own words in the message.
+ */
+export interface NotWorking {
+  reason: Reason;
+  message: string;
+  /** It may work in a moment (starting): check again soon rather than at the next survey. */
+  soon?: boolean;
 }
 
 /** The rows of the survey's tables that a resource accounts for. */
@@ -101,6 +114,12 @@ export interface TopologyKind<Spec = any, Desired = any, Status = any> {
   apply(d: Desired, r: Resource<Spec, Status>, ctx: KindContext): Promise<Applied>;
   /** Deletes the broker object; a missing object counts as deleted. */
   remove(r: Resource<Spec, Status>, ctx: KindContext): Promise<void>;
+  /**
+   * For objects with a life of their own (shovels, federation links): after apply, whether the
+   * broker reports it working. Such kinds are surveyed while not Ready too, so that inSync can
+   * notice when their state changes either way.
+   */
+  check?(d: Desired, r: Resource<Spec, Status>, ctx: KindContext): Promise<NotWorking | undefined>;
   /** The survey's bulk reads this kind needs. Kinds without tables and inSync are not surveyed. */
   tables?: Table[];
   /**

@@ -217,6 +217,36 @@ export interface PolicyInfo extends PolicyBody {
   vhost: string;
 }
 
+/** A runtime parameter (shovel, federation-upstream, federation-upstream-set, ...). */
+export interface ParameterInfo {
+  component: string;
+  vhost: string;
+  name: string;
+  value: unknown;
+}
+
+/** A dynamic shovel's state, as the shovel status list reports it. */
+export interface ShovelStatus {
+  vhost: string;
+  name: string;
+  /** running, starting or terminated. */
+  state: string;
+  /** Why it terminated (4.x; 3.10 gives none for a failed connection and keeps it 'starting'). */
+  reason?: string;
+}
+
+/** One federation link (an upstream applied to one exchange or queue). */
+export interface FederationLink {
+  vhost: string;
+  upstream: string;
+  type: 'exchange' | 'queue';
+  exchange?: string;
+  queue?: string;
+  /** starting, running, error, shutdown. */
+  status: string;
+  error?: string;
+}
+
 interface Paged<T> {
   items: T[];
   page: number;
@@ -248,6 +278,8 @@ const DEFAULT_TIMEOUT_MS = 30_000;
 const VHOST_TIMEOUT_MS = 60_000;
 const PAGE_SIZE = 500; // the broker's maximum
 const EXCHANGE_COLUMNS = 'name,vhost,type,durable,auto_delete,internal,arguments';
+const SHOVEL_COLUMNS = 'vhost,name,type,state,reason';
+const LINK_COLUMNS = 'vhost,upstream,type,exchange,queue,status,error';
 const POLICY_PATHS = { policy: '/api/policies', 'operator-policy': '/api/operator-policies' } as const;
 
 /** Waiters are served in arrival order. */
@@ -761,6 +793,13 @@ export class ManagementClient {
     return ((await this.get<any[]>(path)) ?? []).map(toBinding);
   }
 
+  /** The bindings whose source is this exchange. */
+  async listBindingsFrom(vhost: string, exchange: string): Promise<BindingInfo[]> {
+    return ((await this.get<any[]>(api`/exchanges/${vhost}/${exchange}/bindings/source`)) ?? []).map(
+      toBinding,
+    );
+  }
+
   /** Adds a binding (idempotent: the broker answers 201 for a duplicate too). */
   async postBinding(vhost: string, b: BindingBody): Promise<void> {
     const d = b.destination_type === 'queue' ? 'q' : 'e';
@@ -799,6 +838,68 @@ export class ManagementClient {
 
   deletePolicy(kind: PolicyKind, vhost: string, name: string): Promise<boolean> {
     return this.delete(policyPath(kind, vhost, name));
+  }
+
+  // ---------------------------------------------------------------- runtime parameters
+
+  /** Every runtime parameter of the broker, all components and vhosts (credentials in URIs included). */
+  async listParameters(): Promise<ParameterInfo[]> {
+    return (await this.get<ParameterInfo[]>(api`/parameters`)) ?? [];
+  }
+
+  async getParameter(component: string, vhost: string, name: string): Promise<unknown> {
+    const raw = await this.get<ParameterInfo>(api`/parameters/${component}/${vhost}/${name}`);
+    return raw?.value;
+  }
+
+  /** `secrets`: strings to keep out of error messages (the URIs a shovel or upstream carries). */
+  putParameter(
+    component: string,
+    vhost: string,
+    name: string,
+    value: unknown,
+    secrets: string[] = [],
+  ): Promise<'created' | 'updated'> {
+    return this.put(api`/parameters/${component}/${vhost}/${name}`, { value }, { secrets });
+  }
+
+  deleteParameter(component: string, vhost: string, name: string): Promise<boolean> {
+    return this.delete(api`/parameters/${component}/${vhost}/${name}`);
+  }
+
+  /** Dynamic shovels' states, of one vhost or all; undefined without the shovel management plugin (404). */
+  async listShovelStatus(vhost?: string): Promise<ShovelStatus[] | undefined> {
+    const path = vhost === undefined ? api`/shovels` : api`/shovels/${vhost}`;
+    const rows = await this.get<any[]>(path, { columns: SHOVEL_COLUMNS });
+    return rows
+      ?.filter((s) => s.type === undefined || s.type === 'dynamic')
+      .map((s) => ({
+        vhost: s.vhost,
+        name: s.name,
+        state: s.state,
+        reason:
+          typeof s.reason === 'string'
+            ? s.reason
+            : s.reason === undefined
+              ? undefined
+              : JSON.stringify(s.reason),
+      }));
+  }
+
+  /** Federation links, of one vhost or all; undefined without the federation management plugin (404). */
+  async listFederationLinks(vhost?: string): Promise<FederationLink[] | undefined> {
+    const path = vhost === undefined ? api`/federation-links` : api`/federation-links/${vhost}`;
+    const rows = await this.get<any[]>(path, { columns: LINK_COLUMNS });
+    return rows?.map((l) => ({
+      vhost: l.vhost,
+      upstream: l.upstream,
+      type: l.type,
+      exchange: l.exchange,
+      queue: l.queue,
+      status: l.status,
+      error:
+        typeof l.error === 'string' ? l.error : l.error === undefined ? undefined : JSON.stringify(l.error),
+    }));
   }
 
   // ---------------------------------------------------------------- paging

@@ -95,11 +95,24 @@ export function reasonFromBody(body: string, statusMessage = ''): string {
   return statusMessage || 'no reason given';
 }
 
-/** Replaces every secret (password, password hash, auth header) in `s` with `***`. */
+// The management API HTML-escapes the reasons it sends, so a secret may come back escaped.
+const htmlEscaped = (s: string) =>
+  s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+
+// The password in a URI's user info ("amqp://user:pass@host"), wherever a URI shows up in a text.
+const URI_PASSWORD = /([a-z][a-z0-9+.-]*:\/\/[^\s:@/"']*):[^\s@/"']*@/gi;
+
+/**
+ * Replaces every secret (password, password hash, auth header, URI), raw or as the broker
+ * escaped it, and the password of any URI in `s` with `***`.
+ */
 export function redact(s: string, secrets: readonly string[]): string {
   let out = s;
-  for (const secret of secrets) if (secret) out = out.split(secret).join('***');
-  return out;
+  const forms = secrets.flatMap((x) => (x ? [x, htmlEscaped(x)] : []));
+  // Longest first: a URI goes whole before the password inside it.
+  for (const secret of [...new Set(forms)].sort((a, b) => b.length - a.length))
+    out = out.split(secret).join('***');
+  return out.replace(URI_PASSWORD, '$1:***@');
 }
 
 /** Builds the error for a response with a non-success status. */

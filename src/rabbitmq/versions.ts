@@ -63,6 +63,8 @@ export interface Capabilities {
   quorumImplicitDeliveryLimit: number | undefined;
   /** GET vhost reports an unset default queue type as the string "undefined" (before 4.0). */
   vhostDqtUnsetIsUndefinedString: boolean;
+  /** 3.11+: super streams (partitioned streams the stream clients discover through the exchange). */
+  superStreams: boolean;
 }
 
 export function capabilities(version: string | Version): Capabilities {
@@ -88,6 +90,7 @@ export function capabilities(version: string | Version): Capabilities {
     protectedUserTag: at('4.2.0'),
     quorumImplicitDeliveryLimit: at('4.0.0') ? 20 : undefined,
     vhostDqtUnsetIsUndefinedString: !at('4.0.0'),
+    superStreams: at('3.11.0'),
   };
 }
 

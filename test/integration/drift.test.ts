@@ -146,10 +146,11 @@ describe('drift repair', () => {
       within,
     );
     expect(settled.status.lastSurveyTime).toMatch(/Z$/);
-    // One marker read, eight broker-wide lists (vhosts, users, their limits, permissions, topic
-    // permissions, policies, operator policies), and one page each of queues, exchanges and
-    // bindings for the one managed vhost.
-    expect(settled.status.survey.requests).toBe(12);
+    // One marker read, nine broker-wide lists (vhosts, users, their limits, permissions, topic
+    // permissions, policies, operator policies, runtime parameters), and one page each of queues,
+    // exchanges and bindings for the one managed vhost. (Shovel and federation link states are
+    // read only while such resources exist.)
+    expect(settled.status.survey.requests).toBe(13);
     expect(settled.status.survey.unmanaged).toBeGreaterThan(0); // the test vhost, '/', the admin user, ...
 
     // A drift only the survey can see (the resync is an hour) is found, repaired, and counted once.

@@ -62,7 +62,7 @@ describe('operator restart', () => {
     const reconciles = (await Promise.all(kinds.map((k) => op!.reconciles(k)))).reduce((a, n) => a + n, 0);
     console.log(`topology reconciles in those two intervals: ${reconciles}`);
     expect(reconciles).toBeLessThanOrEqual(5);
-    // Each survey: the probe, the marker, eight broker-wide lists and three lists per managed vhost.
+    // Each survey: the probe, the marker, nine broker-wide lists and three lists per managed vhost.
     expect(stats.byMethod.GET).toBeLessThanOrEqual((await surveys()) * 16 + reconciles * 3);
   });
 

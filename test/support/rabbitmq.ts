@@ -20,12 +20,16 @@ const PLUGINS = [
   'rabbitmq_shovel_management',
   'rabbitmq_federation',
   'rabbitmq_federation_management',
+  // Super streams' partitions are streams; the plugin also serves the stream protocol's metadata.
+  'rabbitmq_stream',
 ];
 
 export interface BrokerPorts {
   amqp: number;
   management: number;
   dist: number;
+  /** The stream protocol's listener (its default, 5552, would collide between brokers). */
+  stream: number;
 }
 
 export interface Broker {
@@ -138,6 +142,7 @@ async function start(
     amqp: await freePort(),
     management: await freePort(),
     dist: await freePort(),
+    stream: await freePort(),
   };
   const nodeName = `warren-${p.amqp}@localhost`;
   const passwordFile = join(hostDir, 'admin-password');
@@ -152,6 +157,7 @@ async function start(
       `listeners.tcp.1 = 127.0.0.1:${p.amqp}`,
       'management.tcp.ip = 127.0.0.1',
       `management.tcp.port = ${p.management}`,
+      `stream.listeners.tcp.1 = 127.0.0.1:${p.stream}`,
       // Quicker stats for tests; the operator itself reads with disable_stats.
       'collect_statistics_interval = 1000',
       ...(extras.config?.(dir) ?? []),

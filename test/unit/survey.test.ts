@@ -190,4 +190,62 @@ describe('Surveyor', () => {
     expect(surveyor.unmanagedIn('ns/b', 'v')).toBeUndefined();
     expect(enqueued).toEqual(['rabbitvhosts:ns/v']);
   });
+
+  it('reads runtime-state tables only while such resources exist, and judges those not Ready too', async () => {
+    const { state, client } = await fakeBroker();
+    let linkState = 'down';
+    const stateTable = {
+      name: 'linkStates',
+      noun: 'link state',
+      scope: 'broker' as const,
+      settings: true,
+      whenDeclared: true,
+      read: async () => {
+        await client.get('/api/link-states');
+        return [[['l'], linkState]] as Array<[string[], string]>;
+      },
+    };
+    const resources: any[] = [];
+    const linkKind = {
+      def: { plural: 'rabbitlinks', kind: 'RabbitLink' },
+      identity: (r: any) => ['link', r.metadata.name],
+      desired: () => ({}),
+      apply: async () => 'unchanged' as const,
+      remove: async () => undefined,
+      check: async () => undefined,
+      tables: [stateTable],
+      // In sync while the state the broker reports is the one its status shows.
+      inSync: (r: any, snap: any) => snap.row(stateTable, r.metadata.name) === r.status.state,
+    };
+    const enqueued: string[] = [];
+    const surveyor = new Surveyor({
+      kinds: [
+        {
+          kind: linkKind,
+          list: () => resources,
+          enqueue: (k: string) => enqueued.push(k),
+          brokerOf: () => 'ns/b',
+        },
+      ] as never,
+      secrets: {} as SecretCache,
+      refs: { lookup: () => undefined },
+      log: pino({ level: 'silent' }),
+    });
+    await surveyor.survey('ns/b', client);
+    expect(state.requests).not.toContain('GET /api/link-states');
+
+    // Applied, but not Ready because its link is down: judged anyway, and queued once it is up.
+    const notReady = { observedGeneration: 1, conditions: [{ type: 'Ready', status: 'False' }] };
+    resources.push({
+      metadata: { name: 'l', namespace: 'ns', generation: 1 },
+      spec: {},
+      status: { ...notReady, state: 'down' },
+    });
+    await surveyor.survey('ns/b', client);
+    expect(state.requests).toContain('GET /api/link-states');
+    expect(enqueued).toEqual([]);
+    linkState = 'up';
+    await surveyor.survey('ns/b', client);
+    expect(enqueued).toEqual(['ns/l']);
+  });
 });
