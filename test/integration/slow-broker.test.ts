@@ -31,7 +31,7 @@ beforeAll(async () => {
     endpoint: proxy.url,
     credentialsSecretRef: { name: 'slow-admin' },
     surveyInterval: '5s',
-    requestTimeout: '1s',
+    requestTimeout: '3s', // long enough for a probe on a loaded CI machine,
   });
 });
 afterAll(async () => proxy?.close());
@@ -50,7 +50,7 @@ describe('a slow broker', () => {
     await eventually(broker, (o) => condition(o, 'Surveyed')?.status === 'True', { what: 'first survey' });
 
     // The survey's queue list (not the reconciles' single-queue reads) now takes longer than requestTimeout.
-    proxy.slow(/^\/api\/queues\/[^/]+$/, 2500);
+    proxy.slow(/^\/api\/queues\/[^/]+$/, 6000);
     const failed = await eventually(broker, (o) => condition(o, 'Surveyed')?.status === 'False', {
       timeoutMs: 30_000,
       what: 'a failed survey',
@@ -83,7 +83,7 @@ describe('a slow broker', () => {
   });
 
   it('serves every request slowly without calling the broker down', async () => {
-    proxy.slow(/./, 400);
+    proxy.slow(/./, 1000);
     try {
       for (const name of ['slow-1', 'slow-2', 'slow-3'])
         await ctx.create('rabbitqueues', name, { brokerRef: b, vhost: ctx.vhost });
