@@ -31,7 +31,7 @@ beforeAll(async () => {
     endpoint: proxy.url,
     credentialsSecretRef: { name: 'slow-admin' },
     surveyInterval: '5s',
-    requestTimeout: '3s', // long enough for a probe on a loaded CI machine,
+    requestTimeout: '3s', // long enough for a probe on a loaded CI machine
   });
 });
 afterAll(async () => proxy?.close());
