@@ -9,6 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { GROUP, VERSION } from '../src/api/common.ts';
 import { Operator } from '../src/operator.ts';
+import { KubeConfig } from '../src/runtime/kubeconfig.ts';
 import { ManagementClient } from '../src/rabbitmq/index.ts';
 import { startEnvironment } from '../test/support/environment.ts';
 import { enc, mgmt } from '../test/support/management.ts';
@@ -63,7 +64,7 @@ try {
   const log = pino({ level: 'warn' }, pino.destination(join(dir, 'operator.log')));
   const start = () => {
     const op = new Operator({
-      kc,
+      kc: KubeConfig.fromFile(env.controlPlane.kubeconfigPath),
       log,
       namespace: NS,
       concurrency: 8,

@@ -149,7 +149,7 @@ export function parseConfig(env: NodeJS.ProcessEnv): Config {
   return {
     namespaces: e.WATCH_NAMESPACE,
     serviceHost: e.WARREN_SERVICE_HOST ?? SERVICE_HOST_DEFAULT,
-    concurrency: e.WARREN_CONCURRENCY ?? 4,
+    concurrency: e.WARREN_CONCURRENCY ?? 16,
     resyncMs: e.WARREN_RESYNC ?? 10 * 60_000,
     leaderElection: e.LEADER_ELECTION ?? true,
     leaseNamespace: e.LEADER_ELECTION_NAMESPACE ?? e.POD_NAMESPACE ?? 'default',

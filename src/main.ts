@@ -1,8 +1,9 @@
-import * as k8s from '@kubernetes/client-node';
 import { ConfigError, findCluster, LEASE_NAME, parseConfig, serviceHostFrom, type Config } from './config.ts';
 import { Operator } from './operator.ts';
 import { startHealthServer } from './runtime/health.ts';
-import { LeaderElector } from './runtime/leader.ts';
+import { Kube } from './runtime/kube.ts';
+import { KubeConfig } from './runtime/kubeconfig.ts';
+import { leaseApi, LeaderElector } from './runtime/leader.ts';
 import { makeLogger } from './runtime/log.ts';
 import { makeMetrics } from './runtime/metrics.ts';
 
@@ -24,13 +25,13 @@ const config = configure();
 const log = makeLogger(config.logLevel);
 
 async function main() {
-  const kc = new k8s.KubeConfig();
-  kc.loadFromDefault();
+  const kc = KubeConfig.load();
   const metrics = makeMetrics();
   const { identity } = config;
   const election = config.leaderElection
     ? new LeaderElector({
-        api: kc.makeApiClient(k8s.CoordinationV1Api),
+        // Lease requests are never fenced: they are how leadership is known.
+        api: leaseApi(new Kube(kc)),
         namespace: config.leaseNamespace,
         name: LEASE_NAME,
         identity,
@@ -61,7 +62,7 @@ async function main() {
     {
       identity,
       namespaces: config.namespaces?.join(',') ?? '(all)',
-      cluster: kc.getCurrentCluster()?.server,
+      cluster: kc.server,
     },
     'starting',
   );

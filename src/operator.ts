@@ -1,4 +1,4 @@
-import * as k8s from '@kubernetes/client-node';
+import type * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { GROUP, VERSION, type Resource } from './api/common.ts';
 import { BrokerReconciler } from './kinds/broker.ts';
@@ -14,8 +14,8 @@ import { Controller } from './runtime/controller.ts';
 import { Recorder } from './runtime/events.ts';
 import { SupervisedInformer } from './runtime/informer.ts';
 import { InformerGroup, type Informer } from './runtime/informer-group.ts';
-import { Kube } from './runtime/kube.ts';
-import { poolConnections } from './runtime/kubeconfig.ts';
+import { corePath, customPath, Kube } from './runtime/kube.ts';
+import type { KubeConfig } from './runtime/kubeconfig.ts';
 import type { Metrics } from './runtime/metrics.ts';
 import {
   LazyCache,
@@ -28,7 +28,7 @@ import {
 import { CLUSTER_GROUP, CLUSTER_VERSION, refKeys, type RabbitmqCluster } from './kinds/connection.ts';
 
 export interface OperatorOptions {
-  kc: k8s.KubeConfig;
+  kc: KubeConfig;
   log: Logger;
   /** Watch only this namespace; all namespaces when undefined. */
   namespace?: string;
@@ -81,10 +81,9 @@ export class Operator {
   constructor(o: OperatorOptions) {
     this.o = o;
     this.resyncMs = o.resyncMs ?? 10 * 60_000;
-    poolConnections(o.kc);
     const log = o.log;
     const fence = { canWrite: o.canWrite, writeSignal: o.writeSignal, log };
-    this.kube = new Kube(o.kc, fence);
+    this.kube = new Kube(o.kc, { ...fence, onRequest: (verb) => o.metrics?.kubeRequests.inc({ verb }) });
     this.namespaces = o.namespaces ?? (o.namespace ? [o.namespace] : undefined);
     // One cache over all namespaces, or one per watched namespace.
     const scoped = <T>(
@@ -94,7 +93,7 @@ export class Operator {
     ): RefCache<T> => {
       const make = (namespace?: string) =>
         new WatchedCache<any>({
-          kc: o.kc,
+          kube: this.kube,
           namespace,
           log,
           onChange: (key) => this.notify(dep(...splitNsName(key))),
@@ -104,8 +103,6 @@ export class Operator {
       return this.namespaces ? new PerNamespace<T>(this.namespaces, make, noun) : make();
     };
     this.secrets = scoped('Secret', depKeys.secret, {});
-    const core = o.kc.makeApiClient(k8s.CoreV1Api);
-    const customApi = o.kc.makeApiClient(k8s.CustomObjectsApi);
     const lazy = <T>(c: RefCache<T>) => {
       const l = new LazyCache(c);
       this.refCaches.push(l);
@@ -129,7 +126,7 @@ export class Operator {
           'ConfigMap',
           refKeys.configMap,
           coreResource('configmaps', 'ConfigMap', (namespace, name) =>
-            core.readNamespacedConfigMap({ namespace, name }),
+            this.kube.get(corePath('configmaps', namespace, name)),
           ),
         ),
       ),
@@ -138,7 +135,7 @@ export class Operator {
           'Service',
           refKeys.service,
           coreResource('services', 'Service', (namespace, name) =>
-            core.readNamespacedService({ namespace, name }),
+            this.kube.get(corePath('services', namespace, name)),
           ),
         ),
       ),
@@ -148,19 +145,13 @@ export class Operator {
             noun: 'RabbitmqCluster',
             path: (ns?: string) => `${clusterPath}${ns ? `/namespaces/${ns}` : ''}/rabbitmqclusters`,
             read: (namespace: string, name: string) =>
-              customApi.getNamespacedCustomObject({
-                group: CLUSTER_GROUP,
-                version: CLUSTER_VERSION,
-                plural: 'rabbitmqclusters',
-                namespace,
-                name,
-              }),
+              this.kube.get(`${clusterPath}/namespaces/${namespace}/rabbitmqclusters/${name}`),
           },
         }),
       ),
       serviceHost: o.serviceHost,
     };
-    const recorder = new Recorder(this.kube.events, o.identity ?? 'warren', log);
+    const recorder = new Recorder(this.kube, o.identity ?? 'warren', log);
     const lookup = (plural: string, namespace: string, name: string) =>
       this.informers.get(plural)?.get(name, namespace);
     const getBroker = (namespace: string, name: string) =>
@@ -172,7 +163,7 @@ export class Operator {
     const common = {
       log,
       metrics: o.metrics,
-      concurrency: o.concurrency ?? 4,
+      concurrency: o.concurrency ?? 16,
       gate: () => this.cachesSynced,
     };
 
@@ -268,9 +259,9 @@ export class Operator {
     const make = (ns?: string) =>
       new SupervisedInformer<any>({
         name: plural,
-        kc: this.o.kc,
-        path: `/apis/${GROUP}/${VERSION}${ns ? `/namespaces/${ns}` : ''}/${plural}`,
-        list: () => this.kube.list(plural, ns),
+        kube: this.kube,
+        path: customPath(plural, ns),
+        list: () => this.kube.list(customPath(plural, ns)),
         log: this.o.log,
         onChange: h.onChange,
         onDelete: h.onDelete,

@@ -4,6 +4,7 @@ import * as k8s from '@kubernetes/client-node';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Operator } from '../src/operator.ts';
+import { KubeConfig } from '../src/runtime/kubeconfig.ts';
 import { makeLogger } from '../src/runtime/log.ts';
 import { ensureControlPlaneBinaries } from './support/control-plane.ts';
 import { REPO, startEnvironment } from './support/environment.ts';
@@ -63,7 +64,7 @@ await custom.createNamespacedCustomObject({
 });
 
 const log = makeLogger(process.env.LOG_LEVEL ?? 'info');
-const operator = new Operator({ kc, log, identity: 'sandbox' });
+const operator = new Operator({ kc: KubeConfig.fromFile(kubeconfig), log, identity: 'sandbox' });
 await operator.startCaches();
 operator.startControllers();
 

@@ -5,7 +5,7 @@ import type { Outcome, ReconcileContext } from '../runtime/controller.ts';
 import type { Recorder } from '../runtime/events.ts';
 import { addFinalizer, removeFinalizer } from '../runtime/finalizers.ts';
 import type { Kube } from '../runtime/kube.ts';
-import { apiStatus, namespaceRefusesContent } from '../runtime/kube.ts';
+import { apiStatus, corePath, customPath, namespaceRefusesContent } from '../runtime/kube.ts';
 import type { SecretCache } from '../runtime/secrets.ts';
 import type { BrokerRegistry, BrokerResource } from './brokers.ts';
 import { ClaimIndex, type Claim } from './claims.ts';
@@ -433,13 +433,7 @@ export class TopologyReconciler {
   private async brokerGone(r: Obj): Promise<boolean> {
     const [namespace, name] = splitNsName(this.brokerKey(r));
     try {
-      await this.d.kube.custom.getNamespacedCustomObject({
-        group: GROUP,
-        version: VERSION,
-        plural: 'rabbitbrokers',
-        namespace,
-        name,
-      });
+      await this.d.kube.get(customPath('rabbitbrokers', namespace, name));
       return false;
     } catch (err) {
       // 403: a namespaced installation that does not watch the broker's namespace can never
@@ -452,7 +446,7 @@ export class TopologyReconciler {
 
   private async terminating(r: Obj): Promise<boolean> {
     try {
-      const ns = await this.d.kube.core.readNamespace({ name: r.metadata.namespace });
+      const ns = await this.d.kube.get(corePath('namespaces', undefined, r.metadata.namespace));
       return !!ns.metadata?.deletionTimestamp;
     } catch (err) {
       const code = apiStatus(err)?.code;

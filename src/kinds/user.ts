@@ -9,6 +9,7 @@ import {
   type UserLimitName,
 } from '../rabbitmq/index.ts';
 import type * as k8s from '@kubernetes/client-node';
+import { corePath } from '../runtime/kube.ts';
 import { secretValue } from '../runtime/secrets.ts';
 import {
   Blocked,
@@ -108,9 +109,7 @@ async function credential(
     throw new Blocked(Reasons.SecretNotFound, `Secret ${namespace}/${secretName} not found`);
   if (!secret) {
     const password = randomBytes(24).toString('base64url');
-    await ctx.kube.core.createNamespacedSecret({
-      namespace,
-      body: {
+    await ctx.kube.create(corePath('secrets', namespace), {
         metadata: {
           name: secretName,
           namespace,
@@ -127,7 +126,6 @@ async function credential(
         },
         type: 'Opaque',
         data: { username: b64(user), password: b64(password) },
-      },
     });
     ctx.log.info({ secret: secretName }, 'generated credentials');
     return { credential: { kind: 'password', password }, secretName };
@@ -136,11 +134,11 @@ async function credential(
   const hash = secretValue(secret, 'passwordHash');
   if (!imported && secretValue(secret, 'username') !== user) {
     // The user was renamed: keep the generated Secret's username in step, password untouched.
-    await ctx.kube.core.patchNamespacedSecret({
-      name: secretName,
-      namespace,
-      body: [{ op: 'add', path: '/data/username', value: b64(user) }],
-    });
+    await ctx.kube.patch(
+      corePath('secrets', namespace, secretName),
+      [{ op: 'add', path: '/data/username', value: b64(user) }],
+      'json-patch',
+    );
   }
   if (password !== undefined && password !== '')
     return { credential: { kind: 'password', password }, secretName };

@@ -50,7 +50,7 @@ export class Controller {
   }
 
   start(): void {
-    const n = this.o.concurrency ?? 4;
+    const n = this.o.concurrency ?? 16;
     for (let i = 0; i < n; i++) this.workers.push(this.work());
   }
 

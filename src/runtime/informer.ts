@@ -1,10 +1,10 @@
-import * as k8s from '@kubernetes/client-node';
+import type * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { describeError } from './kube.ts';
+import { describeError, type Kube } from './kube.ts';
 
 export type Handler<T> = (obj: T) => void;
 
-/** What the informer needs of a watch: client-node's `Watch` has exactly this shape. */
+/** What the informer needs of a watch (KubeClient.watch has this shape). */
 export interface Watcher {
   watch(
     path: string,
@@ -16,7 +16,7 @@ export interface Watcher {
 
 export interface InformerOptions<T extends k8s.KubernetesObject> {
   name: string;
-  kc: k8s.KubeConfig;
+  kube: Kube;
   /** API path, e.g. /apis/warren.dev/v1alpha1/rabbitqueues or .../namespaces/x/rabbitqueues */
   path: string;
   list: () => Promise<k8s.KubernetesListObject<T>>;
@@ -27,7 +27,7 @@ export interface InformerOptions<T extends k8s.KubernetesObject> {
   onRestart?: (name: string) => void;
   /** Called when isSynced flips. */
   onSyncChange?: (synced: boolean) => void;
-  /** For tests: the watch (default: client-node's Watch on kc) and the timings. */
+  /** For tests: the watch (default: a watch through kube) and the timings. */
   watcher?: Watcher;
   backoff?: { baseMs?: number; maxMs?: number };
   /** A restarted watch that stays up this long (or delivers an event) is healthy: backoff resets. */
@@ -61,7 +61,14 @@ export class SupervisedInformer<T extends k8s.KubernetesObject> {
 
   constructor(opts: InformerOptions<T>) {
     this.o = opts;
-    this.watcher = opts.watcher ?? new k8s.Watch(opts.kc);
+    this.watcher = opts.watcher ?? {
+      // The server ends a quiet watch after 5 minutes; bookmarks keep its resourceVersion fresh.
+      watch: (path, params, onEvent, done) =>
+        opts.kube.client.watch(path, params as Record<string, string>, onEvent, done, {
+          serverTimeoutSeconds: 300,
+          inactivityMs: 330_000,
+        }),
+    };
   }
 
   get isSynced(): boolean {

@@ -1,22 +1,17 @@
-import * as k8s from '@kubernetes/client-node';
-import type { Logger } from 'pino';
 import { GROUP, VERSION } from '../api/common.ts';
+import { KubeClient, KubeError, type KubeClientOptions, type Query } from './kubeclient.ts';
+import type { KubeConfig } from './kubeconfig.ts';
 
-export const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
-export const jsonPatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.JsonPatch);
+export { KubeError };
+export type KubeOptions = KubeClientOptions;
 
-/** The parsed Status body of an ApiException, or undefined for other errors. */
+/** The Status of an API error answer, or undefined for other errors. */
 export function apiStatus(err: unknown): { code: number; reason?: string; message?: string } | undefined {
-  if (!(err instanceof k8s.ApiException)) return undefined;
-  try {
-    const body = typeof err.body === 'string' ? JSON.parse(err.body) : err.body;
-    return { code: err.code, reason: body?.reason, message: body?.message };
-  } catch {
-    return { code: err.code };
-  }
+  if (!(err instanceof KubeError)) return undefined;
+  return { code: err.code, reason: err.reason, message: err.status?.message };
 }
 
-/** A one-line description of any error, without response headers or bodies beyond the Status message. */
+/** A one-line description of any error, without response bodies beyond the Status message. */
 export function describeError(err: unknown): string {
   const st = apiStatus(err);
   if (st) return `${st.code}${st.reason ? ` ${st.reason}` : ''}${st.message ? `: ${st.message}` : ''}`;
@@ -32,94 +27,56 @@ export interface ObjectRef {
   name: string;
 }
 
-export interface KubeOptions {
-  /** Asked before every request that is not a read; false refuses it (leader fencing). */
-  canWrite?: () => boolean;
-  /** Given to every write: when it aborts (leadership ended) the write in flight is cut off. */
-  writeSignal?: () => AbortSignal | undefined;
-  /** Each write (method and path, never the body) is logged at debug level. */
-  log?: Logger;
+/** The path of a warren resource, or of its collection. */
+export const customPath = (plural: string, namespace?: string, name?: string) =>
+  `/apis/${GROUP}/${VERSION}${namespace ? `/namespaces/${namespace}` : ''}/${plural}${name ? `/${name}` : ''}`;
+
+/** The path of a core (v1) object, or of its collection. */
+export const corePath = (resource: string, namespace?: string, name?: string) =>
+  `/api/v1${namespace ? `/namespaces/${namespace}` : ''}/${resource}${name ? `/${name}` : ''}`;
+
+/** MicroTime as the API wants it: RFC 3339 with six fractional digits. */
+export const microTime = (d = new Date()) => d.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+
+export interface KubeList<T = any> {
+  metadata?: { resourceVersion?: string; continue?: string };
+  items: T[];
 }
 
-const READS = new Set(['GET', 'HEAD', 'OPTIONS']);
-const pass = <T>(v: T) => new k8s.Observable(Promise.resolve(v));
-
-/**
- * A middleware that refuses writes while canWrite() is false and logs the writes it lets through.
- * It runs last before the request is sent, so it covers every call on the client: status and
- * finalizer patches, events, the Secrets warren generates.
- */
-export function fenceMiddleware(opts: KubeOptions): k8s.ObservableMiddleware {
-  return {
-    pre: (ctx) => {
-      const method = String(ctx.getHttpMethod());
-      if (READS.has(method)) return pass(ctx);
-      const path = new URL(ctx.getUrl()).pathname;
-      if (opts.canWrite && !opts.canWrite()) {
-        return new k8s.Observable(
-          Promise.reject(new Error(`not the leader: write refused (${method} ${path})`)),
-        );
-      }
-      const signal = opts.writeSignal?.();
-      if (signal) ctx.setSignal(signal);
-      opts.log?.debug({ method, path }, 'kubernetes write');
-      return pass(ctx);
-    },
-    post: pass,
-  };
-}
-
-/** kc.makeApiClient with the fence added to the client's middleware. */
-function fencedClient<T>(
-  kc: k8s.KubeConfig,
-  api: new (config: k8s.Configuration) => T,
-  opts: KubeOptions,
-): T {
-  const cluster = kc.getCurrentCluster();
-  if (!cluster) throw new Error('No active cluster!');
-  return new api(
-    k8s.createConfiguration({
-      baseServer: new k8s.ServerConfiguration(cluster.server, {}),
-      authMethods: { default: kc },
-      middleware: [k8s.setHeaderMiddleware('User-Agent', 'warren'), fenceMiddleware(opts)],
-    }),
-  );
-}
-
-/** Thin calls on warren's own kinds; every write through it is fenced (see KubeOptions). */
+/** The calls warren makes on the API server; every write through it is fenced (see KubeOptions). */
 export class Kube {
-  readonly custom: k8s.CustomObjectsApi;
-  readonly core: k8s.CoreV1Api;
-  readonly events: k8s.EventsV1Api;
-  readonly kc: k8s.KubeConfig;
+  readonly client: KubeClient;
 
-  constructor(kc: k8s.KubeConfig, opts: KubeOptions = {}) {
-    this.kc = kc;
-    this.custom = fencedClient(kc, k8s.CustomObjectsApi, opts);
-    this.core = fencedClient(kc, k8s.CoreV1Api, opts);
-    this.events = fencedClient(kc, k8s.EventsV1Api, opts);
+  constructor(config: KubeConfig, opts: KubeOptions = {}) {
+    this.client = new KubeClient(config, opts);
+  }
+
+  get<T = any>(path: string, query?: Query): Promise<T> {
+    return this.client.request<T>('GET', path, { query });
+  }
+
+  list<T = any>(path: string, query?: Query): Promise<KubeList<T>> {
+    return this.client.request<KubeList<T>>('GET', path, { query });
+  }
+
+  create<T = any>(path: string, body: unknown, query?: Query): Promise<T> {
+    return this.client.request<T>('POST', path, { body, query });
+  }
+
+  replace<T = any>(path: string, body: unknown): Promise<T> {
+    return this.client.request<T>('PUT', path, { body });
+  }
+
+  patch<T = any>(path: string, body: unknown, type: 'merge-patch' | 'json-patch'): Promise<T> {
+    return this.client.request<T>('PATCH', path, { body, contentType: type });
   }
 
   patchStatus(ref: ObjectRef, status: unknown): Promise<unknown> {
-    return this.custom.patchNamespacedCustomObjectStatus(
-      { group: GROUP, version: VERSION, ...ref, body: { status } },
-      mergePatch,
-    );
+    return this.patch(`${customPath(ref.plural, ref.namespace, ref.name)}/status`, { status }, 'merge-patch');
   }
 
   jsonPatch(ref: ObjectRef, ops: unknown[]): Promise<unknown> {
-    return this.custom.patchNamespacedCustomObject(
-      { group: GROUP, version: VERSION, ...ref, body: ops },
-      jsonPatch,
-    );
-  }
-
-  list(plural: string, namespace?: string): Promise<k8s.KubernetesListObject<any>> {
-    return (
-      namespace
-        ? this.custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, plural, namespace })
-        : this.custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural })
-    ) as Promise<k8s.KubernetesListObject<any>>;
+    return this.patch(customPath(ref.plural, ref.namespace, ref.name), ops, 'json-patch');
   }
 }
 
@@ -131,12 +88,11 @@ export class Kube {
  */
 export async function namespaceRefusesContent(kube: Kube, namespace: string): Promise<boolean> {
   try {
-    await kube.events.createNamespacedEvent({
-      namespace,
-      dryRun: 'All',
-      body: {
+    await kube.create(
+      `/apis/events.k8s.io/v1/namespaces/${namespace}/events`,
+      {
         metadata: { generateName: 'warren-probe-', namespace },
-        eventTime: new k8s.V1MicroTime(),
+        eventTime: microTime(),
         reason: 'Probe',
         action: 'Probe',
         type: 'Normal',
@@ -144,18 +100,13 @@ export async function namespaceRefusesContent(kube: Kube, namespace: string): Pr
         reportingInstance: 'probe',
         note: 'dry run: is the namespace terminating?',
       },
-    });
+      { dryRun: 'All' },
+    );
     return false;
   } catch (err) {
     const st = apiStatus(err);
     if (st?.code === 404) return true;
-    let causes: Array<{ reason?: string; type?: string }> = [];
-    try {
-      const body = (err as k8s.ApiException<unknown>).body;
-      causes = (typeof body === 'string' ? JSON.parse(body) : (body as any))?.details?.causes ?? [];
-    } catch {
-      // not a Status
-    }
+    const causes = err instanceof KubeError ? (err.status?.details?.causes ?? []) : [];
     return (
       causes.some((c) => c.type === 'NamespaceTerminating') || /is being terminated/.test(st?.message ?? '')
     );

@@ -1,14 +1,47 @@
-import * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { setMaxListeners } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { apiStatus, describeError } from './kube.ts';
+import { apiStatus, describeError, microTime, type Kube } from './kube.ts';
 
-export type LeaseApi = Pick<
-  k8s.CoordinationV1Api,
-  'readNamespacedLease' | 'createNamespacedLease' | 'replaceNamespacedLease'
->;
+/** A coordination.k8s.io/v1 Lease, the fields leader election uses. */
+export interface Lease {
+  metadata?: { name?: string; namespace?: string; resourceVersion?: string };
+  spec?: {
+    holderIdentity?: string;
+    leaseDurationSeconds?: number;
+    acquireTime?: string;
+    renewTime?: string;
+    leaseTransitions?: number;
+  };
+}
+
+/** Per-call options: the call's request is aborted when signal fires. */
+export interface CallOptions {
+  signal?: AbortSignal;
+}
+
+/** The three Lease calls leader election makes. */
+export interface LeaseApi {
+  readNamespacedLease(p: { name: string; namespace: string }, o?: CallOptions): Promise<Lease>;
+  createNamespacedLease(p: { namespace: string; body: Lease }, o?: CallOptions): Promise<Lease>;
+  replaceNamespacedLease(p: { name: string; namespace: string; body: Lease }, o?: CallOptions): Promise<Lease>;
+}
+
+const leasePath = (namespace: string, name?: string) =>
+  `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases${name ? `/${name}` : ''}`;
+
+/** The Lease calls through warren's Kubernetes client. */
+export function leaseApi(kube: Kube): LeaseApi {
+  return {
+    readNamespacedLease: ({ name, namespace }, o) =>
+      kube.client.request('GET', leasePath(namespace, name), { signal: o?.signal }),
+    createNamespacedLease: ({ namespace, body }, o) =>
+      kube.client.request('POST', leasePath(namespace), { body, signal: o?.signal }),
+    replaceNamespacedLease: ({ name, namespace, body }, o) =>
+      kube.client.request('PUT', leasePath(namespace, name), { body, signal: o?.signal }),
+  };
+}
 
 export interface LeaseTimings {
   /** How long a holder's lease is honoured by the others after its last observed renewal. */
@@ -48,29 +81,13 @@ export interface LeaderOptions extends Partial<LeaseTimings> {
 
 type Attempt = 'ok' | 'held' | 'failed';
 
-/** Per-call options for client-node that abort the call's fetch when signal fires. */
-function signalOptions(signal: AbortSignal): k8s.ConfigurationOptions {
-  return {
-    middleware: [
-      {
-        pre: (ctx) => {
-          ctx.setSignal(signal);
-          return new k8s.Observable(Promise.resolve(ctx));
-        },
-        post: (res) => new k8s.Observable(Promise.resolve(res)),
-      },
-    ],
-    middlewareMergeStrategy: 'append',
-  };
-}
-
 /**
  * Runs call with a deadline: its request is aborted when the deadline passes, and the result is
  * a failure then even if the call itself hangs somewhere the signal does not reach (auth).
  */
 export async function withDeadline<T>(
   ms: number,
-  call: (options: k8s.ConfigurationOptions) => Promise<T>,
+  call: (options: CallOptions) => Promise<T>,
 ): Promise<T> {
   const ac = new AbortController();
   const timer = setTimeout(
@@ -81,7 +98,7 @@ export async function withDeadline<T>(
     ac.signal.addEventListener('abort', () => reject(ac.signal.reason as Error), { once: true }),
   );
   try {
-    return await Promise.race([call(signalOptions(ac.signal)), aborted]);
+    return await Promise.race([call({ signal: ac.signal }), aborted]);
   } finally {
     clearTimeout(timer);
   }
@@ -198,14 +215,14 @@ export class LeaderElector {
     await sleep(ms, undefined, { signal: this.stopSignal.signal }).catch(() => undefined);
   }
 
-  private lease(now: Date, transitions: number): k8s.V1Lease {
+  private lease(now: Date, transitions: number): Lease {
     return {
       metadata: { name: this.o.name, namespace: this.o.namespace },
       spec: {
         holderIdentity: this.o.identity,
         leaseDurationSeconds: Math.ceil(this.o.leaseDurationMs / 1000),
-        acquireTime: new k8s.V1MicroTime(now.getTime()),
-        renewTime: new k8s.V1MicroTime(now.getTime()),
+        acquireTime: microTime(now),
+        renewTime: microTime(now),
         leaseTransitions: transitions,
       },
     };
@@ -218,7 +235,7 @@ export class LeaderElector {
     const left = () => end - performance.now();
     const now = new Date();
     try {
-      let current: k8s.V1Lease;
+      let current: Lease;
       try {
         current = await withDeadline(left(), (opts) => api.readNamespacedLease({ name, namespace }, opts));
       } catch (err) {

@@ -38,6 +38,12 @@ export function makeMetrics() {
       labelNames: ['name'],
       registers: [registry],
     }),
+    kubeRequests: new Counter({
+      name: 'warren_kube_requests_total',
+      help: 'Kubernetes API requests per verb',
+      labelNames: ['verb'],
+      registers: [registry],
+    }),
     informerRestarts: new Counter({
       name: 'warren_informer_restarts_total',
       help: 'Informer restarts after watch or list errors',

@@ -1,7 +1,7 @@
-import * as k8s from '@kubernetes/client-node';
+import type * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { backoffDelay, is410, isTimeout, type Watcher } from './informer.ts';
-import { apiStatus, describeError } from './kube.ts';
+import { apiStatus, corePath, describeError, type Kube } from './kube.ts';
 import { listMetadata, MetadataWatcher, type PartialObjectMetadata } from './metadata.ts';
 
 /** What the caches below hold: any object with metadata. */
@@ -16,7 +16,7 @@ type Entry<T> = {
 };
 
 export interface SecretCacheOptions<T extends Obj = k8s.V1Secret> {
-  kc: k8s.KubeConfig;
+  kube: Kube;
   namespace?: string;
   /**
    * The kind cached (default Secrets): its collection path for a namespace (or all), and the read
@@ -91,17 +91,15 @@ export class WatchedCache<T extends Obj = k8s.V1Secret> implements RefCache<T> {
       : opts.namespace
         ? `/api/v1/namespaces/${opts.namespace}/secrets`
         : '/api/v1/secrets';
-    this.watcher = opts.watcher ?? new MetadataWatcher(opts.kc);
+    this.watcher = opts.watcher ?? new MetadataWatcher(opts.kube);
     if (opts.read) this.readSecret = opts.read;
     else if (resource) this.readSecret = resource.read;
     else {
-      const core = opts.kc.makeApiClient(k8s.CoreV1Api);
-      this.readSecret = (namespace, name) =>
-        core.readNamespacedSecret({ name, namespace }) as unknown as Promise<T>;
+      this.readSecret = (namespace, name) => opts.kube.get<T>(corePath('secrets', namespace, name));
     }
     this.currentVersion =
       opts.currentVersion ??
-      (async () => (await listMetadata(opts.kc, path, { limit: 1 })).metadata?.resourceVersion ?? '');
+      (async () => (await listMetadata(opts.kube, path, { limit: 1 })).metadata?.resourceVersion ?? '');
     this.path = path;
   }
 

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parseAllDocuments, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { KubeConfig } from '../../src/runtime/kubeconfig.ts';
 import { Kube, namespaceRefusesContent } from '../../src/runtime/kube.ts';
 import { testContext, type TestContext } from '../support/context.ts';
 import { REPO } from '../support/environment.ts';
@@ -23,6 +24,7 @@ let ctx: TestContext;
 let op: RunningOperator | undefined;
 let other: string;
 let tokenKc: k8s.KubeConfig;
+let tokenKcPath: string;
 const extraNamespaces: string[] = [];
 const jack = () => `jack-${ctx.namespace}`;
 const vhost = () => `jack_vhost-${ctx.namespace}`;
@@ -67,6 +69,7 @@ async function serviceAccountKubeconfig(): Promise<string> {
   });
   const path = join(ctx.env.dir, `kubeconfig-sa-${ctx.namespace}`);
   writeFileSync(path, tokenKc.exportConfig(), { mode: 0o600 });
+  tokenKcPath = path;
   return path;
 }
 
@@ -257,7 +260,7 @@ describe('the namespaced installation, with only its shipped Roles', () => {
   });
 
   it('tells a terminating namespace without reading Namespaces (a dry-run Event)', async () => {
-    const kube = new Kube(tokenKc);
+    const kube = new Kube(KubeConfig.fromFile(tokenKcPath));
     expect(await namespaceRefusesContent(kube, other)).toBe(false);
     // A ConfigMap with a finalizer of ours keeps the namespace terminating while we look.
     await ctx.core.createNamespacedConfigMap({

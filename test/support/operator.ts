@@ -3,6 +3,7 @@ import { pino } from 'pino';
 import { createWriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { Operator } from '../../src/operator.ts';
+import { KubeConfig } from '../../src/runtime/kubeconfig.ts';
 import { makeMetrics, type Metrics } from '../../src/runtime/metrics.ts';
 import type { TestContext } from './context.ts';
 
@@ -53,8 +54,7 @@ export async function startOperator(
     serviceHost?: (service: string, namespace: string) => string;
   } = {},
 ): Promise<RunningOperator> {
-  const kc = new k8s.KubeConfig();
-  kc.loadFromFile(opts.kubeconfigPath ?? ctx.env.kubeconfigPath);
+  const kc = KubeConfig.fromFile(opts.kubeconfigPath ?? ctx.env.kubeconfigPath);
   const log = pino(
     { level: process.env.WARREN_TEST_LOG_LEVEL ?? 'debug' },
     createWriteStream(join(ctx.env.dir, `operator-${ctx.namespace}.log`), { flags: 'a' }),

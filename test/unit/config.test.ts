@@ -26,7 +26,7 @@ describe('parseConfig', () => {
     expect(parseConfig({})).toEqual({
       namespaces: undefined,
       serviceHost: '{service}.{namespace}.svc',
-      concurrency: 4,
+      concurrency: 16,
       resyncMs: 600_000,
       leaderElection: true,
       leaseNamespace: 'default',

@@ -1,4 +1,4 @@
-import * as k8s from '@kubernetes/client-node';
+import type { Kube } from '../../src/runtime/kube.ts';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { SupervisedInformer } from '../../src/runtime/informer.ts';
 import { FakeWatcher, memoryLogger } from '../support/fake-watch.ts';
@@ -54,7 +54,7 @@ function setup(opts: { healthyAfterMs?: number } = {}) {
   const seen = { changes: [] as string[], deletes: [] as string[], syncs: [] as boolean[], restarts: 0 };
   const inf = new SupervisedInformer<any>({
     name: 'things',
-    kc: new k8s.KubeConfig(),
+    kube: {} as Kube,
     path: '/apis/x/v1/things',
     list: lister.fn,
     log,

@@ -1,16 +1,16 @@
-import * as k8s from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Recorder } from '../../src/runtime/events.ts';
-import { Kube } from '../../src/runtime/kube.ts';
+import { corePath, customPath, Kube } from '../../src/runtime/kube.ts';
+import { KubeConfig } from '../../src/runtime/kubeconfig.ts';
 
 // Kube's clients against a local HTTP server standing in for the API server: what reaches it
 // while the fence is closed and while it is open.
 let server: Server;
-let kc: k8s.KubeConfig;
+let kc: KubeConfig;
 const seen: string[] = [];
 
 beforeAll(async () => {
@@ -22,18 +22,10 @@ beforeAll(async () => {
     );
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  kc = new k8s.KubeConfig();
-  kc.loadFromOptions({
-    clusters: [
-      {
-        name: 'c',
-        server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-        skipTLSVerify: true,
-      },
-    ],
-    users: [{ name: 'u', token: 't' }],
-    contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
-    currentContext: 'x',
+  kc = new KubeConfig({
+    server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    token: 't',
+    source: 'test',
   });
 });
 afterAll(async () => {
@@ -62,18 +54,10 @@ describe('Kube fencing', () => {
     });
     await new Promise<void>((r) => slow.listen(0, '127.0.0.1', r));
     try {
-      const kc2 = new k8s.KubeConfig();
-      kc2.loadFromOptions({
-        clusters: [
-          {
-            name: 'c',
-            server: `http://127.0.0.1:${(slow.address() as AddressInfo).port}`,
-            skipTLSVerify: true,
-          },
-        ],
-        users: [{ name: 'u', token: 't' }],
-        contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
-        currentContext: 'x',
+      const kc2 = new KubeConfig({
+        server: `http://127.0.0.1:${(slow.address() as AddressInfo).port}`,
+        token: 't',
+        source: 'test',
       });
       const term = new AbortController();
       const kube = new Kube(kc2, { canWrite: () => true, writeSignal: () => term.signal });
@@ -95,12 +79,12 @@ describe('Kube fencing', () => {
     const kube = new Kube(kc, { canWrite: () => false });
     await expect(kube.patchStatus(ref, { x: 1 })).rejects.toThrow(/not the leader: write refused/);
     await expect(kube.jsonPatch(ref, [])).rejects.toThrow(/not the leader/);
-    await expect(
-      kube.core.createNamespacedSecret({ namespace: 'ns', body: { metadata: { name: 's' } } }),
-    ).rejects.toThrow(/not the leader/);
-    await new Recorder(kube.events, 'me', pino({ level: 'silent' })).emit(obj, 'Normal', 'R', 'A', 'n');
+    await expect(kube.create(corePath('secrets', 'ns'), { metadata: { name: 's' } })).rejects.toThrow(
+      /not the leader/,
+    );
+    await new Recorder(kube, 'me', pino({ level: 'silent' })).emit(obj, 'Normal', 'R', 'A', 'n');
     expect(seen).toEqual([]); // nothing left the process
-    await kube.list('rabbitqueues', 'ns');
+    await kube.list(customPath('rabbitqueues', 'ns'));
     expect(seen).toEqual(['GET /apis/warren.dev/v1alpha1/namespaces/ns/rabbitqueues']);
   });
 
@@ -118,7 +102,7 @@ describe('Kube fencing', () => {
     let leading = true;
     const kube = new Kube(kc, { canWrite: () => leading, log });
     await kube.patchStatus(ref, { x: 1 });
-    await new Recorder(kube.events, 'me', log).emit(obj, 'Normal', 'R', 'A', 'n');
+    await new Recorder(kube, 'me', log).emit(obj, 'Normal', 'R', 'A', 'n');
     expect(seen).toEqual([
       'PATCH /apis/warren.dev/v1alpha1/namespaces/ns/rabbitqueues/q/status',
       'POST /apis/events.k8s.io/v1/namespaces/ns/events',

@@ -1,10 +1,18 @@
-import * as k8s from '@kubernetes/client-node';
+import { Kube, KubeError } from '../../src/runtime/kube.ts';
+import { KubeConfig } from '../../src/runtime/kubeconfig.ts';
 import { pino } from 'pino';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { afterEach, describe, expect, it } from 'vitest';
-import { checkLeaseTimings, LeaderElector, withDeadline, type LeaseApi } from '../../src/runtime/leader.ts';
+import {
+  checkLeaseTimings,
+  LeaderElector,
+  leaseApi,
+  withDeadline,
+  type Lease,
+  type LeaseApi,
+} from '../../src/runtime/leader.ts';
 
 const log = pino({ level: 'silent' });
 // Short timings keep the tests fast; the ratios are the production ones (15s/10s/2s).
@@ -12,23 +20,23 @@ const timings = { leaseDurationMs: 1500, renewDeadlineMs: 1000, retryPeriodMs: 2
 
 /** One Lease in memory with the API server's optimistic concurrency. */
 class LeaseStore {
-  lease?: k8s.V1Lease;
+  lease?: Lease;
   private rv = 0;
-  read(): k8s.V1Lease {
-    if (!this.lease) throw new k8s.ApiException(404, 'not found', { reason: 'NotFound' }, {});
+  read(): Lease {
+    if (!this.lease) throw new KubeError(404, 'GET', '/x', JSON.stringify({ reason: 'NotFound' }));
     return structuredClone(this.lease);
   }
-  create(body: k8s.V1Lease): k8s.V1Lease {
-    if (this.lease) throw new k8s.ApiException(409, 'exists', { reason: 'AlreadyExists' }, {});
+  create(body: Lease): Lease {
+    if (this.lease) throw new KubeError(409, 'GET', '/x', JSON.stringify({ reason: 'AlreadyExists' }));
     this.lease = {
       ...structuredClone(body),
       metadata: { ...body.metadata, resourceVersion: String(++this.rv) },
     };
     return this.read();
   }
-  replace(body: k8s.V1Lease): k8s.V1Lease {
+  replace(body: Lease): Lease {
     if (body.metadata?.resourceVersion !== this.lease?.metadata?.resourceVersion)
-      throw new k8s.ApiException(409, 'conflict', { reason: 'Conflict' }, {});
+      throw new KubeError(409, 'GET', '/x', JSON.stringify({ reason: 'Conflict' }));
     this.lease = {
       ...structuredClone(body),
       metadata: { ...body.metadata, resourceVersion: String(++this.rv) },
@@ -55,8 +63,8 @@ function fakeApi(store: LeaseStore) {
   };
   const api = {
     readNamespacedLease: () => run(() => store.read()),
-    createNamespacedLease: (p: { body: k8s.V1Lease }) => run(() => store.create(p.body)),
-    replaceNamespacedLease: (p: { body: k8s.V1Lease }) => run(() => store.replace(p.body)),
+    createNamespacedLease: (p: { body: Lease }) => run(() => store.create(p.body)),
+    replaceNamespacedLease: (p: { body: Lease }) => run(() => store.replace(p.body)),
   } as unknown as LeaseApi;
   return { api, state };
 }
@@ -202,7 +210,7 @@ describe('withDeadline', () => {
     await new Promise((r) => server?.close(r) ?? r(undefined));
   });
 
-  it('aborts a real client-node request that gets no answer, closing its connection', async () => {
+  it('aborts a real request that gets no answer, closing its connection', async () => {
     let closed = false;
     let arrived = false;
     server = createServer((req) => {
@@ -210,20 +218,12 @@ describe('withDeadline', () => {
       req.socket.on('close', () => (closed = true)); // never answered
     });
     await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
-    const kc = new k8s.KubeConfig();
-    kc.loadFromOptions({
-      clusters: [
-        {
-          name: 'c',
-          server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-          skipTLSVerify: true,
-        },
-      ],
-      users: [{ name: 'u', token: 't' }],
-      contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
-      currentContext: 'x',
+    const kc = new KubeConfig({
+      server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      token: 't',
+      source: 'test',
     });
-    const api = kc.makeApiClient(k8s.CoordinationV1Api);
+    const api = leaseApi(new Kube(kc));
     const t = performance.now();
     await expect(
       withDeadline(300, (opts) => api.readNamespacedLease({ name: 'l', namespace: 'n' }, opts)),

@@ -1,4 +1,5 @@
-import * as k8s from '@kubernetes/client-node';
+import { Kube } from '../../src/runtime/kube.ts';
+import { KubeConfig } from '../../src/runtime/kubeconfig.ts';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -15,20 +16,12 @@ afterEach(async () => {
 async function fakeApi(handler: (req: IncomingMessage, res: ServerResponse) => void) {
   server = createServer(handler);
   await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
-  const kc = new k8s.KubeConfig();
-  kc.loadFromOptions({
-    clusters: [
-      {
-        name: 'c',
-        server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-        skipTLSVerify: true,
-      },
-    ],
-    users: [{ name: 'u', token: 'tok' }],
-    contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
-    currentContext: 'x',
+  const kc = new KubeConfig({
+    server: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    token: 'tok',
+    source: 'test',
   });
-  return kc;
+  return new Kube(kc);
 }
 
 /** Runs one watch; resolves with what happened. */
@@ -65,7 +58,7 @@ describe('metadata-only list and watch', () => {
     });
     await expect(listMetadata(kc, '/api/v1/secrets', {})).rejects.toMatchObject({
       statusCode: 403,
-      message: 'HTTP 403: secrets is forbidden',
+      message: 'GET /api/v1/secrets: 403: secrets is forbidden',
     });
   });
 

@@ -1,4 +1,9 @@
-import * as k8s from '@kubernetes/client-node';
+import { KubeError, type Kube } from '../../src/runtime/kube.ts';
+
+type Secret = {
+  metadata?: { namespace?: string; name?: string; resourceVersion?: string };
+  data?: Record<string, string>;
+};
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { WatchedCache as SecretCache, secretValue } from '../../src/runtime/secrets.ts';
 import { FakeWatcher, memoryLogger } from '../support/fake-watch.ts';
@@ -8,7 +13,7 @@ const b64 = (s: string) => Buffer.from(s).toString('base64');
 
 /** The API server's Secrets, as the cache's read function sees them. */
 class Server {
-  secrets = new Map<string, k8s.V1Secret>();
+  secrets = new Map<string, Secret>();
   reads: string[] = [];
   failing = new Set<string>();
   put(ns: string, name: string, rv: string, password = PASSWORD) {
@@ -19,7 +24,7 @@ class Server {
   }
   /** When set, the next read takes its snapshot at once but answers only when this resolves. */
   gate?: Promise<void>;
-  read = async (ns: string, name: string): Promise<k8s.V1Secret> => {
+  read = async (ns: string, name: string): Promise<Secret> => {
     const key = `${ns}/${name}`;
     this.reads.push(key);
     const gate = this.gate;
@@ -27,8 +32,8 @@ class Server {
     const failing = this.failing.has(key);
     const s = structuredClone(this.secrets.get(key));
     await gate;
-    if (failing) throw new k8s.ApiException(500, 'boom', '{"message":"etcd timeout"}', {});
-    if (!s) throw new k8s.ApiException(404, 'not found', '{"reason":"NotFound"}', {});
+    if (failing) throw new KubeError(500, 'GET', '/x', '{"message":"etcd timeout"}');
+    if (!s) throw new KubeError(404, 'GET', '/x', '{"reason":"NotFound"}');
     return s;
   };
 }
@@ -58,7 +63,7 @@ function setup(opts: { referenced?: (ns: string, name: string) => boolean; versi
   const versions = [...(opts.versions ?? ['100'])];
   let listed = 0;
   const cache = new SecretCache({
-    kc: new k8s.KubeConfig(),
+    kube: {} as Kube,
     log,
     onChange: (key) => changes.push(key),
     referenced: opts.referenced,
