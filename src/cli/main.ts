@@ -199,8 +199,9 @@ async function exportCommand(args: string[], env: NodeJS.ProcessEnv, io: Out): P
 
 function summary(res: ExportResult, source: string, dir: string, credentialsDir: string | undefined): string {
   const lines = [`exported from ${source} to ${dir}/ (apply with: kubectl apply -k ${dir})`];
+  const width = Math.max(22, ...res.kinds.map((k) => k.cli.kind.def.kind.length));
   for (const k of res.kinds)
-    lines.push(`  ${k.cli.kind.def.kind.padEnd(22)} ${String(k.manifests.length).padStart(5)}  ${k.file}`);
+    lines.push(`  ${k.cli.kind.def.kind.padEnd(width)} ${String(k.manifests.length).padStart(5)}  ${k.file}`);
   if (!res.kinds.length) lines.push('  nothing');
   const withSecrets = res.kinds.filter((k) => k.secrets.length);
   if (withSecrets.length) {
