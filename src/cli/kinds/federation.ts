@@ -127,7 +127,8 @@ export const federationUpstreamSet: CliKind<RabbitFederationUpstreamSetSpec> = {
       if (!(err instanceof Blocked)) throw err;
       found = err.message;
     }
-    if (typeof found === 'string') return { exists: true, differences: [], notes: [`not compared: ${found}`] };
+    if (typeof found === 'string')
+      return { exists: true, differences: [], notes: [`not compared: ${found}`] };
     const same = sameValue(
       found.map((upstream) => ({ upstream })),
       actual,
