@@ -32,11 +32,13 @@ export interface KindExport {
   /** File name in the export directory, e.g. queues.yaml. */
   file: string;
   manifests: Manifest[];
+  /** Its credentials Secrets (also in ExportResult.secrets). */
+  secrets: Manifest[];
 }
 
 export interface ExportResult {
   kinds: KindExport[];
-  /** One Secret per user with a password, holding its hash. */
+  /** One Secret per user with a password (its hash), per shovel and upstream (their URIs). */
   secrets: Manifest[];
   left: LeftOut[];
 }
@@ -69,22 +71,27 @@ export function pruneDefaults(def: KindDef, spec: Record<string, unknown>): Reco
   return out;
 }
 
+const USER_CREDENTIALS = { field: 'credentialsSecretRef', suffix: 'credentials' };
+
 /** The manifest for one exported object. */
 function manifest(
   k: CliKind,
   e: Exported,
   name: string,
   opts: ExportOptions,
+  nameOf: (identity: string[]) => string | undefined,
 ): { doc: Manifest; secret?: Manifest } {
   const metadata = { name, ...(opts.namespace ? { namespace: opts.namespace } : {}) };
   const spec: Record<string, unknown> = { brokerRef: { name: opts.brokerRef } };
   if (e.brokerName && e.brokerName.value !== name) spec[e.brokerName.field] = e.brokerName.value;
   // The spec's own fields keep the kind's order; maps inside (arguments, definition) are sorted.
-  for (const [k, v] of Object.entries(definedOnly(e.spec))) spec[k] = sorted(v);
+  const fields = { ...definedOnly(e.spec), ...e.references?.(nameOf) };
+  for (const [k, v] of Object.entries(fields)) spec[k] = sorted(v);
   let secret: Manifest | undefined;
   if (e.credentials) {
-    const secretName = `${name}-credentials`;
-    spec.credentialsSecretRef = { name: secretName };
+    const ref = e.credentialsRef ?? USER_CREDENTIALS;
+    const secretName = `${name}-${ref.suffix}`;
+    spec[ref.field] = { name: secretName };
     secret = {
       apiVersion: 'v1',
       kind: 'Secret',
@@ -105,6 +112,7 @@ function manifest(
 function invalid(k: CliKind, e: Exported): string | undefined {
   const spec: Record<string, unknown> = { brokerRef: { name: 'x' }, ...definedOnly(e.spec) };
   if (e.brokerName) spec[e.brokerName.field] = e.brokerName.value;
+  if (e.credentials) spec[(e.credentialsRef ?? USER_CREDENTIALS).field] = { name: 'x' };
   const parsed = k.kind.def.spec.safeParse(spec);
   if (parsed.success) return undefined;
   const issues = parsed.error.issues.map((i) => `${i.path.join('.') || 'spec'}: ${i.message}`);
@@ -132,35 +140,50 @@ export function exportCandidates(inv: Inventory, kinds: CliKind[]) {
   return { candidates, kindOf, words: kinds.map((k) => kindWord(k)) };
 }
 
+const byName = (a: Manifest, b: Manifest) => (a.metadata.name < b.metadata.name ? -1 : 1);
+
 /** The manifests for an inventory: selection, names, defaults left out, schema-checked. */
 export function buildExport(inv: Inventory, kinds: CliKind[], opts: ExportOptions): ExportResult {
   const { candidates, kindOf, words } = exportCandidates(inv, kinds);
   const { kept, left } = select(candidates, opts, words);
+
+  // Every object's name first (unique within its kind): some specs name others (an upstream set its upstreams).
+  const names = new Map<string, string>();
+  for (const k of kinds) {
+    const assigned = assignNames(
+      kept
+        .filter((c) => kindOf.get(c) === k)
+        .map((c) => ({
+          id: key(...c.e.identity),
+          parts: c.e.nameParts,
+          // Told apart by their vhost when their names collide (unless the name holds it already).
+          qualifier: c.word !== 'vhost' && !c.e.nameParts.includes(c.e.vhost!) ? c.e.vhost : undefined,
+          fallback: c.word,
+        })),
+    );
+    for (const [id, name] of assigned) names.set(id, name);
+  }
+  const nameOf = (identity: string[]) => names.get(key(...identity));
 
   const secrets: Manifest[] = [];
   const result: KindExport[] = [];
   for (const k of kinds) {
     const mine = kept.filter((c) => kindOf.get(c) === k);
     if (!mine.length) continue;
-    const names = assignNames(
-      mine.map((c) => ({
-        id: key(...c.e.identity),
-        parts: c.e.nameParts,
-        // Told apart by their vhost when their names collide (unless the name holds it already).
-        qualifier: c.word !== 'vhost' && !c.e.nameParts.includes(c.e.vhost!) ? c.e.vhost : undefined,
-        fallback: c.word,
-      })),
-    );
+    const own: Manifest[] = [];
     const manifests = mine
       .map((c) => {
-        const { doc, secret } = manifest(k, c.e, names.get(key(...c.e.identity))!, opts);
-        if (secret) secrets.push(secret);
+        const { doc, secret } = manifest(k, c.e, nameOf(c.e.identity)!, opts, nameOf);
+        if (secret) own.push(secret);
         return doc;
       })
-      .sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : 1));
-    result.push({ cli: k, file: `${k.kind.def.plural.replace(/^rabbit/, '')}.yaml`, manifests });
+      .sort(byName);
+    own.sort(byName);
+    secrets.push(...own);
+    const file = `${k.kind.def.plural.replace(/^rabbit/, '')}.yaml`;
+    result.push({ cli: k, file, manifests, secrets: own });
   }
-  secrets.sort((a, b) => (a.metadata.name < b.metadata.name ? -1 : 1));
+  secrets.sort(byName);
   return { kinds: result, secrets, left };
 }
 

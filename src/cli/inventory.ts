@@ -33,7 +33,10 @@ export class MemoryInventory implements Inventory {
   }
 }
 
-const tablesOf = (kinds: CliKind[]) => [...new Set(kinds.flatMap((k) => k.kind.tables ?? []))];
+// Runtime states (shovel states, federation links) are not topology: not read.
+const tablesOf = (kinds: CliKind[]) => [
+  ...new Set(kinds.flatMap((k) => k.kind.tables ?? []).filter((t) => !t.whenDeclared)),
+];
 
 /**
  * Reads every table the kinds survey, for the whole broker: broker-wide tables once, vhost-wide

@@ -7,7 +7,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ManagementClient } from '../rabbitmq/index.ts';
 import { readDefinitions } from './definitions.ts';
 import { diff, hasChanges, renderTable, vhostsOf } from './diff.ts';
-import { buildExport, writeExport, type ExportResult } from './export.ts';
+import { buildExport, writeExport, type ExportResult, type KindExport } from './export.ts';
 import { inventoryFromDefinitions, readBroker } from './inventory.ts';
 import { CLI_KINDS, kindWord } from './kinds/index.ts';
 import { loadCluster, loadFiles, type Loaded } from './manifests.ts';
@@ -39,8 +39,9 @@ export:
                           UI's download, GET /api/definitions) instead of a broker; - is stdin
   --dir DIR, -d           where the manifests go (default warren-export); one file per kind
                           and a kustomization.yaml
-  --credentials-dir DIR   where the users' Secrets go (default DIR-credentials)
-  --no-credentials        write no Secrets: the users name Secrets you create
+  --credentials-dir DIR   where the credentials Secrets go (default DIR-credentials): users'
+                          password hashes, shovels' and federation upstreams' URIs
+  --no-credentials        write no Secrets: the resources name Secrets you create
   --force                 replace the YAML files of existing directories
   --broker-ref NAME       the RabbitBroker the manifests use (default local)
   --namespace, -n NS      set the manifests' namespace
@@ -198,14 +199,17 @@ async function exportCommand(args: string[], env: NodeJS.ProcessEnv, io: Out): P
 
 function summary(res: ExportResult, source: string, dir: string, credentialsDir: string | undefined): string {
   const lines = [`exported from ${source} to ${dir}/ (apply with: kubectl apply -k ${dir})`];
+  const width = Math.max(22, ...res.kinds.map((k) => k.cli.kind.def.kind.length));
   for (const k of res.kinds)
-    lines.push(`  ${k.cli.kind.def.kind.padEnd(22)} ${String(k.manifests.length).padStart(5)}  ${k.file}`);
+    lines.push(`  ${k.cli.kind.def.kind.padEnd(width)} ${String(k.manifests.length).padStart(5)}  ${k.file}`);
   if (!res.kinds.length) lines.push('  nothing');
-  if (res.secrets.length) {
+  const withSecrets = res.kinds.filter((k) => k.secrets.length);
+  if (withSecrets.length) {
+    const help = (k: KindExport) => k.cli.credentialsHelp ?? { noun: 'credentials', keys: '' };
     lines.push(
       credentialsDir
-        ? `${res.secrets.length} user credentials Secrets (password hashes) in ${credentialsDir}/: keep them out of version control (seal them, or move them to a secret store), then kubectl apply -k ${credentialsDir}`
-        : `--no-credentials: create these Secrets (key passwordHash, or password) before applying: ${res.secrets.map((s) => s.metadata.name).join(', ')}`,
+        ? `${res.secrets.length} credentials Secrets (${withSecrets.map((k) => `${k.secrets.length} ${help(k).noun}`).join(', ')}) in ${credentialsDir}/: keep them out of version control (seal them, or move them to a secret store), then kubectl apply -k ${credentialsDir}`
+        : `--no-credentials: create these Secrets before applying: ${withSecrets.map((k) => `${k.secrets.map((s) => s.metadata.name).join(', ')} (${help(k).keys})`).join('; ')}`,
     );
   }
   if (res.left.length) {

@@ -5,7 +5,6 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { API_VERSION, GROUP, VERSION, type Resource } from '../api/common.ts';
-import { generatedSecretName } from '../kinds/user.ts';
 import type { CliKind } from './types.ts';
 
 export interface Declared {
@@ -88,13 +87,7 @@ export function loadFiles(paths: string[], kinds: CliKind[], namespace: string):
   return loaded;
 }
 
-/** The credentials Secret a RabbitUser uses, if it uses one. */
-export function userSecretName(r: Resource<any, any>): string | undefined {
-  if (r.kind !== 'RabbitUser' || r.spec.passwordless) return undefined;
-  return r.spec.credentialsSecretRef?.name ?? generatedSecretName(r);
-}
-
-/** warren's resources in a namespace (or all), and the Secrets their users name. */
+/** warren's resources in a namespace (or all), and the Secrets they read (users, shovels, upstreams). */
 export async function loadCluster(
   kc: k8s.KubeConfig,
   kinds: CliKind[],
@@ -112,18 +105,16 @@ export async function loadCluster(
     ) as { items: any[] };
     for (const item of list.items) loaded.resources.push(declared(cli, item, item.metadata.namespace));
   }
-  for (const { r } of loaded.resources) {
-    const name = userSecretName(r);
-    const id = name && `${r.metadata.namespace}/${name}`;
-    if (!id || loaded.secrets.has(id)) continue;
-    try {
-      loaded.secrets.set(
-        id,
-        await core.readNamespacedSecret({ name: name!, namespace: r.metadata.namespace }),
-      );
-    } catch (err) {
-      // Missing: warren would generate it or wait for it. Not readable: the password is not compared.
-      if (!(err instanceof k8s.ApiException && err.code === 404)) loaded.secrets.set(id, 'unknown');
+  for (const { cli, r, invalid } of loaded.resources) {
+    for (const name of invalid ? [] : (cli.secretNames?.(r) ?? [])) {
+      const id = `${r.metadata.namespace}/${name}`;
+      if (loaded.secrets.has(id)) continue;
+      try {
+        loaded.secrets.set(id, await core.readNamespacedSecret({ name, namespace: r.metadata.namespace }));
+      } catch (err) {
+        // Missing: warren would generate it or wait for it. Not readable: it is not compared.
+        if (!(err instanceof k8s.ApiException && err.code === 404)) loaded.secrets.set(id, 'unknown');
+      }
     }
   }
   return loaded;

@@ -35,6 +35,16 @@ export interface Exported {
   spec: Record<string, unknown>;
   /** Secret data (string values) holding the credentials, for kinds that have them. */
   credentials?: Record<string, string>;
+  /**
+   * The spec field naming that Secret and the suffix of its name (`<name>-<suffix>`), when not a
+   * user's (credentialsSecretRef, `credentials`). Suffixes differ by kind, so names never collide.
+   */
+  credentialsRef?: { field: string; suffix: string };
+  /**
+   * Spec fields that name other exported resources by their Kubernetes names, filled in once every
+   * object has its name (the spec holds placeholders meanwhile, for the schema check).
+   */
+  references?(nameOf: (identity: string[]) => string | undefined): Record<string, unknown>;
   /** Why warren cannot declare it: it is left out with this reason. */
   skip?: string;
 }
@@ -69,4 +79,8 @@ export interface CliKind<Spec = any> {
    * partitions): the other kinds leave them out.
    */
   claims?(inv: Inventory): string[][];
+  /** For the export's summary, of kinds with credentials: what their Secrets hold, and the keys. */
+  credentialsHelp?: { noun: string; keys: string };
+  /** The Secrets a resource reads (a user's credentials, a shovel's URIs), for `warren diff --cluster`. */
+  secretNames?(r: Resource<Spec, any>): string[];
 }

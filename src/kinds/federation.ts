@@ -45,7 +45,9 @@ interface Desired {
   written?: boolean;
 }
 
-const KEYS = ['uri'];
+/** The keys of the uriSecretRef Secret. */
+export const FEDERATION_URI_KEYS = ['uri'];
+const KEYS = FEDERATION_URI_KEYS;
 
 /** Links grouped by [vhost, upstream]. */
 const linksTable: Table<FederationLink[]> = {
@@ -68,7 +70,8 @@ const linksTable: Table<FederationLink[]> = {
 
 export const upstreamName = (r: Resource<{ name?: string }, unknown>) => r.spec.name ?? r.metadata.name;
 
-function valueOf(r: Federation, uris: SecretUris): Record<string, unknown> {
+/** The upstream parameter's value a resource declares, with this URI. Pure: `warren diff` uses it too. */
+export function upstreamValue(r: Federation, uris: SecretUris): Record<string, unknown> {
   const s = r.spec;
   const v: Record<string, unknown> = { uri: uriValue(uris.uris.uri!) };
   const fields: Array<[string, unknown]> = [
@@ -120,7 +123,7 @@ export const federationKind: TopologyKind<RabbitFederationSpec, Desired> = {
   async desired(r, ctx) {
     ctx.dependOn(depKeys.object(ctx.brokerKey, ['vhost', r.spec.vhost]));
     const uris = await readUris(r, KEYS, ctx);
-    return { vhost: r.spec.vhost, name: upstreamName(r), value: valueOf(r, uris), uris };
+    return { vhost: r.spec.vhost, name: upstreamName(r), value: upstreamValue(r, uris), uris };
   },
 
   async apply(d, _r, { client }) {
@@ -154,7 +157,7 @@ export const federationKind: TopologyKind<RabbitFederationSpec, Desired> = {
     const uris = await urisFrom(secrets, r.metadata.namespace, r.spec.uriSecretRef.name, KEYS);
     if (typeof uris === 'string') return !isReady(r);
     const actual = snap.row(parametersTable, 'federation-upstream', r.spec.vhost, upstreamName(r));
-    if (actual === undefined || !sameValue(valueOf(r, uris), actual)) return false;
+    if (actual === undefined || !sameValue(upstreamValue(r, uris), actual)) return false;
     const links = snap.row(linksTable, r.spec.vhost, upstreamName(r)) ?? [];
     // A policy that starts or stops federating changes the counts in status.
     if (r.status?.links !== links.length || r.status?.runningLinks !== running(links)) return false;
@@ -177,9 +180,15 @@ const setName = upstreamName;
 
 /**
  * The broker names of the referenced upstreams, from their resources' status (declared at least
- * once); undefined while one is missing or not declared yet, with the reason.
+ * once); undefined while one is missing or not declared yet, with the reason. `warren diff` takes
+ * the names from their specs instead (`declaredName`), as they would be once declared.
  */
-function members(r: UpstreamSet, refs: Refs, brokerKey?: string): string[] | string {
+export function members(
+  r: UpstreamSet,
+  refs: Refs,
+  brokerKey?: string,
+  declaredName: (f: Federation) => string | undefined = (f) => f.status?.name,
+): string[] | string {
   const out: string[] = [];
   const ns = r.metadata.namespace;
   for (const { name } of r.spec.upstreams) {
@@ -196,8 +205,9 @@ function members(r: UpstreamSet, refs: Refs, brokerKey?: string): string[] | str
         Reasons.InvalidSpec,
         `RabbitFederation ${nsName(ns, name)} is in vhost '${f.spec.vhost}', this set in '${r.spec.vhost}'`,
       );
-    if (!f.status?.name) return `RabbitFederation ${nsName(ns, name)} is not declared yet`;
-    out.push(f.status.name);
+    const declared = declaredName(f);
+    if (!declared) return `RabbitFederation ${nsName(ns, name)} is not declared yet`;
+    out.push(declared);
   }
   return out;
 }

@@ -34,7 +34,9 @@ interface Desired {
   state?: string;
 }
 
-const KEYS = ['srcUri', 'destUri'];
+/** The keys of the uriSecretRef Secret. */
+export const SHOVEL_URI_KEYS = ['srcUri', 'destUri'];
+const KEYS = SHOVEL_URI_KEYS;
 
 const shovelStatusTable: Table<ShovelStatus> = {
   name: 'shovelStatus',
@@ -48,7 +50,8 @@ const shovelStatusTable: Table<ShovelStatus> = {
 export const shovelName = (r: Shovel) => r.spec.name ?? r.metadata.name;
 const oneShot = (r: Shovel) => (r.spec.source.deleteAfter ?? 'never') !== 'never';
 
-function valueOf(r: Shovel, uris: SecretUris): Record<string, unknown> {
+/** The shovel parameter's value a resource declares, with these URIs. Pure: `warren diff` uses it too. */
+export function shovelValue(r: Shovel, uris: SecretUris): Record<string, unknown> {
   const { source: s, destination: d } = r.spec;
   const v: Record<string, unknown> = {
     'src-protocol': s.protocol ?? 'amqp091',
@@ -84,10 +87,10 @@ function valueOf(r: Shovel, uris: SecretUris): Record<string, unknown> {
 }
 
 // A shovel declared by hand without protocols is the same shovel as ours with amqp091.
-const normalized = (v: unknown) =>
+export const normalizedShovel = (v: unknown) =>
   v && typeof v === 'object' ? { 'src-protocol': 'amqp091', 'dest-protocol': 'amqp091', ...v } : v;
 const matches = (desired: Record<string, unknown>, actual: unknown) =>
-  sameValue(normalized(desired), normalized(actual));
+  sameValue(normalizedShovel(desired), normalizedShovel(actual));
 
 /**
  * What the broker's status row says, in Ready terms. A terminated shovel is restarted after its
@@ -161,7 +164,7 @@ export const shovelKind: TopologyKind<RabbitShovelSpec, Desired, Status> = {
     return {
       vhost: r.spec.vhost,
       name: shovelName(r),
-      value: valueOf(r, uris),
+      value: shovelValue(r, uris),
       uris,
       localVhosts: [...localVhosts],
     };
@@ -226,7 +229,7 @@ export const shovelKind: TopologyKind<RabbitShovelSpec, Desired, Status> = {
     if (typeof uris === 'string') return !isReady(r);
     const actual = snap.row(parametersTable, 'shovel', r.spec.vhost, shovelName(r));
     if (actual === undefined) return oneShot(r) && r.status?.state === 'completed';
-    if (!matches(valueOf(r, uris), actual)) return false;
+    if (!matches(shovelValue(r, uris), actual)) return false;
     const v = verdict(snap.row(shovelStatusTable, r.spec.vhost, shovelName(r)), uris, r);
     return r.status?.state === v.state && showsVerdict(r, v.trouble);
   },

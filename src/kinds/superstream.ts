@@ -10,10 +10,10 @@ import {
   type QueueInfo,
 } from '../rabbitmq/index.ts';
 import { bindingsTable } from './binding.ts';
-import { canonical, sameJson } from './compare.ts';
+import { canonical, sameJson, type Difference } from './compare.ts';
 import { exchangesTable } from './exchange.ts';
 import { queuesTable } from './queue.ts';
-import { Blocked, claim, depKeys, type Applied, type TopologyKind } from './types.ts';
+import { Blocked, claim, depKeys, type Applied, type Snapshot, type TopologyKind } from './types.ts';
 
 // A super stream is what the stream clients (and `rabbitmq-streams add_super_stream`) make: a
 // direct exchange <name> marked x-super-stream, stream queues <name>-<routing key>, and a binding
@@ -21,19 +21,19 @@ import { Blocked, claim, depKeys, type Applied, type TopologyKind } from './type
 // client learns the partitions and their order. The partitions belong to the super stream.
 
 type SuperStream = Resource<RabbitSuperStreamSpec, { exchange?: string; partitions?: string[] }>;
-interface Partition {
+export interface Partition {
   queue: string;
   key: string;
   order: number;
 }
-interface Desired {
+export interface SuperStreamDesired {
   vhost: string;
   name: string;
   partitions: Partition[];
   queueArguments: Record<string, unknown>;
 }
 
-const EXCHANGE: ExchangeBody = {
+export const SUPER_STREAM_EXCHANGE: ExchangeBody = {
   type: 'direct',
   durable: true,
   auto_delete: false,
@@ -43,7 +43,7 @@ const EXCHANGE: ExchangeBody = {
 
 export const superStreamName = (r: SuperStream) => r.spec.name ?? r.metadata.name;
 
-function fromSpec(r: SuperStream): Desired {
+export function superStreamFromSpec(r: SuperStream): SuperStreamDesired {
   const name = superStreamName(r);
   const keys = r.spec.routingKeys ?? Array.from({ length: r.spec.partitions ?? 0 }, (_, i) => String(i));
   return {
@@ -54,16 +54,16 @@ function fromSpec(r: SuperStream): Desired {
   };
 }
 
-const orderArgs = (p: Partition) => ({ 'x-stream-partition-order': p.order });
+export const orderArgs = (p: Partition) => ({ 'x-stream-partition-order': p.order });
 
-const exchangeMatches = (a: ExchangeInfo) =>
-  a.type === EXCHANGE.type &&
+export const exchangeMatches = (a: ExchangeInfo) =>
+  a.type === SUPER_STREAM_EXCHANGE.type &&
   a.durable &&
   !a.auto_delete &&
   !a.internal &&
-  sameJson(a.arguments, EXCHANGE.arguments);
+  sameJson(a.arguments, SUPER_STREAM_EXCHANGE.arguments);
 
-const streamMatches = (d: Desired, a: QueueInfo, caps: Capabilities) =>
+export const streamMatches = (d: SuperStreamDesired, a: QueueInfo, caps: Capabilities) =>
   a.durable &&
   (a.type === 'stream' || queueTypeFromArguments(a.arguments) === 'stream') &&
   isDeepStrictEqual(
@@ -72,7 +72,7 @@ const streamMatches = (d: Desired, a: QueueInfo, caps: Capabilities) =>
   );
 
 /** The bindings table's row key of a partition's binding (see binding.ts). */
-const bindingRow = (d: Desired, p: Partition) => [
+const bindingRow = (d: SuperStreamDesired, p: Partition) => [
   d.vhost,
   d.name,
   'queue',
@@ -80,6 +80,52 @@ const bindingRow = (d: Desired, p: Partition) => [
   p.key,
   canonical(orderArgs(p)),
 ];
+
+/**
+ * Where the broker's super stream differs from the desired one: its exchange, partitions missing or
+ * not streams with the spec's arguments, partitions not bound by key and order. Reads only the
+ * snapshot (the survey's, or `warren diff`'s).
+ */
+export function superStreamDifferences(d: SuperStreamDesired, snap: Snapshot): Difference[] {
+  const out: Difference[] = [];
+  const x = snap.row(exchangesTable, d.vhost, d.name);
+  if (x && !exchangeMatches(x)) {
+    const { type, durable, auto_delete, internal, arguments: args } = x;
+    out.push({
+      field: 'exchange',
+      broker: { type, durable, auto_delete, internal, arguments: args },
+      spec: SUPER_STREAM_EXCHANGE,
+    });
+  }
+  const present = d.partitions.filter((p) => snap.row(queuesTable, d.vhost, p.queue));
+  if (present.length < d.partitions.length) {
+    out.push({
+      field: 'partitions',
+      broker: present.map((p) => p.queue),
+      spec: d.partitions.map((p) => p.queue),
+    });
+  }
+  for (const p of present) {
+    const q = snap.row(queuesTable, d.vhost, p.queue)!;
+    if (!streamMatches(d, q, snap.caps)) {
+      out.push({
+        field: `partition ${p.queue}`,
+        broker: { type: q.type, durable: q.durable, arguments: q.arguments },
+        spec: { type: 'stream', durable: true, arguments: d.queueArguments },
+      });
+    }
+  }
+  for (const p of d.partitions) {
+    if (!snap.row(bindingsTable, ...bindingRow(d, p))) {
+      out.push({
+        field: `binding to ${p.queue}`,
+        broker: undefined,
+        spec: { routingKey: p.key, arguments: orderArgs(p) },
+      });
+    }
+  }
+  return out;
+}
 
 function unsupported(caps: Capabilities): Blocked {
   const v = caps.version;
@@ -89,14 +135,14 @@ function unsupported(caps: Capabilities): Blocked {
   );
 }
 
-export const superStreamKind: TopologyKind<RabbitSuperStreamSpec, Desired> = {
+export const superStreamKind: TopologyKind<RabbitSuperStreamSpec, SuperStreamDesired> = {
   def: RabbitSuperStream,
   identity: (r) => ['super-stream', r.spec.vhost, superStreamName(r)],
   vhostOf: (r) => r.spec.vhost,
 
   desired(r, ctx) {
     ctx.dependOn(depKeys.object(ctx.brokerKey, ['vhost', r.spec.vhost]));
-    return fromSpec(r);
+    return superStreamFromSpec(r);
   },
 
   async apply(d, _r, { client }) {
@@ -108,7 +154,7 @@ export const superStreamKind: TopologyKind<RabbitSuperStreamSpec, Desired> = {
     const exchange = await client.getExchange(d.vhost, d.name);
     if (!exchange || !exchangeMatches(exchange)) {
       // A differing exchange is declared anyway: the broker says what is inequivalent.
-      await client.putExchange(d.vhost, d.name, EXCHANGE);
+      await client.putExchange(d.vhost, d.name, SUPER_STREAM_EXCHANGE);
       applied = exchange ? 'updated' : 'created';
     }
     for (const p of d.partitions) {
@@ -156,7 +202,7 @@ export const superStreamKind: TopologyKind<RabbitSuperStreamSpec, Desired> = {
     const { client } = ctx;
     // On a broker without super streams nothing was declared.
     if (!(await client.capabilities()).superStreams) return;
-    const d = fromSpec(r);
+    const d = superStreamFromSpec(r);
     const queues = new Set([...(r.status?.partitions ?? []), ...d.partitions.map((p) => p.queue)]);
     // A partition or the exchange that another resource declares stays.
     for (const q of queues)
@@ -166,7 +212,7 @@ export const superStreamKind: TopologyKind<RabbitSuperStreamSpec, Desired> = {
 
   tables: [exchangesTable, queuesTable, bindingsTable],
   claims: (r) => {
-    const d = fromSpec(r);
+    const d = superStreamFromSpec(r);
     return [
       claim(exchangesTable, d.vhost, d.name),
       ...d.partitions.flatMap((p) => [
@@ -177,13 +223,8 @@ export const superStreamKind: TopologyKind<RabbitSuperStreamSpec, Desired> = {
   },
 
   inSync(r, snap) {
-    const d = fromSpec(r);
-    const x = snap.row(exchangesTable, d.vhost, d.name);
-    if (!x || !exchangeMatches(x)) return false;
-    return d.partitions.every((p) => {
-      const q = snap.row(queuesTable, d.vhost, p.queue);
-      return !!q && streamMatches(d, q, snap.caps) && !!snap.row(bindingsTable, ...bindingRow(d, p));
-    });
+    const d = superStreamFromSpec(r);
+    return !!snap.row(exchangesTable, d.vhost, d.name) && superStreamDifferences(d, snap).length === 0;
   },
 
   status: (d) => ({

@@ -1,5 +1,6 @@
 // AMQP URIs from Secrets (shovels, federation upstreams). They carry credentials: they go to the
 // broker and nowhere else. Messages about them name the Secret and key, never the value.
+import type * as k8s from '@kubernetes/client-node';
 import { Reasons, type Resource } from '../api/common.ts';
 import { redact } from '../rabbitmq/index.ts';
 import { secretValue, type SecretCache } from '../runtime/secrets.ts';
@@ -41,7 +42,11 @@ export async function urisFrom(
   name: string,
   keys: string[],
 ): Promise<SecretUris | string> {
-  const secret = await secrets.get(namespace, name);
+  return urisOf(await secrets.get(namespace, name), keys);
+}
+
+/** The URIs a Secret holds, or why they cannot be used (without their values). Pure: `warren diff` too. */
+export function urisOf(secret: k8s.V1Secret | undefined, keys: string[]): SecretUris | string {
   if (!secret) return 'not found';
   const out: SecretUris = { uris: {}, secrets: [] };
   for (const key of keys) {

@@ -1,6 +1,6 @@
 import amqp from 'amqplib';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
@@ -13,9 +13,17 @@ import { startBroker, type Broker } from '../support/rabbitmq.ts';
 
 // A broker made from a realistic definitions file (A) is exported, the manifests are applied to
 // the control plane with warren running against a second, empty broker (B), and B's export is the
-// same, file for file; so is the export of the definitions file alone, without any broker.
+// same, file for file; so is the export of the definitions file alone, without any broker. The
+// file has a shovel (it runs in both brokers) and a federation upstream with credentials in its
+// URIs, and an upstream set; on 4.x (3.10 has no super streams) a super stream too.
 const FIXTURE = join(REPO, 'test', 'fixtures', 'definitions.json');
+const SUPER_STREAM = join(REPO, 'test', 'fixtures', 'definitions-super-stream.json');
 let ctx: TestContext;
+/** The definitions A is loaded from: the fixture, with the super stream's objects on 4.x. */
+let definitions: string;
+let superStreams: boolean;
+/** Resources exported: 41 from the fixture, and the super stream. */
+let total: number;
 let A: Broker;
 let B: Broker;
 let op: RunningOperator;
@@ -45,6 +53,15 @@ async function exportOk(args: string[], env: Record<string, string> = {}) {
 beforeAll(async () => {
   ctx = await testContext(import.meta.url);
   work = mkdtempSync(join(ctx.env.dir, `cli-${ctx.namespace}-`));
+  superStreams = Number(ctx.env.rabbitmqVersion.split('.')[0]) >= 4;
+  const defs = JSON.parse(readFileSync(FIXTURE, 'utf8'));
+  if (superStreams) {
+    const extra = JSON.parse(readFileSync(SUPER_STREAM, 'utf8'));
+    for (const s of ['exchanges', 'queues', 'bindings']) defs[s].push(...extra[s]);
+  }
+  definitions = join(work, 'definitions.json');
+  writeFileSync(definitions, JSON.stringify(defs, null, 2));
+  total = 41 + (superStreams ? 1 : 0);
   [A, B] = await Promise.all([
     startBroker(join(ctx.env.dir, `broker-a-${ctx.namespace}`)),
     startBroker(join(ctx.env.dir, `broker-b-${ctx.namespace}`)),
@@ -56,7 +73,7 @@ beforeAll(async () => {
       authorization: `Basic ${Buffer.from(`${A.username}:${A.password}`).toString('base64')}`,
       'content-type': 'application/json',
     },
-    body: readFileSync(FIXTURE),
+    body: readFileSync(definitions),
   });
   expect(res.status, await res.text()).toBe(204);
   // Broker B: empty; warren manages it as RabbitBroker `local` (the export's default brokerRef).
@@ -81,11 +98,20 @@ afterAll(async () => {
 describe('warren export, applied to another broker', () => {
   it('exports broker A exactly as it exports the definitions file A was loaded from', async () => {
     const live = await exportOk(['--dir', join(work, 'a')], envOf(A));
+    // The super stream's exchange, partitions and bindings are its own, not exported apart.
     expect(live.stderr).toMatch(/RabbitBinding +9 +bindings\.yaml/);
-    await exportOk(['--definitions', FIXTURE, '--dir', join(work, 'file')]);
+    expect(live.stderr).toMatch(/RabbitShovel +1 +shovels\.yaml/);
+    expect(live.stderr).toMatch(/RabbitFederationUpstreamSet +1 +federationupstreamsets\.yaml/);
+    if (superStreams) expect(live.stderr).toMatch(/RabbitSuperStream +1 +superstreams\.yaml/);
+    await exportOk(['--definitions', definitions, '--dir', join(work, 'file')]);
     expect(readTree(join(work, 'a'))).toEqual(readTree(join(work, 'file')));
     expect(readTree(join(work, 'a-credentials'))).toEqual(readTree(join(work, 'file-credentials')));
-    expect(Object.keys(readTree(join(work, 'a')))).toHaveLength(10);
+    expect(Object.keys(readTree(join(work, 'a')))).toHaveLength(superStreams ? 14 : 13);
+    // The upstream's URIs (with their password) are in its Secret, and nowhere in the manifests.
+    expect(JSON.stringify(readTree(join(work, 'a')))).not.toMatch(/fed-s3cret|amqps?:\/\//);
+    expect(readTree(join(work, 'a-credentials'))['central-upstream-uri.yaml']).toContain(
+      'uri: amqps://federator:fed-s3cret@central-1.example.com:5671/orders,amqps://federator:fed-s3cret@central-2.example.com:5671/orders',
+    );
   });
 
   it('shows everything as to be created on the empty broker B, writing nothing', async () => {
@@ -93,7 +119,7 @@ describe('warren export, applied to another broker', () => {
     expect(r.code, r.stderr).toBe(1);
     const report = JSON.parse(r.stdout);
     expect(report.summary).toEqual({
-      create: 38,
+      create: total,
       change: 0,
       conflict: 0,
       invalid: 0,
@@ -128,6 +154,7 @@ describe('warren export, applied to another broker', () => {
       await c.close();
     }
     const conn = await amqp.connect(url('orders-app', 'test12', 'orders'));
+    const reporting = await amqp.connect(url('reporting', 'reports', 'analytics'));
     try {
       const ch = await conn.createConfirmChannel();
       ch.publish('events', 'orders.created', Buffer.from('order 1'), { persistent: true });
@@ -142,7 +169,38 @@ describe('warren export, applied to another broker', () => {
         });
       });
       expect(await Promise.race([first, sleep(10_000).then(() => 'nothing in 10 s')])).toBe('order 1');
+
+      // The shovel runs in B: what reaches orders' dead-letters exchange (order 1 did, through
+      // orders.internal's alternate exchange) reaches analytics' reports.daily.
+      const rch = await reporting.createChannel();
+      const shovelled = new Promise<string>((resolve) => {
+        void rch.consume(
+          'reports.daily',
+          (m) => m && m.content.toString() === 'dead letter 1' && resolve('dead letter 1'),
+          { noAck: true },
+        );
+      });
+      ch.publish('dead-letters', '', Buffer.from('dead letter 1'), { persistent: true });
+      await ch.waitForConfirms();
+      expect(await Promise.race([shovelled, sleep(15_000).then(() => 'nothing in 15 s')])).toBe(
+        'dead letter 1',
+      );
+
+      // The super stream routes by region to its partition.
+      if (superStreams) {
+        ch.publish('payments', 'emea', Buffer.from('payment 1'), { persistent: true });
+        await ch.waitForConfirms();
+        const partition = new Promise<string>((resolve) => {
+          void ch.consume('payments-emea', (m) => m && resolve(m.content.toString()), {
+            arguments: { 'x-stream-offset': 'first' },
+          });
+        });
+        expect(await Promise.race([partition, sleep(10_000).then(() => 'nothing in 10 s')])).toBe(
+          'payment 1',
+        );
+      }
     } finally {
+      await reporting.close();
       await conn.close();
     }
   });
@@ -150,14 +208,14 @@ describe('warren export, applied to another broker', () => {
   it('then finds nothing to change, from the files and from the cluster', async () => {
     const files = await warren(['diff', join(work, 'a'), join(work, 'a-credentials')], envOf(B));
     expect(files.code, files.stdout + files.stderr).toBe(0);
-    expect(files.stdout).toContain('0 to create, 0 to change, 38 unchanged');
+    expect(files.stdout).toContain(`0 to create, 0 to change, ${total} unchanged`);
     const cluster = await warren(['diff', '--cluster', '-n', ctx.namespace, '-o', 'json'], {
       ...envOf(B),
       KUBECONFIG: ctx.env.kubeconfigPath,
     });
     expect(cluster.code, cluster.stdout + cluster.stderr).toBe(0);
     const report = JSON.parse(cluster.stdout);
-    expect(report.summary).toMatchObject({ create: 0, change: 0, unchanged: 38, unmanaged: 0 });
+    expect(report.summary).toMatchObject({ create: 0, change: 0, unchanged: total, unmanaged: 0 });
     expect(report.rows.flatMap((r: { notes: string[] }) => r.notes)).toEqual([]);
   });
 });

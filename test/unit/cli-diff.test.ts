@@ -30,7 +30,7 @@ const row = (r: DiffReport, kind: string, name: string) =>
 describe('warren diff', () => {
   it('finds nothing to do for the manifests the broker was exported to', () => {
     const r = compare();
-    expect(r.summary).toEqual({ create: 0, change: 0, conflict: 0, invalid: 0, unchanged: 38, unmanaged: 0 });
+    expect(r.summary).toEqual({ create: 0, change: 0, conflict: 0, invalid: 0, unchanged: 41, unmanaged: 0 });
     expect(hasChanges(r)).toBe(false);
     expect(row(r, 'RabbitQueue', 'orders-created')).toEqual({
       action: 'unchanged',
@@ -179,7 +179,7 @@ describe('warren diff', () => {
     expect(lines[1]).toMatch(
       /^change +RabbitPolicy +apps\/retry-ttl +policy 'retry-ttl' in vhost 'orders' +priority: 5 -> 7$/,
     );
-    expect(lines).toContain('0 to create, 1 to change, 36 unchanged (broker test)');
+    expect(lines).toContain('0 to create, 1 to change, 39 unchanged (broker test)');
     expect(lines).toContain('1 broker objects no resource declares (warren leaves them alone):');
     expect(lines).toContain("  queue 'audit' in vhost 'orders'");
   });

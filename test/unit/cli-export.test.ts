@@ -59,6 +59,9 @@ describe('warren export from a definitions file', () => {
       RabbitBinding: 9,
       RabbitPolicy: 2,
       RabbitOperatorPolicy: 1,
+      RabbitShovel: 1,
+      RabbitFederation: 1,
+      RabbitFederationUpstreamSet: 1,
     });
     expect(res.left).toEqual([]);
     expect(named(res, 'RabbitVhost', 'orders')!.spec).toEqual({
@@ -127,12 +130,14 @@ describe('warren export from a definitions file', () => {
     });
   });
 
-  it('keeps credentials out of the manifests: one Secret per user with a password', () => {
+  it('keeps credentials out of the manifests: one Secret per user with a password, per shovel and upstream', () => {
     const res = exportOf(fixture());
     const text = JSON.stringify(res.kinds.flatMap((k) => k.manifests));
-    expect(text).not.toMatch(/kI3GCqW5|password_hash|passwordHash/);
+    expect(text).not.toMatch(/kI3GCqW5|password_hash|passwordHash|fed-s3cret|amqps?:/);
     expect(res.secrets.map((s) => s.metadata.name)).toEqual([
       'billing-service-credentials',
+      'central-upstream-uri',
+      'dead-letters-to-analytics-shovel-uris',
       'orders-app-credentials',
       'reporting-credentials',
     ]);
@@ -165,7 +170,7 @@ describe('warren export from a definitions file', () => {
     const inv = inventoryFromDefinitions(fixture(), CLI_KINDS, 'file');
     const report = diff(loaded, inv, CLI_KINDS, OPTS);
     expect(report.rows.filter((r) => r.action !== 'unchanged' || r.notes.length)).toEqual([]);
-    expect(report.summary.unchanged).toBe(38);
+    expect(report.summary.unchanged).toBe(41);
     expect(report.unmanaged).toEqual([]);
   });
 
@@ -360,11 +365,14 @@ describe('writing the export', () => {
     expect(readdirSync(out).sort()).toEqual([
       'bindings.yaml',
       'exchanges.yaml',
+      'federations.yaml',
+      'federationupstreamsets.yaml',
       'kustomization.yaml',
       'operatorpolicies.yaml',
       'permissions.yaml',
       'policies.yaml',
       'queues.yaml',
+      'shovels.yaml',
       'topicpermissions.yaml',
       'users.yaml',
       'vhosts.yaml',
@@ -384,6 +392,9 @@ describe('writing the export', () => {
         'bindings.yaml',
         'policies.yaml',
         'operatorpolicies.yaml',
+        'shovels.yaml',
+        'federations.yaml',
+        'federationupstreamsets.yaml',
       ],
     });
     const queues = parseAllDocuments(readFileSync(join(out, 'queues.yaml'), 'utf8')).map((d) => d.toJS());
@@ -392,13 +403,15 @@ describe('writing the export', () => {
     for (const f of readdirSync(creds)) expect(statSync(join(creds, f)).mode & 0o777).toBe(0o600);
     expect(readdirSync(creds).sort()).toEqual([
       'billing-service-credentials.yaml',
+      'central-upstream-uri.yaml',
+      'dead-letters-to-analytics-shovel-uris.yaml',
       'kustomization.yaml',
       'orders-app-credentials.yaml',
       'reporting-credentials.yaml',
     ]);
     // Nothing secret in the manifests' directory.
     for (const f of readdirSync(out))
-      expect(readFileSync(join(out, f), 'utf8')).not.toContain('passwordHash');
+      expect(readFileSync(join(out, f), 'utf8')).not.toMatch(/passwordHash|fed-s3cret|amqps?:/);
   });
 
   it('quotes strings YAML 1.1 would read as booleans or numbers', () => {

@@ -24,9 +24,14 @@ describe('the warren command line', () => {
     expect(r.code).toBe(0);
     expect(r.err).toContain(`exported from file ${FIXTURE} to ${dir}/ (apply with: kubectl apply -k ${dir})`);
     expect(r.err).toMatch(/RabbitQueue +7 +queues\.yaml/);
-    expect(r.err).toContain(`3 user credentials Secrets (password hashes) in ${dir}-credentials/`);
+    expect(r.err).toMatch(/RabbitFederationUpstreamSet +1 +federationupstreamsets\.yaml/);
+    expect(r.err).toContain(
+      `5 credentials Secrets (3 user password hashes, 1 shovel URIs, 1 federation upstream URIs) in ${dir}-credentials/`,
+    );
     expect(readdirSync(dir)).toContain('kustomization.yaml');
-    expect(readdirSync(`${dir}-credentials`)).toHaveLength(4);
+    expect(readdirSync(`${dir}-credentials`)).toHaveLength(6);
+    // The summary names the Secrets, never what they hold.
+    expect(r.err).not.toMatch(/fed-s3cret|amqps?:|kI3GCq/);
   });
 
   it('with --no-credentials, names the Secrets to create instead of writing them', async () => {
@@ -34,8 +39,9 @@ describe('the warren command line', () => {
     const r = await warren(['export', '-f', FIXTURE, '-d', dir, '--no-credentials']);
     expect(r.code).toBe(0);
     expect(r.err).toContain(
-      '--no-credentials: create these Secrets (key passwordHash, or password) before applying: billing-service-credentials, orders-app-credentials, reporting-credentials',
+      '--no-credentials: create these Secrets before applying: billing-service-credentials, orders-app-credentials, reporting-credentials (key passwordHash, or password); dead-letters-to-analytics-shovel-uris (keys srcUri and destUri); central-upstream-uri (key uri)',
     );
+    expect(r.err).not.toMatch(/fed-s3cret|amqps?:/);
     expect(readdirSync(join(dir, '..'))).toEqual(['out']);
   });
 

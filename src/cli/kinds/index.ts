@@ -2,9 +2,12 @@ import { TOPOLOGY_KINDS } from '../../kinds/index.ts';
 import type { CliKind } from '../types.ts';
 import { binding } from './binding.ts';
 import { exchange } from './exchange.ts';
+import { federation, federationUpstreamSet } from './federation.ts';
 import { permission } from './permission.ts';
 import { operatorPolicy, policy } from './policy.ts';
 import { queue } from './queue.ts';
+import { shovel } from './shovel.ts';
+import { superStream } from './superstream.ts';
 import { topicPermission } from './topic-permission.ts';
 import { user } from './user.ts';
 import { vhost } from './vhost.ts';
@@ -23,6 +26,10 @@ export const CLI_KINDS: CliKind[] = [
   binding,
   policy,
   operatorPolicy,
+  shovel,
+  federation,
+  federationUpstreamSet,
+  superStream,
 ].sort((a, b) => TOPOLOGY_KINDS.indexOf(a.kind) - TOPOLOGY_KINDS.indexOf(b.kind));
 
 /** The word for a kind in patterns and messages: RabbitTopicPermission → topicpermission. */

@@ -9,6 +9,7 @@ const LIMITS = { 'max-connections': 'maxConnections', 'max-channels': 'maxChanne
 export const user: CliKind<RabbitUserSpec> = {
   kind: page.userKind,
   describe: ([, name]) => `user ${q(name!)}`,
+  credentialsHelp: { noun: 'user password hashes', keys: 'key passwordHash, or password' },
 
   fromDefinitions(defs, add) {
     for (const u of defs.users ?? []) {
@@ -44,6 +45,10 @@ export const user: CliKind<RabbitUserSpec> = {
           }
         : undefined,
     })),
+
+  // The Secret it imports, or the one warren generates (none when passwordless).
+  secretNames: (r) =>
+    r.spec.passwordless ? [] : [r.spec.credentialsSecretRef?.name ?? page.generatedSecretName(r)],
 
   plan(r, inv, ctx) {
     const d = page.fromSpec(r);
