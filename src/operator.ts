@@ -1,6 +1,6 @@
 import type * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { GROUP, VERSION, type Resource } from './api/common.ts';
+import type { Resource } from './api/common.ts';
 import { BrokerReconciler } from './kinds/broker.ts';
 import { BrokerRegistry, type BrokerResource } from './kinds/brokers.ts';
 import { DependencyIndex } from './kinds/dependencies.ts';

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { GROUP, Reasons, VERSION, type Reason, type Resource } from '../api/common.ts';
+import { GROUP, Reasons, type Reason, type Resource } from '../api/common.ts';
 import { ManagementError } from '../rabbitmq/index.ts';
 import type { Outcome, ReconcileContext } from '../runtime/controller.ts';
 import type { Recorder } from '../runtime/events.ts';

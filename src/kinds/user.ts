@@ -110,22 +110,22 @@ async function credential(
   if (!secret) {
     const password = randomBytes(24).toString('base64url');
     await ctx.kube.create(corePath('secrets', namespace), {
-        metadata: {
-          name: secretName,
-          namespace,
-          labels: { 'app.kubernetes.io/managed-by': 'warren' },
-          ownerReferences: [
-            {
-              apiVersion: API_VERSION,
-              kind: 'RabbitUser',
-              name: r.metadata.name,
-              uid: r.metadata.uid,
-              controller: true,
-            },
-          ],
-        },
-        type: 'Opaque',
-        data: { username: b64(user), password: b64(password) },
+      metadata: {
+        name: secretName,
+        namespace,
+        labels: { 'app.kubernetes.io/managed-by': 'warren' },
+        ownerReferences: [
+          {
+            apiVersion: API_VERSION,
+            kind: 'RabbitUser',
+            name: r.metadata.name,
+            uid: r.metadata.uid,
+            controller: true,
+          },
+        ],
+      },
+      type: 'Opaque',
+      data: { username: b64(user), password: b64(password) },
     });
     ctx.log.info({ secret: secretName }, 'generated credentials');
     return { credential: { kind: 'password', password }, secretName };

@@ -21,25 +21,25 @@ export class Recorder {
     const namespace = obj.metadata.namespace;
     try {
       await this.kube.create(`/apis/events.k8s.io/v1/namespaces/${namespace}/events`, {
-          metadata: {
-            name: `${obj.metadata.name}.${Date.now().toString(16)}${randomBytes(2).toString('hex')}`,
-            namespace,
-          },
-          eventTime: microTime(),
-          type,
-          reason,
-          action,
-          note: note.slice(0, 1024),
-          reportingController: REPORTING_CONTROLLER,
-          reportingInstance: this.instance,
-          regarding: {
-            apiVersion: obj.apiVersion,
-            kind: obj.kind,
-            name: obj.metadata.name,
-            namespace,
-            uid: obj.metadata.uid,
-            resourceVersion: obj.metadata.resourceVersion,
-          },
+        metadata: {
+          name: `${obj.metadata.name}.${Date.now().toString(16)}${randomBytes(2).toString('hex')}`,
+          namespace,
+        },
+        eventTime: microTime(),
+        type,
+        reason,
+        action,
+        note: note.slice(0, 1024),
+        reportingController: REPORTING_CONTROLLER,
+        reportingInstance: this.instance,
+        regarding: {
+          apiVersion: obj.apiVersion,
+          kind: obj.kind,
+          name: obj.metadata.name,
+          namespace,
+          uid: obj.metadata.uid,
+          resourceVersion: obj.metadata.resourceVersion,
+        },
       });
     } catch (err) {
       this.log.debug({ err: describeError(err), reason }, 'event not recorded');

@@ -89,7 +89,10 @@ export class KubeClient {
     if (o.signal) signals.push(o.signal);
     const ws = write ? this.o.writeSignal?.() : undefined;
     if (ws) signals.push(ws);
-    const headers: Record<string, string> = { accept: o.accept ?? 'application/json', 'user-agent': 'warren' };
+    const headers: Record<string, string> = {
+      accept: o.accept ?? 'application/json',
+      'user-agent': 'warren',
+    };
     if (authorization) headers.authorization = authorization;
     if (o.body !== undefined) headers['content-type'] = CONTENT_TYPES[o.contentType ?? 'json'];
     const res = await request(this.url(path, o.query), {
@@ -141,10 +144,18 @@ export class KubeClient {
     try {
       arm();
       const { authorization, dispatcher } = await this.config.auth();
-      const headers: Record<string, string> = { accept: w.accept ?? 'application/json', 'user-agent': 'warren' };
+      const headers: Record<string, string> = {
+        accept: w.accept ?? 'application/json',
+        'user-agent': 'warren',
+      };
       if (authorization) headers.authorization = authorization;
       const query = { ...params, watch: 'true', timeoutSeconds: w.serverTimeoutSeconds ?? 300 };
-      const res = await request(this.url(path, query), { method: 'GET', headers, dispatcher, signal: ac.signal });
+      const res = await request(this.url(path, query), {
+        method: 'GET',
+        headers,
+        dispatcher,
+        signal: ac.signal,
+      });
       if (res.statusCode !== 200) throw new KubeError(res.statusCode, 'GET', path, await res.body.text());
       arm();
       let buffered = '';
@@ -179,7 +190,8 @@ export class KubeClient {
 
   private url(path: string, query: Query = {}): string {
     const url = new URL(this.config.server + path);
-    for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== '') url.searchParams.set(k, String(v));
+    for (const [k, v] of Object.entries(query))
+      if (v !== undefined && v !== '') url.searchParams.set(k, String(v));
     return url.toString();
   }
 }

@@ -77,23 +77,31 @@ export class KubeConfig {
       server: `https://${host.includes(':') ? `[${host}]` : host}:${port}`,
       ca: readFileSync(join(SA, 'ca.crt'), 'utf8'),
       tokenFile: join(SA, 'token'),
-      namespace: existsSync(join(SA, 'namespace')) ? readFileSync(join(SA, 'namespace'), 'utf8').trim() : undefined,
+      namespace: existsSync(join(SA, 'namespace'))
+        ? readFileSync(join(SA, 'namespace'), 'utf8').trim()
+        : undefined,
       source: 'the pod service account',
     });
   }
 
   static fromFile(path: string): KubeConfig {
     const doc = parse(readFileSync(path, 'utf8')) ?? {};
-    const named = <T>(list: Array<{ name: string } & Record<string, T>> | undefined, name: string, field: string) =>
-      list?.find((x) => x.name === name)?.[field] as T | undefined;
+    const named = <T>(
+      list: Array<{ name: string } & Record<string, T>> | undefined,
+      name: string,
+      field: string,
+    ) => list?.find((x) => x.name === name)?.[field] as T | undefined;
     const contextName: string | undefined = doc['current-context'];
-    const context = contextName ? named<any>(doc.contexts, contextName, 'context') : doc.contexts?.[0]?.context;
+    const context = contextName
+      ? named<any>(doc.contexts, contextName, 'context')
+      : doc.contexts?.[0]?.context;
     if (!context) throw new Error(`${path}: no current context`);
     const cluster = named<any>(doc.clusters, context.cluster, 'cluster');
     if (!cluster?.server) throw new Error(`${path}: context names no cluster with a server`);
     const user = named<any>(doc.users, context.user, 'user') ?? {};
     const base = dirname(path);
-    const file = (p: string | undefined) => (p ? readFileSync(isAbsolute(p) ? p : join(base, p), 'utf8') : undefined);
+    const file = (p: string | undefined) =>
+      p ? readFileSync(isAbsolute(p) ? p : join(base, p), 'utf8') : undefined;
     const data = (d: string | undefined) => (d ? Buffer.from(d, 'base64').toString('utf8') : undefined);
     if (user['auth-provider'])
       throw new Error(`${path}: auth-provider users are not supported; use an exec credential plugin`);
@@ -105,7 +113,11 @@ export class KubeConfig {
       cert: data(user['client-certificate-data']) ?? file(user['client-certificate']),
       key: data(user['client-key-data']) ?? file(user['client-key']),
       token: user.token,
-      tokenFile: user.tokenFile ? (isAbsolute(user.tokenFile) ? user.tokenFile : join(base, user.tokenFile)) : undefined,
+      tokenFile: user.tokenFile
+        ? isAbsolute(user.tokenFile)
+          ? user.tokenFile
+          : join(base, user.tokenFile)
+        : undefined,
       username: user.username,
       password: user.password,
       exec: user.exec,

@@ -25,7 +25,10 @@ export interface CallOptions {
 export interface LeaseApi {
   readNamespacedLease(p: { name: string; namespace: string }, o?: CallOptions): Promise<Lease>;
   createNamespacedLease(p: { namespace: string; body: Lease }, o?: CallOptions): Promise<Lease>;
-  replaceNamespacedLease(p: { name: string; namespace: string; body: Lease }, o?: CallOptions): Promise<Lease>;
+  replaceNamespacedLease(
+    p: { name: string; namespace: string; body: Lease },
+    o?: CallOptions,
+  ): Promise<Lease>;
 }
 
 const leasePath = (namespace: string, name?: string) =>
@@ -85,10 +88,7 @@ type Attempt = 'ok' | 'held' | 'failed';
  * Runs call with a deadline: its request is aborted when the deadline passes, and the result is
  * a failure then even if the call itself hangs somewhere the signal does not reach (auth).
  */
-export async function withDeadline<T>(
-  ms: number,
-  call: (options: CallOptions) => Promise<T>,
-): Promise<T> {
+export async function withDeadline<T>(ms: number, call: (options: CallOptions) => Promise<T>): Promise<T> {
   const ac = new AbortController();
   const timer = setTimeout(
     () => ac.abort(new Error(`no answer within ${Math.round(ms)} ms`)),

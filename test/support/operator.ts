@@ -1,4 +1,3 @@
-import * as k8s from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { createWriteStream } from 'node:fs';
 import { join } from 'node:path';
