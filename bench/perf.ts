@@ -358,6 +358,14 @@ async function scenario(env: Environment, kc: k8s.KubeConfig, spec: string, inde
     }
     const idleSurveyMs = ((cpuSeconds(pid) - idleCpu0) / surveysWanted) * 1000;
     const idleRss = memory(pid).rss;
+    const gauges = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    const gauge = (name: string) =>
+      Number(new RegExp(`^${name} (\\S+)`, 'm').exec(gauges)?.[1] ?? NaN) / 2 ** 20;
+    const heap = {
+      heapTotalMb: gauge('nodejs_heap_size_total_bytes'),
+      heapUsedMb: gauge('nodejs_heap_size_used_bytes'),
+      externalMb: gauge('nodejs_external_memory_bytes'),
+    };
     const floor = Math.max(apiFloor, brokerFloor);
     return {
       scenario: w.label,
@@ -371,6 +379,7 @@ async function scenario(env: Environment, kc: k8s.KubeConfig, spec: string, inde
       peakRssMb: mem.hwm,
       startRssMb: rss0,
       idleRssMb: idleRss,
+      ...heap,
       idleSurveyCpuMs: idleSurveyMs,
       brokerPerObject: sum(broker) / total,
       brokerWritesPerObject: (sum(broker) - (broker.GET ?? 0)) / total,

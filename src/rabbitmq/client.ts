@@ -3,9 +3,8 @@
 // keep-alive connection the broker had just closed: that is the transport, not the broker, and it
 // is sent again once at once. Failures are ManagementErrors whose message never carries
 // credentials or request bodies.
-import got, { RequestError, type Got } from 'got';
-import http from 'node:http';
-import https from 'node:https';
+import { STATUS_CODES } from 'node:http';
+import { Agent, buildConnector, request } from 'undici';
 import type { Logger } from 'pino';
 import { errorFromNoResponse, errorFromResponse, ManagementError } from './errors.ts';
 import { isHashingAlgorithm } from './password.ts';
@@ -272,7 +271,7 @@ interface RawResponse {
 const DEFAULT_CONCURRENCY = 8;
 const IDEMPOTENT = new Set<HttpMethod>(['GET', 'PUT', 'DELETE']);
 // What a request that never got an answer because the connection was closed under it looks like.
-const STALE_CONNECTION_CODES = new Set(['ECONNRESET', 'EPIPE']);
+const STALE_CONNECTION_CODES = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET']);
 const DEFAULT_TIMEOUT_MS = 30_000;
 // Vhost create waits for the vhost to start on every node; delete removes all its queues first.
 const VHOST_TIMEOUT_MS = 60_000;
@@ -391,27 +390,33 @@ function toQueue(raw: any): QueueInfo {
  * connections and errors while reading a response are not.
  */
 export function isStaleConnectionError(err: unknown): boolean {
-  if (!(err instanceof RequestError) || err.name !== 'RequestError' || err.response) return false;
-  const cause = err.cause as { code?: string } | undefined;
-  return (
-    STALE_CONNECTION_CODES.has(err.code) ||
-    STALE_CONNECTION_CODES.has(cause?.code ?? '') ||
-    /socket hang up/i.test(err.message)
-  );
+  if (!(err instanceof Error) || err instanceof ResponseStarted) return false;
+  const code = (err as { code?: string }).code ?? (err.cause as { code?: string } | undefined)?.code ?? '';
+  return STALE_CONNECTION_CODES.has(code) || /socket hang up|other side closed/i.test(err.message);
+}
+
+/** An error raised once the response had begun: never a reason to send the request again. */
+class ResponseStarted extends Error {
+  constructor(cause: unknown) {
+    super(cause instanceof Error ? cause.message : String(cause), { cause });
+    const code = (cause as { code?: string })?.code;
+    if (code) (this as { code?: string }).code = code;
+  }
 }
 
 export class ManagementClient {
   readonly stats: ClientStats = { requests: 0, byMethod: {}, peakInFlight: 0, retries: 0 };
   readonly #endpoint: string;
-  readonly #got: Got;
   readonly #semaphore: Semaphore;
   readonly #timeoutMs: number;
   readonly #secrets: string[];
-  readonly #agents: { http: http.Agent; https: https.Agent };
+  readonly #agent: Agent;
+  readonly #auth: string;
   readonly #canWrite: () => boolean;
   readonly #writeSignal: () => AbortSignal | undefined;
   readonly #log: Logger | undefined;
   #inFlight = 0;
+  #socketError: { err: Error; at: number } | undefined;
   /** Calls accepted and not finished (waiting for a slot or in flight). */
   #active = 0;
   #closing: { done: Promise<void>; resolve: () => void } | undefined;
@@ -434,29 +439,30 @@ export class ManagementClient {
     this.#log = options.log;
     const auth = `Basic ${Buffer.from(`${options.username}:${options.password}`).toString('base64')}`;
     this.#secrets = [options.password, auth.slice('Basic '.length)];
-    // TLS settings live on the agent: they apply to every connection it opens (and the agent's
-    // options win over the request's), the server name included, which got cannot pass.
+    this.#auth = auth;
+    // One keep-alive pool per client, as many connections as requests may be in flight; TLS
+    // settings (the server name included) apply to every connection it opens.
     const tls = options.https ?? {};
-    this.#agents = {
-      http: new http.Agent({ keepAlive: true, maxSockets: concurrency }),
-      https: new https.Agent({
-        keepAlive: true,
-        maxSockets: concurrency,
-        ...(tls.ca !== undefined && { ca: tls.ca }),
-        ...(tls.cert !== undefined && { cert: tls.cert }),
-        ...(tls.key !== undefined && { key: tls.key }),
-        ...(tls.servername !== undefined && { servername: tls.servername }),
-        rejectUnauthorized: tls.rejectUnauthorized ?? true,
-      }),
-    };
-    this.#got = got.extend({
-      agent: this.#agents,
-      // No `accept: application/json`: the 3.10.8 limits endpoints answer it with 406.
-      headers: { authorization: auth },
-      retry: { limit: 0 },
-      throwHttpErrors: false,
-      followRedirect: false,
-      responseType: 'text',
+    const connector = buildConnector({
+      ...(tls.ca !== undefined && { ca: tls.ca }),
+      ...(tls.cert !== undefined && { cert: tls.cert }),
+      ...(tls.key !== undefined && { key: tls.key }),
+      ...(tls.servername !== undefined && { servername: tls.servername }),
+      rejectUnauthorized: tls.rejectUnauthorized ?? true,
+    });
+    this.#agent = new Agent({
+      connections: concurrency,
+      keepAliveTimeout: 30_000,
+      // undici reports a TLS alert from the broker (a client certificate required or refused) as
+      // "other side closed": keep the socket's own error to say what happened.
+      connect: (opts, cb) =>
+        connector(opts, (err, socket) => {
+          socket?.once('error', (e: Error & { code?: string }) => {
+            if (e.code !== 'UND_ERR_SOCKET') this.#socketError = { err: e, at: Date.now() };
+          });
+          if (err) cb(err, null);
+          else cb(null, socket!);
+        }),
     });
   }
 
@@ -486,9 +492,7 @@ export class ManagementClient {
 
   #closeIfIdle(): void {
     if (!this.#closing || this.#active > 0) return;
-    this.#agents.http.destroy();
-    this.#agents.https.destroy();
-    this.#closing.resolve();
+    void this.#agent.destroy().then(this.#closing.resolve, this.#closing.resolve);
   }
 
   // ---------------------------------------------------------------- generic
@@ -968,19 +972,18 @@ export class ManagementClient {
     noteRequest();
     this.stats.byMethod[method] = (this.stats.byMethod[method] ?? 0) + 1;
     try {
-      const res = await this.#send(method, path, searchParams, options);
-      const raw = { status: res.statusCode, body: res.body };
+      const raw = await this.#send(method, path, searchParams, options);
       if (!accept.includes(raw.status)) {
         throw errorFromResponse(method, path, raw.status, raw.body, {
-          statusMessage: res.statusMessage,
+          statusMessage: STATUS_CODES[raw.status],
           secrets,
         });
       }
       return raw;
     } catch (err) {
-      // Build a fresh error: got's own carries the request options, credentials included.
-      if (err instanceof RequestError) throw errorFromNoResponse(method, path, err, secrets);
-      throw err;
+      if (err instanceof ManagementError || err instanceof WriteRefusedError) throw err;
+      // A fresh error from what failed (a code and a message, credentials redacted).
+      throw errorFromNoResponse(method, path, err as { code?: string; message?: string }, secrets);
     } finally {
       this.#inFlight--;
       this.#active--;
@@ -991,21 +994,40 @@ export class ManagementClient {
 
   /** One attempt, and a second one at once for an idempotent request that hit a stale connection. */
   async #send(method: HttpMethod, path: string, searchParams: URLSearchParams, options: RequestOptions) {
-    const signal = method === 'GET' ? undefined : this.#writeSignal();
-    const attempt = async () => {
+    const writeSignal = method === 'GET' ? undefined : this.#writeSignal();
+    const timeoutMs = options.timeoutMs ?? this.#timeoutMs;
+    const query = searchParams.toString();
+    const url = `${this.#endpoint}${path}${query ? `?${query}` : ''}`;
+    const attempt = async (): Promise<RawResponse> => {
       // Checked again here: the call may have waited for a slot while leadership was lost.
       this.#fence(method, path);
       if (method !== 'GET') this.#log?.debug({ method, path }, 'broker write');
+      const timeout = AbortSignal.timeout(timeoutMs);
+      const signal = writeSignal ? AbortSignal.any([timeout, writeSignal]) : timeout;
+      const headers: Record<string, string> = { authorization: this.#auth };
+      // No `accept: application/json`: the 3.10.8 limits endpoints answer it with 406.
+      if (options.body !== undefined) headers['content-type'] = 'application/json';
       try {
-        return await this.#got(this.#endpoint + path, {
+        const res = await request(url, {
           method,
-          searchParams,
-          json: options.body,
-          timeout: { request: options.timeoutMs ?? this.#timeoutMs },
+          headers,
+          body: options.body === undefined ? undefined : JSON.stringify(options.body),
+          dispatcher: this.#agent,
           signal,
         });
+        try {
+          return { status: res.statusCode, body: await res.body.text() };
+        } catch (err) {
+          throw new ResponseStarted(err);
+        }
       } catch (err) {
-        if (signal?.aborted) throw new WriteRefusedError(method, path);
+        if (writeSignal?.aborted) throw new WriteRefusedError(method, path);
+        if (timeout.aborted) {
+          throw Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: 'ETIMEDOUT' });
+        }
+        const known = this.#socketError;
+        if ((err as { code?: string }).code === 'UND_ERR_SOCKET' && known && Date.now() - known.at < 2000)
+          throw new ResponseStarted(known.err); // the broker's refusal, not a stale connection
         throw err;
       }
     };
@@ -1014,7 +1036,10 @@ export class ManagementClient {
     } catch (err) {
       if (!IDEMPOTENT.has(method) || !isStaleConnectionError(err)) throw err;
       this.stats.retries++;
-      this.#log?.debug({ method, path, code: (err as RequestError).code }, 'stale connection, sending again');
+      this.#log?.debug(
+        { method, path, code: (err as { code?: string }).code },
+        'stale connection, sending again',
+      );
       return await attempt();
     }
   }
