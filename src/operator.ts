@@ -208,6 +208,7 @@ export class Operator {
         synced: () => this.cachesSynced,
         inside: (brokerKey, vhost) => this.inside(brokerKey, vhost),
         unmanagedIn: (brokerKey, vhost) => surveyor.unmanagedIn(brokerKey, vhost),
+        absent: (brokerKey, table, ...parts) => surveyor.absent(brokerKey, table, ...parts),
         resyncMs: this.resyncMs,
         terminatingGraceMs: o.terminatingGraceMs ?? 30_000,
       });

@@ -93,7 +93,9 @@ export const bindingKind: TopologyKind<RabbitBindingSpec, Desired, Status> = {
       }
       moved = true;
     }
-    if ((await find(client, d)).length) return moved ? 'updated' : 'unchanged';
+    // A new binding the last survey did not find is added without a read first (adding is idempotent).
+    if (!ctx.knownAbsent(bindingsTable, ...rowKey(d.vhost, d)) && (await find(client, d)).length)
+      return moved ? 'updated' : 'unchanged';
     // A missing source or destination is a 404: WaitingForDependency until it is created.
     await client.postBinding(d.vhost, d);
     return 'created';

@@ -54,8 +54,11 @@ export const exchangeKind: TopologyKind<RabbitExchangeSpec, Desired> = {
     return fromSpec(r);
   },
 
-  async apply(d, _r, { client }) {
-    const actual = await client.getExchange(d.vhost, d.name);
+  async apply(d, _r, { client, knownAbsent }) {
+    // A new exchange the last survey did not find is written without a read first.
+    const actual = knownAbsent(exchangesTable, d.vhost, d.name)
+      ? undefined
+      : await client.getExchange(d.vhost, d.name);
     if (actual && matches(d, actual)) return 'unchanged';
     // A differing exchange is declared anyway: the broker says which property is inequivalent.
     await client.putExchange(d.vhost, d.name, d).catch((err: unknown) => {

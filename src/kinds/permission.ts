@@ -60,7 +60,9 @@ export const permissionKind: TopologyKind<RabbitPermissionSpec, Desired> = {
       ctx,
       (old) => client.deletePermission(old.vhost, old.user),
     );
-    const actual = await client.getPermission(d.vhost, d.user);
+    const actual = ctx.knownAbsent(permissionsTable, d.vhost, d.user)
+      ? undefined
+      : await client.getPermission(d.vhost, d.user);
     if (actual && !differences(d, actual).length) return moved ? 'updated' : 'unchanged';
     await client
       .putPermission(d.vhost, d.user, { configure: d.configure, write: d.write, read: d.read })

@@ -60,7 +60,7 @@ function makePolicyKind(
       return fromSpec(r);
     },
 
-    async apply(d, _r, { client }) {
+    async apply(d, _r, { client, knownAbsent }) {
       const caps = await client.capabilities();
       if (QUEUE_TYPE_TARGETS.has(d['apply-to']) && !caps.policyApplyToQueueTypes) {
         throw new Blocked(
@@ -68,7 +68,9 @@ function makePolicyKind(
           `applyTo '${d['apply-to']}' needs RabbitMQ 3.12 or later; this broker runs ${caps.version.major}.${caps.version.minor}.${caps.version.patch}: use queues, exchanges or all`,
         );
       }
-      const actual = await client.getPolicy(kind, d.vhost, d.name);
+      const actual = knownAbsent(table, d.vhost, d.name)
+        ? undefined
+        : await client.getPolicy(kind, d.vhost, d.name);
       if (actual && matches(d, actual)) return 'unchanged';
       await client.putPolicy(kind, d.vhost, d.name, d);
       return actual ? 'updated' : 'created';

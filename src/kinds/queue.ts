@@ -74,8 +74,11 @@ export const queueKind: TopologyKind<RabbitQueueSpec, Desired> = {
     return fromSpec(r);
   },
 
-  async apply(d, _r, { client }) {
-    const actual = await client.getQueue(d.vhost, d.name);
+  async apply(d, _r, { client, knownAbsent }) {
+    // A new queue the last survey did not find is declared without a read first.
+    const actual = knownAbsent(queuesTable, d.vhost, d.name)
+      ? undefined
+      : await client.getQueue(d.vhost, d.name);
     if (actual && matches(d, actual, await client.capabilities())) return 'unchanged';
     // A queue that differs is declared anyway: the broker says which property is inequivalent.
     await client.putQueue(d.vhost, d.name, {

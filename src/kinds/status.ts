@@ -80,7 +80,10 @@ export async function writeStatus(
   // Keep the cached copy in step so the next reconcile compares against what we wrote.
   r.status = next;
   const before = findCondition(prev.conditions, 'Ready');
-  if (before?.status !== (s.ready ? 'True' : 'False') || before?.reason !== s.reason) {
+  // Changes of state are events; a new resource turning Ready is not news (its status says so),
+  // and leaving it out saves an API write per object.
+  const firstReady = !before && s.ready;
+  if (!firstReady && (before?.status !== (s.ready ? 'True' : 'False') || before?.reason !== s.reason)) {
     await recorder.emit(
       r as Resource,
       s.ready ? 'Normal' : 'Warning',

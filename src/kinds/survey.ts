@@ -54,6 +54,9 @@ export class Surveyor {
   private readonly markers = new Map<string, string>();
   private readonly repaired = new Map<string, number>();
   private readonly unmanagedByVhost = new Map<string, Map<string, UnmanagedSummary>>();
+  /** Per broker, the keys each table held at the last survey (and the vhosts read), to tell new objects absent. */
+  private readonly present = new Map<string, { tables: Map<Table, Set<string>>; vhosts: Set<string> }>();
+  private lastVhosts = new Set<string>();
 
   constructor(opts: { kinds: SurveyedKind[]; secrets: SecretCache; refs: Refs; log: Logger }) {
     this.kinds = opts.kinds;
@@ -81,6 +84,10 @@ export class Surveyor {
     }
 
     const snap = snapshotOf(await client.capabilities(), tables);
+    this.present.set(brokerKey, {
+      tables: new Map([...tables].map(([t, rows]) => [t, new Set(rows.keys())])),
+      vhosts: this.lastVhosts,
+    });
     const drifted = new Set<string>();
     for (const { k, resources } of members) {
       if (!k.kind.inSync) continue;
@@ -121,6 +128,18 @@ export class Surveyor {
     };
   }
 
+  /**
+   * Whether the last survey of this broker read where this row would be and did not find it: a
+   * new object can then be written without reading it first.
+   */
+  absent(brokerKey: string, table: Table, ...parts: string[]): boolean {
+    const p = this.present.get(brokerKey);
+    const rows = p?.tables.get(table);
+    if (!p || !rows) return false;
+    if (table.scope === 'vhost' && !p.vhosts.has(parts[0]!)) return false;
+    return !rows.has(key(...parts));
+  }
+
   /** What the last survey of this broker found in a vhost that no resource declares. */
   unmanagedIn(brokerKey: string, vhost: string): UnmanagedSummary | undefined {
     return this.unmanagedByVhost.get(brokerKey)?.get(vhost);
@@ -142,6 +161,7 @@ export class Surveyor {
       t.scope === 'broker' ? [{ t, vhost: undefined }] : [...vhosts].map((vhost) => ({ t, vhost })),
     );
     const out = new Map<Table, Map<string, unknown>>(tables.map((t) => [t, new Map()]));
+    this.lastVhosts = vhosts;
     await Promise.all(
       reads.map(async ({ t, vhost }) => {
         const rows = out.get(t)!;
@@ -218,6 +238,7 @@ export class Surveyor {
     this.markers.delete(brokerKey);
     this.repaired.delete(brokerKey);
     this.unmanagedByVhost.delete(brokerKey);
+    this.present.delete(brokerKey);
   }
 }
 

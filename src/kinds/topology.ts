@@ -20,6 +20,7 @@ import {
   type KindContext,
   type Refs,
   type TopologyKind,
+  type Table,
   type UnmanagedSummary,
 } from './types.ts';
 
@@ -54,6 +55,8 @@ export interface TopologyDeps extends Refs {
   /** Resources of every kind whose object lives in this vhost of this broker. */
   inside(brokerKey: string, vhost: string): Inside[];
   unmanagedIn(brokerKey: string, vhost: string): UnmanagedSummary | undefined;
+  /** The last survey of this broker read where this row would be and did not find it. */
+  absent(brokerKey: string, table: Table, ...parts: string[]): boolean;
   /** How often a Ready resource is checked again when nothing else triggers it. */
   resyncMs: number;
   /** How long deletions in a terminating namespace are retried before finalizers are released. */
@@ -259,6 +262,8 @@ export class TopologyReconciler {
         return others.find((c) => !c.deleting || c.retain)?.key;
       },
       unmanagedIn: (vhost) => this.d.unmanagedIn(brokerKey, vhost),
+      knownAbsent: (table, ...parts) =>
+        r.status?.observedGeneration === undefined && this.d.absent(brokerKey, table, ...parts),
     };
   }
 

@@ -33,6 +33,11 @@ export interface KindContext extends Refs {
   dependOn(dep: string): void;
   /** Another resource (not being deleted, or retaining it) that declares this broker object. */
   declaredByOther(identity: string[]): string | undefined;
+  /**
+   * True when this resource was never applied and the last survey read where the row would be
+   * without finding it: the kind may write without reading first (one request instead of two).
+   */
+  knownAbsent(table: Table, ...parts: string[]): boolean;
   /** What the last survey found in a vhost that no resource declares. */
   unmanagedIn(vhost: string): UnmanagedSummary | undefined;
 }

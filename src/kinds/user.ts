@@ -185,7 +185,7 @@ export const userKind: TopologyKind<RabbitUserSpec, Desired, Status> = {
   async apply(d, r, ctx) {
     const { client } = ctx;
     let applied: Applied = 'unchanged';
-    const actual = await client.getUser(d.username);
+    const actual = ctx.knownAbsent(usersTable, d.username) ? undefined : await client.getUser(d.username);
     const credentialOk =
       !!actual && credentialMatches(d.credential, actual.password_hash, actual.hashing_algorithm);
     if (!actual || !credentialOk || !sameSet(actual.tags, d.tags)) {

@@ -75,9 +75,9 @@ export const vhostKind: TopologyKind<RabbitVhostSpec, Desired> = {
 
   desired: (r) => fromSpec(r),
 
-  async apply(d, _r, { client }) {
+  async apply(d, _r, { client, knownAbsent }) {
     let applied: 'created' | 'updated' | 'unchanged' = 'unchanged';
-    const actual = await client.getVhost(d.name);
+    const actual = knownAbsent(vhostsTable, d.name) ? undefined : await client.getVhost(d.name);
     if (!actual || !metadataMatches(d, actual)) {
       await client.putVhost(d.name, {
         description: d.description,

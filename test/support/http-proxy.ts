@@ -9,6 +9,8 @@ export interface SlowProxy {
   /** Delays requests whose path (without query) matches `match` by ms; undefined: none. */
   slow(match: RegExp | undefined, ms?: number): void;
   readonly requests: Record<string, number>;
+  /** Every request forwarded, as "METHOD /path" (without the query). */
+  readonly log: string[];
   close(): Promise<void>;
 }
 
@@ -16,9 +18,11 @@ export async function startSlowProxy(target: string): Promise<SlowProxy> {
   const t = new URL(target);
   let rule: { match: RegExp; ms: number } | undefined;
   const requests: Record<string, number> = {};
+  const log: string[] = [];
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0]!;
     requests[req.method ?? 'GET'] = (requests[req.method ?? 'GET'] ?? 0) + 1;
+    log.push(`${req.method} ${path}`);
     const delay = rule && rule.match.test(path) ? rule.ms : 0;
     const forward = () => {
       const up = request(
@@ -42,6 +46,7 @@ export async function startSlowProxy(target: string): Promise<SlowProxy> {
       rule = match ? { match, ms } : undefined;
     },
     requests,
+    log,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
