@@ -1,20 +1,36 @@
-# warren runs its TypeScript directly with Node 24's type stripping: no build step.
+# warren's image: the TypeScript compiled to JavaScript (so Node does not strip types at run time,
+# 30 MB less memory), production dependencies only, non-root, node as PID 1.
 # BASE may name another Node 24 image (the end-to-end run builds one without a registry).
 ARG BASE=node:24-bookworm-slim
+
+FROM ${BASE} AS build
+WORKDIR /app
+COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
+# An optional build secret `ca` (a CA bundle) lets npm reach the registry through a
+# TLS-intercepting proxy: docker build --secret id=ca,src=/etc/ssl/certs/ca-certificates.crt .
+# Only the compiler is installed here, at the version the lock file pins; types are checked in CI.
+RUN --mount=type=secret,id=ca \
+    if [ -s /run/secrets/ca ]; then export NODE_EXTRA_CA_CERTS=/run/secrets/ca; fi; \
+    npm install --prefix /opt/tsc --no-audit --no-fund --ignore-scripts \
+      "typescript@$(node -p "require('./package-lock.json').packages['node_modules/typescript'].version")"
+COPY src ./src
+# package.json's "type": "module" makes the output ES modules.
+RUN /opt/tsc/node_modules/.bin/tsc -p tsconfig.build.json
+
 FROM ${BASE}
 ENV NODE_ENV=production
+# A small young generation: the heap stays near what is live instead of growing during a burst.
+ENV NODE_OPTIONS=--max-semi-space-size=2
 WORKDIR /app
 COPY package.json package-lock.json ./
-# Production dependencies only. An optional build secret `ca` (a CA bundle) lets npm reach the registry
-# through a TLS-intercepting proxy: docker build --secret id=ca,src=/etc/ssl/certs/ca-certificates.crt .
 RUN --mount=type=secret,id=ca \
     if [ -s /run/secrets/ca ]; then export NODE_EXTRA_CA_CERTS=/run/secrets/ca; fi; \
     npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
-COPY src ./src
+COPY --from=build /app/dist ./dist
 # The `warren` command (export, diff) on the PATH: docker run --rm IMAGE warren export --help
-RUN ln -s /app/src/cli/main.ts /usr/local/bin/warren
+RUN chmod +x /app/dist/cli/main.js && ln -s /app/dist/cli/main.js /usr/local/bin/warren
 # Numeric, so the kubelet can check runAsNonRoot; the root filesystem may be read-only (npm is not run).
 USER 1000:1000
 EXPOSE 8081
-# Exec form: node is PID 1 and receives SIGTERM itself (src/main.ts stops cleanly on it).
-CMD ["node", "src/main.ts"]
+# Exec form: node is PID 1 and receives SIGTERM itself (main.js stops cleanly on it).
+CMD ["node", "dist/main.js"]

@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', '.sandbox/', 'coverage/', 'crds/', 'deploy/'] },
+  { ignores: ['node_modules/', '.sandbox/', 'coverage/', 'crds/', 'deploy/', 'dist/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -7,7 +7,7 @@
 // watching), and the broker taking the same declarations from a plain client at warren's request
 // concurrency (maxConcurrentRequests). warren's time is from the first create to the last Ready.
 import * as k8s from '@kubernetes/client-node';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,6 +26,10 @@ const SCENARIOS = opt('scenarios', 'queues:1000,queues:10000,mixed:1,mixed:2,mix
 const PARALLEL = 16; // creates in flight, for the API server floor and for warren alike
 const BROKER_CONCURRENCY = 8; // RabbitBroker maxConcurrentRequests (its default)
 const SURVEY = '30s';
+// The operator runs as the image runs it: the compiled JavaScript, with the image's NODE_OPTIONS.
+execFileSync('npm', ['run', '--silent', 'build'], { cwd: REPO, stdio: 'inherit' });
+const IMAGE_NODE_OPTIONS =
+  /^ENV NODE_OPTIONS=(.*)$/m.exec(readFileSync(join(REPO, 'Dockerfile'), 'utf8'))?.[1] ?? '';
 
 interface Obj {
   plural: string;
@@ -244,7 +248,6 @@ async function scenario(env: Environment, kc: k8s.KubeConfig, spec: string, inde
     },
   });
   await pool(w.secrets, PARALLEL, secret(ns));
-  if (what === 'queues') await client.putVhost(w.vhosts[0]!, { description: '', tags: [] });
   await create(ns)({
     plural: 'rabbitbrokers',
     kind: 'RabbitBroker',
@@ -258,7 +261,7 @@ async function scenario(env: Environment, kc: k8s.KubeConfig, spec: string, inde
   const port = await freePort();
   // --node-args "--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the operator.
   const nodeArgs = opt('node-args', '').split(' ').filter(Boolean);
-  const proc: ChildProcess = spawn(process.execPath, [...nodeArgs, join(REPO, 'src', 'main.ts')], {
+  const proc: ChildProcess = spawn(process.execPath, [...nodeArgs, join(REPO, 'dist', 'main.js')], {
     cwd: REPO,
     env: {
       PATH: process.env.PATH,
@@ -268,6 +271,7 @@ async function scenario(env: Environment, kc: k8s.KubeConfig, spec: string, inde
       HEALTH_PORT: String(port),
       HEALTH_HOST: '127.0.0.1',
       LOG_LEVEL: 'warn',
+      NODE_OPTIONS: IMAGE_NODE_OPTIONS,
       // Settings under test can be passed through (the defaults are what is measured otherwise).
       ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('WARREN_'))),
     },
@@ -285,8 +289,29 @@ async function scenario(env: Environment, kc: k8s.KubeConfig, spec: string, inde
       if (Date.now() > deadline) throw new Error('operator not ready');
       await sleep(200);
     }
-    // Let the broker's first probe and survey pass before the clock starts.
-    await sleep(3000);
+    // The queues' vhost is declared too (as users do), and surveyed once before the clock starts.
+    const lastSurvey = async () =>
+      (
+        (await custom.getNamespacedCustomObject({
+          group: GROUP,
+          version: VERSION,
+          namespace: ns,
+          plural: 'rabbitbrokers',
+          name: 'local',
+        })) as any
+      ).status?.lastSurveyTime as string | undefined;
+    if (what === 'queues') {
+      await create(ns)({
+        plural: 'rabbitvhosts',
+        kind: 'RabbitVhost',
+        name: 'vh',
+        spec: { brokerRef: b, name: w.vhosts[0] },
+      });
+      const before = await lastSurvey();
+      while ((await lastSurvey()) === before) await sleep(500);
+    } else {
+      await sleep(3000);
+    }
     const cpu0 = cpuSeconds(pid);
     const rss0 = memory(pid).rss;
     const broker0 = await counters(port, 'warren_broker_requests', 'method');
@@ -337,16 +362,6 @@ async function scenario(env: Environment, kc: k8s.KubeConfig, spec: string, inde
     const kube = diff(await counters(port, 'warren_kube_requests_total', 'verb'), kube0);
     // Idle: the CPU one survey costs, over a few survey intervals with nothing to do (surveys counted
     // from the RabbitBroker's status, so that the bench's reads cost the operator nothing).
-    const lastSurvey = async () =>
-      (
-        (await custom.getNamespacedCustomObject({
-          group: GROUP,
-          version: VERSION,
-          namespace: ns,
-          plural: 'rabbitbrokers',
-          name: 'local',
-        })) as any
-      ).status?.lastSurveyTime as string | undefined;
     let seen = await lastSurvey();
     while ((await lastSurvey()) === seen) await sleep(500);
     seen = await lastSurvey();
