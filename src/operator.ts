@@ -208,7 +208,7 @@ export class Operator {
         synced: () => this.cachesSynced,
         inside: (brokerKey, vhost) => this.inside(brokerKey, vhost),
         unmanagedIn: (brokerKey, vhost) => surveyor.unmanagedIn(brokerKey, vhost),
-        absent: (brokerKey, table, ...parts) => surveyor.absent(brokerKey, table, ...parts),
+        absent: (brokerKey, table, parts, vhost) => surveyor.absent(brokerKey, table, parts, vhost),
         resyncMs: this.resyncMs,
         terminatingGraceMs: o.terminatingGraceMs ?? 30_000,
       });

@@ -3,6 +3,7 @@ import { Reasons } from '../api/common.ts';
 import { RabbitOperatorPolicy, RabbitPolicy, type RabbitPolicySpec } from '../api/policy.ts';
 import type { PolicyBody, PolicyInfo, PolicyKind } from '../rabbitmq/index.ts';
 import { differing, sameJson, type Difference } from './compare.ts';
+import { ManagementError } from '../rabbitmq/index.ts';
 import { Blocked, claim, depKeys, type Table, type TopologyKind } from './types.ts';
 
 export interface Desired extends PolicyBody {
@@ -68,12 +69,30 @@ function makePolicyKind(
           `applyTo '${d['apply-to']}' needs RabbitMQ 3.12 or later; this broker runs ${caps.version.major}.${caps.version.minor}.${caps.version.patch}: use queues, exchanges or all`,
         );
       }
-      const actual = knownAbsent(table, d.vhost, d.name)
-        ? undefined
-        : await client.getPolicy(kind, d.vhost, d.name);
-      if (actual && matches(d, actual)) return 'unchanged';
-      await client.putPolicy(kind, d.vhost, d.name, d);
-      return actual ? 'updated' : 'created';
+      try {
+        const actual = knownAbsent(table, d.vhost, d.name)
+          ? undefined
+          : await client.getPolicy(kind, d.vhost, d.name);
+        if (actual && matches(d, actual)) return 'unchanged';
+        await client.putPolicy(kind, d.vhost, d.name, d);
+        return actual ? 'updated' : 'created';
+      } catch (err) {
+        // RabbitMQ 4.0 answers for operator policies in a missing vhost with a 500: say what it is.
+        if (
+          err instanceof ManagementError &&
+          err.category === 'ServerError' &&
+          !(await client.getVhost(d.vhost))
+        ) {
+          throw new ManagementError({
+            method: err.method,
+            path: err.path,
+            status: 404,
+            reason: `vhost '${d.vhost}' does not exist in the broker`,
+            category: 'NotFound',
+          });
+        }
+        throw err;
+      }
     },
 
     async remove(r, { client }) {

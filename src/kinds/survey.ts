@@ -54,9 +54,8 @@ export class Surveyor {
   private readonly markers = new Map<string, string>();
   private readonly repaired = new Map<string, number>();
   private readonly unmanagedByVhost = new Map<string, Map<string, UnmanagedSummary>>();
-  /** Per broker, the keys each table held at the last survey (and the vhosts read), to tell new objects absent. */
-  private readonly present = new Map<string, { tables: Map<Table, Set<string>>; vhosts: Set<string> }>();
-  private lastVhosts = new Set<string>();
+  /** Per broker, the keys each table held at the last survey and the vhosts read, to tell new objects absent. */
+  private readonly present = new Map<string, { tables: Map<Table, Set<string>>; read: Set<string> }>();
 
   constructor(opts: { kinds: SurveyedKind[]; secrets: SecretCache; refs: Refs; log: Logger }) {
     this.kinds = opts.kinds;
@@ -86,7 +85,7 @@ export class Surveyor {
     const snap = snapshotOf(await client.capabilities(), tables);
     this.present.set(brokerKey, {
       tables: new Map([...tables].map(([t, rows]) => [t, new Set(rows.keys())])),
-      vhosts: this.lastVhosts,
+      read: this.vhostsOf(members),
     });
     const drifted = new Set<string>();
     for (const { k, resources } of members) {
@@ -130,13 +129,19 @@ export class Surveyor {
 
   /**
    * Whether the last survey of this broker read where this row would be and did not find it: a
-   * new object can then be written without reading it first.
+   * new object can then be written without reading it first. An object inside a vhost counts only
+   * if that vhost existed and was read, that is, resources already declared objects in it: a vhost
+   * being taken over is read object by object (adoption writes nothing), and a missing vhost is
+   * left to the read, which reports it as a dependency to wait for.
    */
-  absent(brokerKey: string, table: Table, ...parts: string[]): boolean {
+  absent(brokerKey: string, table: Table, parts: string[], vhost?: string): boolean {
     const p = this.present.get(brokerKey);
     const rows = p?.tables.get(table);
     if (!p || !rows) return false;
-    if (table.scope === 'vhost' && !p.vhosts.has(parts[0]!)) return false;
+    if (vhost !== undefined) {
+      const vhosts = [...p.tables].find(([t]) => t.name === 'vhosts')?.[1];
+      if (!p.read.has(vhost) || !vhosts?.has(key(vhost))) return false;
+    }
     return !rows.has(key(...parts));
   }
 
@@ -150,18 +155,11 @@ export class Surveyor {
     const tables = [...new Set(this.kinds.flatMap((k) => k.kind.tables ?? []))].filter(
       (t) => !t.whenDeclared || declared.has(t),
     );
-    const vhosts = new Set<string>();
-    for (const { k, resources } of members) {
-      for (const r of resources) {
-        const v = k.kind.holds?.(r) ?? k.kind.vhostOf?.(r, this.refs);
-        if (v !== undefined) vhosts.add(v);
-      }
-    }
+    const vhosts = this.vhostsOf(members);
     const reads = tables.flatMap((t): Array<{ t: Table; vhost: string | undefined }> =>
       t.scope === 'broker' ? [{ t, vhost: undefined }] : [...vhosts].map((vhost) => ({ t, vhost })),
     );
     const out = new Map<Table, Map<string, unknown>>(tables.map((t) => [t, new Map()]));
-    this.lastVhosts = vhosts;
     await Promise.all(
       reads.map(async ({ t, vhost }) => {
         const rows = out.get(t)!;
@@ -169,6 +167,18 @@ export class Surveyor {
       }),
     );
     return out;
+  }
+
+  /** The vhosts the resources declare objects in: the survey reads their tables. */
+  private vhostsOf(members: Member[]): Set<string> {
+    const vhosts = new Set<string>();
+    for (const { k, resources } of members) {
+      for (const r of resources) {
+        const v = k.kind.holds?.(r) ?? k.kind.vhostOf?.(r, this.refs);
+        if (v !== undefined) vhosts.add(v);
+      }
+    }
+    return vhosts;
   }
 
   /** Rows no resource claims, in all and per vhost (for vhost-wide tables). */

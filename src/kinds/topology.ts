@@ -56,7 +56,7 @@ export interface TopologyDeps extends Refs {
   inside(brokerKey: string, vhost: string): Inside[];
   unmanagedIn(brokerKey: string, vhost: string): UnmanagedSummary | undefined;
   /** The last survey of this broker read where this row would be and did not find it. */
-  absent(brokerKey: string, table: Table, ...parts: string[]): boolean;
+  absent(brokerKey: string, table: Table, parts: string[], vhost?: string): boolean;
   /** How often a Ready resource is checked again when nothing else triggers it. */
   resyncMs: number;
   /** How long deletions in a terminating namespace are retried before finalizers are released. */
@@ -263,7 +263,8 @@ export class TopologyReconciler {
       },
       unmanagedIn: (vhost) => this.d.unmanagedIn(brokerKey, vhost),
       knownAbsent: (table, ...parts) =>
-        r.status?.observedGeneration === undefined && this.d.absent(brokerKey, table, ...parts),
+        r.status?.observedGeneration === undefined &&
+        this.d.absent(brokerKey, table, parts, this.kind.vhostOf?.(r, this.d)),
     };
   }
 

@@ -148,11 +148,19 @@ describe('adopting a hand-made broker', () => {
     })();
 
     try {
-      // warren knows the broker (RabbitBroker `local`, surveyed once) before anything is adopted.
+      // warren has surveyed the broker since the hand-made objects exist (two surveys ending after
+      // now: the second started after the first ended). Users are broker-wide: one made after the
+      // last survey would be declared once more, identically, without a read (README "Adoption").
+      const madeAt = Date.now();
+      const ends = new Set<string>();
       await eventually(
         () => ctx.get('rabbitbrokers', 'local'),
-        (b) => !!b.status?.survey?.lastSurveyTime,
-        { what: 'first survey' },
+        (b) => {
+          const t = b.status?.lastSurveyTime ?? '';
+          if (Date.parse(t) > madeAt) ends.add(t);
+          return ends.size >= 2;
+        },
+        { what: 'a survey started after the hand-made objects', timeoutMs: 30_000, intervalMs: 200 },
       );
       const before = writes();
 
