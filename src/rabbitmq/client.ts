@@ -1034,7 +1034,11 @@ export class ManagementClient {
     try {
       return await attempt();
     } catch (err) {
-      if (!IDEMPOTENT.has(method) || !isStaleConnectionError(err)) throw err;
+      // undici drops a request it was about to write on a keep-alive socket that had just expired
+      // (the event loop was busy past its timer): never sent, so safe to send again, any method.
+      const unsent =
+        (err as { code?: string }).code === 'UND_ERR_INFO' && /socket idle timeout/.test(String(err));
+      if (!unsent && (!IDEMPOTENT.has(method) || !isStaleConnectionError(err))) throw err;
       this.stats.retries++;
       this.#log?.debug(
         { method, path, code: (err as { code?: string }).code },

@@ -95,12 +95,20 @@ export class KubeClient {
     };
     if (authorization) headers.authorization = authorization;
     if (o.body !== undefined) headers['content-type'] = CONTENT_TYPES[o.contentType ?? 'json'];
-    const res = await request(this.url(path, o.query), {
-      method: method as 'GET',
-      headers,
-      body: o.body === undefined ? undefined : JSON.stringify(o.body),
-      dispatcher,
-      signal: AbortSignal.any(signals),
+    const send = () =>
+      request(this.url(path, o.query), {
+        method: method as 'GET',
+        headers,
+        body: o.body === undefined ? undefined : JSON.stringify(o.body),
+        dispatcher,
+        signal: AbortSignal.any(signals),
+      });
+    // undici drops a request it was about to write on a keep-alive socket that had just expired
+    // (the event loop was busy past its timer): never sent, so sent again once.
+    const res = await send().catch((err: unknown) => {
+      if ((err as { code?: string }).code === 'UND_ERR_INFO' && /socket idle timeout/.test(String(err)))
+        return send();
+      throw err;
     });
     const text = await res.body.text();
     if (res.statusCode >= 300) throw new KubeError(res.statusCode, method, path, text);
