@@ -8,7 +8,7 @@
 // concurrency (maxConcurrentRequests). warren's time is from the first create to the last Ready.
 import * as k8s from '@kubernetes/client-node';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -166,6 +166,21 @@ async function pool<T>(items: T[], width: number, fn: (t: T) => Promise<unknown>
 function cpuSeconds(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
   return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
+}
+/** CPU seconds per thread name (the main thread is `node`; V8's and libuv's workers have their own). */
+function threadCpu(pid: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
+      out[comm] = (out[comm] ?? 0) + (Number(fields[11]) + Number(fields[12])) / 100;
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return out;
 }
 function memory(pid: number): { rss: number; hwm: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -366,12 +381,19 @@ async function scenario(env: Environment, kc: k8s.KubeConfig, spec: string, inde
     while ((await lastSurvey()) === seen) await sleep(500);
     seen = await lastSurvey();
     const idleCpu0 = cpuSeconds(pid);
+    const idleThreads0 = threadCpu(pid);
     const surveysWanted = 3;
     for (let k = 0; k < surveysWanted; k++) {
       while ((await lastSurvey()) === seen) await sleep(500);
       seen = await lastSurvey();
     }
     const idleSurveyMs = ((cpuSeconds(pid) - idleCpu0) / surveysWanted) * 1000;
+    const idleThreads = Object.fromEntries(
+      Object.entries(threadCpu(pid)).map(([t, s]) => [
+        t,
+        Math.round(((s - (idleThreads0[t] ?? 0)) / surveysWanted) * 1000),
+      ]),
+    );
     const idleRss = memory(pid).rss;
     const gauges = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     const gauge = (name: string) =>
@@ -396,6 +418,7 @@ async function scenario(env: Environment, kc: k8s.KubeConfig, spec: string, inde
       idleRssMb: idleRss,
       ...heap,
       idleSurveyCpuMs: idleSurveyMs,
+      idleThreadsMs: idleThreads,
       brokerPerObject: sum(broker) / total,
       brokerWritesPerObject: (sum(broker) - (broker.GET ?? 0)) / total,
       kubePerObject: sum(kube) / total,
