@@ -1,6 +1,7 @@
-// npm run bench -- --secrets N: the operator's memory (RSS) with N unrelated Secrets of about 2 KB
-// each in the cluster, against none, on a real control plane. The operator runs as its own process
-// (`node src/main.ts`, watching all namespaces, as deployed); its RSS is read from /proc.
+// npm run bench -- --secrets N: the operator's memory (RSS) with N unrelated Secrets and N unrelated
+// ConfigMaps of about 2 KB each in the cluster, against none, on a real control plane. The operator
+// runs as its own process, as the image runs it (`node dist/main.js` with the image's NODE_OPTIONS,
+// watching all namespaces); its RSS is read from /proc.
 // Phases: none (baseline) → N created while it runs → restarted with the N present.
 import * as k8s from '@kubernetes/client-node';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -10,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { GROUP, VERSION } from '../src/api/common.ts';
+import { buildDist, imageEnv } from './image-env.ts';
 import { startEnvironment, REPO } from '../test/support/environment.ts';
 import { freePort } from '../test/support/ports.ts';
 
@@ -59,6 +61,9 @@ async function until(what: string, timeoutMs: number, check: () => Promise<boole
   throw new Error(`bench: ${what} not reached in ${timeoutMs} ms`);
 }
 
+buildDist();
+const IMAGE_ENV = imageEnv();
+
 const dir = mkdtempSync(join(tmpdir(), 'warren-bench-secrets-'));
 const env = await startEnvironment(dir);
 let child: ChildProcess | undefined;
@@ -95,10 +100,11 @@ try {
 
   const start = async () => {
     const port = await freePort();
-    const proc = spawn(process.execPath, [join(REPO, 'src', 'main.ts')], {
+    const proc = spawn(process.execPath, [join(REPO, 'dist', 'main.js')], {
       cwd: REPO,
       env: {
         ...process.env,
+        ...IMAGE_ENV,
         KUBECONFIG: env.controlPlane.kubeconfigPath,
         LEADER_ELECTION: 'false',
         HEALTH_PORT: String(port),
@@ -124,18 +130,27 @@ try {
     await exited;
   };
 
-  const results: Record<string, unknown> = { secrets: N, secretBytes: 2048, settleSeconds: SETTLE_MS / 1000 };
+  const results: Record<string, unknown> = {
+    secrets: N,
+    configMaps: N,
+    bytesEach: 2048,
+    settleSeconds: SETTLE_MS / 1000,
+  };
 
   child = await start();
   const pid = child.pid!;
   results.none = { steadyMiB: mib(await steady(pid)), peakMiB: mib(memory(pid).hwm) };
   console.error('baseline', results.none);
 
-  // N unrelated Secrets created while the operator watches.
+  // N unrelated Secrets and N unrelated ConfigMaps created while the operator watches.
   const t = Date.now();
   const names = Array.from({ length: N }, (_, i) => `noise-${String(i).padStart(5, '0')}`);
   await pool(names, 16, async (name) => {
     await core.createNamespacedSecret({
+      namespace: NOISE,
+      body: { metadata: { name }, data: { blob: randomBytes(1536).toString('base64') } },
+    });
+    await core.createNamespacedConfigMap({
       namespace: NOISE,
       body: { metadata: { name }, data: { blob: randomBytes(1536).toString('base64') } },
     });

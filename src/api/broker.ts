@@ -172,6 +172,11 @@ export const RabbitBroker = defineKind({
       .object({
         lastSurveyTime: z.string().optional(),
         durationMs: z.number().int().optional(),
+        cpuMs: z
+          .number()
+          .int()
+          .optional()
+          .describe("The operator's CPU time while the survey ran (other work at the same time included)."),
         requests: z.number().int().optional().describe('Management API requests the survey made.'),
         managed: z.number().int().optional().describe('Resources declaring objects in this broker.'),
         drifted: z.number().int().optional().describe('Objects found missing or changed, queued for repair.'),

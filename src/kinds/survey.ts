@@ -18,6 +18,8 @@ export interface SurveyedKind {
 export interface SurveyResult {
   lastSurveyTime: string;
   durationMs: number;
+  /** The process's CPU time while the survey ran, in ms (whatever else ran meanwhile included). */
+  cpuMs: number;
   /** Management API requests the survey made. */
   requests: number;
   /** Resources that declare an object in this broker. */
@@ -55,6 +57,7 @@ export class Surveyor {
   private readonly repaired = new Map<string, number>();
   private readonly unmanagedByVhost = new Map<string, Map<string, UnmanagedSummary>>();
   /** Per broker, the keys each table held at the last survey and the vhosts read, to tell new objects absent. */
+  private readonly lastOk = new Map<string, number>();
   private readonly present = new Map<string, { tables: Map<Table, Set<string>>; read: Set<string> }>();
 
   constructor(opts: { kinds: SurveyedKind[]; secrets: SecretCache; refs: Refs; log: Logger }) {
@@ -65,7 +68,17 @@ export class Surveyor {
   }
 
   async survey(brokerKey: string, client: ManagementClient): Promise<SurveyResult> {
+    try {
+      return await this.surveyOnce(brokerKey, client);
+    } catch (err) {
+      this.lastOk.delete(brokerKey); // resources fall back to their own resync until one succeeds
+      throw err;
+    }
+  }
+
+  private async surveyOnce(brokerKey: string, client: ManagementClient): Promise<SurveyResult> {
     const started = Date.now();
+    const cpu0 = process.cpuUsage();
     const members: Member[] = this.kinds.map((k) => ({
       k,
       resources: k.list().filter((r) => k.brokerOf(r) === brokerKey && !r.metadata.deletionTimestamp),
@@ -115,9 +128,12 @@ export class Surveyor {
     const { total, byVhost } = this.unmanaged(tables, members);
     this.publishUnmanaged(brokerKey, byVhost, members);
 
+    const cpu = process.cpuUsage(cpu0);
+    this.lastOk.set(brokerKey, Date.now());
     return {
       lastSurveyTime: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
       durationMs: Date.now() - started,
+      cpuMs: Math.round((cpu.user + cpu.system) / 1000),
       requests,
       managed,
       drifted: drifted.size,
@@ -143,6 +159,11 @@ export class Surveyor {
       if (!p.read.has(vhost) || !vhosts?.has(key(vhost))) return false;
     }
     return !rows.has(key(...parts));
+  }
+
+  /** Whether the last survey of this broker succeeded: it checks every surveyed resource's object. */
+  watching(brokerKey: string): boolean {
+    return this.lastOk.has(brokerKey);
   }
 
   /** What the last survey of this broker found in a vhost that no resource declares. */
@@ -249,6 +270,7 @@ export class Surveyor {
     this.repaired.delete(brokerKey);
     this.unmanagedByVhost.delete(brokerKey);
     this.present.delete(brokerKey);
+    this.lastOk.delete(brokerKey);
   }
 }
 

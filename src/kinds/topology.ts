@@ -59,6 +59,8 @@ export interface TopologyDeps extends Refs {
   absent(brokerKey: string, table: Table, parts: string[], vhost?: string): boolean;
   /** How often a Ready resource is checked again when nothing else triggers it. */
   resyncMs: number;
+  /** Whether the broker's survey currently checks the objects of surveyed kinds (its last one succeeded). */
+  surveyed(brokerKey: string): boolean;
   /** How long deletions in a terminating namespace are retried before finalizers are released. */
   terminatingGraceMs: number;
 }
@@ -94,6 +96,8 @@ export function classify(err: unknown): Failure | undefined {
 }
 
 type Obj = Resource<any, any>;
+
+const HOUR_MS = 60 * 60_000;
 
 /** The broker cannot be talked to at all (no answer, or a certificate not trusted): probe it. */
 const isOutage = (err: ManagementError) => err.category === 'Unreachable' || err.category === 'Untrusted';
@@ -213,7 +217,11 @@ export class TopologyReconciler {
       if (changed || !wasReady) this.d.notify(depKeys.resource(this.plural, namespace, name));
       if (applied === 'created') this.d.notify(depKeys.object(broker.key, this.kind.identity(r, this.d)));
       if (trouble) log.info({ reason: trouble.reason, message: trouble.message }, 'declared, not working');
-      return trouble?.soon ? { backoff: true } : { requeueAfterMs: jitter(this.d.resyncMs) };
+      if (trouble?.soon) return { backoff: true };
+      // While the broker's survey compares this object every surveyInterval, a reconcile of its
+      // own would only repeat the read: then an hourly safety net instead of the resync.
+      const covered = !!this.kind.inSync && this.d.surveyed(broker.key);
+      return { requeueAfterMs: jitter(covered ? Math.max(this.d.resyncMs, HOUR_MS) : this.d.resyncMs) };
     } catch (err) {
       const f = classify(err);
       if (!f) throw err;

@@ -304,9 +304,20 @@ export class SupervisedInformer<T extends k8s.KubernetesObject> {
   }
 }
 
-/** warren never reads managedFields; they are most of an object's size. */
-function strip(obj: k8s.KubernetesObject): void {
-  if (obj?.metadata?.managedFields) delete obj.metadata.managedFields;
+const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
+
+/**
+ * warren never reads managedFields, nor the copy of the manifest a client-side `kubectl apply`
+ * keeps in an annotation: together most of an object's size.
+ */
+export function strip(obj: k8s.KubernetesObject): void {
+  const meta = obj?.metadata;
+  if (!meta) return;
+  if (meta.managedFields) delete meta.managedFields;
+  if (meta.annotations?.[LAST_APPLIED] !== undefined) {
+    delete meta.annotations[LAST_APPLIED];
+    if (Object.keys(meta.annotations).length === 0) delete meta.annotations;
+  }
 }
 
 function sameVersion(a: k8s.KubernetesObject | undefined, b: k8s.KubernetesObject): boolean {

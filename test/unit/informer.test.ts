@@ -1,6 +1,6 @@
 import type { Kube } from '../../src/runtime/kube.ts';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { SupervisedInformer } from '../../src/runtime/informer.ts';
+import { strip, SupervisedInformer } from '../../src/runtime/informer.ts';
 import { FakeWatcher, memoryLogger } from '../support/fake-watch.ts';
 
 type Obj = {
@@ -275,5 +275,31 @@ describe('SupervisedInformer: reconnects', () => {
     expect(w0.aborted).toBe(true);
     expect(inf.isSynced).toBe(false);
     expect(seen.syncs).toEqual([true, false]);
+  });
+});
+
+describe('strip: what the cache keeps of an object', () => {
+  it("drops managedFields and kubectl's last-applied copy, and keeps every other annotation", () => {
+    const o: any = {
+      metadata: {
+        name: 'q',
+        managedFields: [{ manager: 'kubectl' }],
+        annotations: {
+          'kubectl.kubernetes.io/last-applied-configuration': '{"spec":{}}',
+          'warren.dev/reconcile': '1',
+        },
+      },
+      spec: { vhost: 'v' },
+    };
+    strip(o);
+    expect(o).toEqual({
+      metadata: { name: 'q', annotations: { 'warren.dev/reconcile': '1' } },
+      spec: { vhost: 'v' },
+    });
+    const only: any = {
+      metadata: { annotations: { 'kubectl.kubernetes.io/last-applied-configuration': '{}' } },
+    };
+    strip(only);
+    expect(only).toEqual({ metadata: {} });
   });
 });
