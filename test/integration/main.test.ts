@@ -116,8 +116,12 @@ describe('the operator process', () => {
     expect(await leaseHolder()).toBe(holder);
     await standby.proc.stop();
     expect(await standby.proc.exited).toBe(0);
-    const log = readFileSync(standby.proc.logFile, 'utf8');
-    expect(log).toContain('shutting down');
+    // The process has exited; what it wrote to its stdout pipe reaches the log file just after.
+    const log = await eventually(
+      async () => readFileSync(standby.proc.logFile, 'utf8'),
+      (l) => l.includes('shutting down'),
+      { timeoutMs: 5_000, what: "replica-c's shutdown line in its log" },
+    );
     expect(log).not.toContain('became leader');
     expect(log).not.toContain('"msg":"reconciling"');
   });

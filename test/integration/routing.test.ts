@@ -181,6 +181,7 @@ describe('RabbitPolicy and RabbitOperatorPolicy', () => {
 
   it('a policy with max-length 2 makes a declared queue drop its oldest messages', async () => {
     await queue('capped');
+    await ready('rabbitqueues', 'capped');
     await ctx.create('rabbitpolicies', 'cap-two', {
       brokerRef: b,
       vhost: ctx.vhost,
@@ -197,7 +198,11 @@ describe('RabbitPolicy and RabbitOperatorPolicy', () => {
   });
 
   it('an operator policy caps a limit a user policy sets higher', async () => {
+    // The queue exists before the policies. Once (3.10, loaded machine), a queue declared at the
+    // same moment as a policy matching it showed no effective policy for 30 s: not understood yet
+    // (noted on the issue), and not what this test is about.
     await queue('opcap');
+    await ready('rabbitqueues', 'opcap');
     await ctx.create('rabbitpolicies', 'generous', {
       brokerRef: b,
       vhost: ctx.vhost,
