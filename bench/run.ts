@@ -1,5 +1,6 @@
-// npm run bench [-- --queues N | --secrets N | --survey N]: warren at scale on a real control plane and broker (loopback only).
-// Measures: convergence of N RabbitQueues, the drift survey's cost, repair latency of a deleted
+// npm run bench [-- --scenarios LIST | --queues N | --secrets N | --survey N]: warren at scale on a
+// real control plane and broker (loopback only). The default is bench/perf.ts. `--queues N` measures:
+// convergence of N RabbitQueues, the drift survey's cost, repair latency of a deleted
 // queue, and the broker writes an operator restart makes when everything is in place (should be 0).
 import * as k8s from '@kubernetes/client-node';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -22,6 +23,12 @@ if (process.argv.includes('--secrets')) {
 }
 if (process.argv.includes('--survey')) {
   await import('./survey.ts');
+  process.exit(0);
+}
+// Without --queues: the throughput, CPU, memory and requests table against measured floors
+// (bench/perf.ts, `--scenarios` to choose).
+if (!process.argv.includes('--queues')) {
+  await import('./perf.ts');
   process.exit(0);
 }
 
