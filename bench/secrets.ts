@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { GROUP, VERSION } from '../src/api/common.ts';
-import { buildDist, imageEnv } from './image-env.ts';
+import { buildDist, imageEnv, imageNodeArgs } from './image-env.ts';
 import { startEnvironment, REPO } from '../test/support/environment.ts';
 import { freePort } from '../test/support/ports.ts';
 
@@ -100,7 +100,7 @@ try {
 
   const start = async () => {
     const port = await freePort();
-    const proc = spawn(process.execPath, [join(REPO, 'dist', 'main.js')], {
+    const proc = spawn(process.execPath, [...imageNodeArgs(), join(REPO, 'dist', 'main.js')], {
       cwd: REPO,
       env: {
         ...process.env,
