@@ -58,7 +58,7 @@ export class Surveyor {
   private readonly unmanagedByVhost = new Map<string, Map<string, UnmanagedSummary>>();
   /** Per broker, the keys each table held at the last survey and the vhosts read, to tell new objects absent. */
   private readonly lastOk = new Map<string, number>();
-  private readonly present = new Map<string, { tables: Map<Table, Set<string>>; read: Set<string> }>();
+  private readonly present = new Map<string, { tables: Map<Table, Set<string>>; readable: Set<string> }>();
 
   constructor(opts: { kinds: SurveyedKind[]; secrets: SecretCache; refs: Refs; log: Logger }) {
     this.kinds = opts.kinds;
@@ -96,9 +96,12 @@ export class Surveyor {
     }
 
     const snap = snapshotOf(await client.capabilities(), tables);
+    const present = new Map([...tables].map(([t, rows]) => [t, new Set(rows.keys())]));
+    const existing = [...present].find(([t]) => t.name === 'vhosts')?.[1];
     this.present.set(brokerKey, {
-      tables: new Map([...tables].map(([t, rows]) => [t, new Set(rows.keys())])),
-      read: this.vhostsOf(members),
+      tables: present,
+      // The vhosts that were read (resources declare objects in them) and exist.
+      readable: new Set([...this.vhostsOf(members)].filter((v) => existing?.has(key(v)))),
     });
     const drifted = new Set<string>();
     for (const { k, resources } of members) {
@@ -154,10 +157,7 @@ export class Surveyor {
     const p = this.present.get(brokerKey);
     const rows = p?.tables.get(table);
     if (!p || !rows) return false;
-    if (vhost !== undefined) {
-      const vhosts = [...p.tables].find(([t]) => t.name === 'vhosts')?.[1];
-      if (!p.read.has(vhost) || !vhosts?.has(key(vhost))) return false;
-    }
+    if (vhost !== undefined && !p.readable.has(vhost)) return false;
     return !rows.has(key(...parts));
   }
 

@@ -5,6 +5,7 @@
 // credentials or request bodies.
 import { STATUS_CODES } from 'node:http';
 import { Agent, buildConnector, request } from 'undici';
+import { wasNeverSent } from '../runtime/unsent.ts';
 import type { Logger } from 'pino';
 import { errorFromNoResponse, errorFromResponse, ManagementError } from './errors.ts';
 import { isHashingAlgorithm } from './password.ts';
@@ -1034,10 +1035,7 @@ export class ManagementClient {
     try {
       return await attempt();
     } catch (err) {
-      // undici drops a request it was about to write on a keep-alive socket that had just expired
-      // (the event loop was busy past its timer): never sent, so safe to send again, any method.
-      const unsent =
-        (err as { code?: string }).code === 'UND_ERR_INFO' && /socket idle timeout/.test(String(err));
+      const unsent = wasNeverSent(err);
       if (!unsent && (!IDEMPOTENT.has(method) || !isStaleConnectionError(err))) throw err;
       this.stats.retries++;
       this.#log?.debug(

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { wasNeverSent } from './unsent.ts';
 import { request } from 'undici';
 import type { KubeConfig } from './kubeconfig.ts';
 
@@ -103,11 +104,9 @@ export class KubeClient {
         dispatcher,
         signal: AbortSignal.any(signals),
       });
-    // undici drops a request it was about to write on a keep-alive socket that had just expired
-    // (the event loop was busy past its timer): never sent, so sent again once.
+    // Once more if undici dropped it unsent (see wasNeverSent).
     const res = await send().catch((err: unknown) => {
-      if ((err as { code?: string }).code === 'UND_ERR_INFO' && /socket idle timeout/.test(String(err)))
-        return send();
+      if (wasNeverSent(err)) return send();
       throw err;
     });
     const text = await res.body.text();
