@@ -108,8 +108,13 @@ const kubectl = async (...args: string[]) =>
 
 describe('adopting a hand-made broker', () => {
   it('takes over every object with zero broker writes, while messages flow and none is lost', async () => {
+    // Where the time went, for a run that ends at the bound on a loaded machine.
+    const started = Date.now();
+    const step = (what: string) =>
+      console.log(`adoption: ${what} at ${((Date.now() - started) / 1000).toFixed(1)} s`);
     const user = `${ctx.namespace}-shop`;
     await handMade(user);
+    step('hand-made broker');
     const work = mkdtempSync(join(ctx.env.dir, `adopt-${ctx.namespace}-`));
     const env = {
       RABBITMQ_MANAGEMENT_URL: ctx.env.managementUrl,
@@ -142,10 +147,13 @@ describe('adopting a hand-made broker', () => {
           published.push(body);
         }
         if (i % 10 === 9) await ch.waitForConfirms();
-        await sleep(5);
+        await sleep(10);
       }
       await ch.waitForConfirms();
     })();
+    // Awaited below; a failure before then (the connection closed) is reported there, not as an
+    // unhandled rejection.
+    publisher.catch(() => undefined);
 
     try {
       // warren has surveyed the broker since the hand-made objects exist (two surveys ending after
@@ -163,9 +171,11 @@ describe('adopting a hand-made broker', () => {
         { what: 'a survey started after the hand-made objects', timeoutMs: 30_000, intervalMs: 200 },
       );
       const before = writes();
+      step('two surveys since');
 
       const exported = await warren(['export', '--vhost', ctx.vhost, '--dir', join(work, 'm')], env);
       expect(exported.code, exported.stderr).toBe(0);
+      step('exported');
       const files = readTree(join(work, 'm'));
       expect(Object.keys(files).sort()).toEqual([
         'bindings.yaml',
@@ -203,10 +213,13 @@ describe('adopting a hand-made broker', () => {
         unchanged: 14,
         unmanaged: 0,
       });
+      step('diff');
 
       await kubectl('apply', '-k', join(work, 'm-credentials'));
       await kubectl('apply', '-k', join(work, 'm'));
+      step('applied');
       await kubectl('wait', '--for=condition=Ready', 'rabbit', '--all', '--timeout=120s');
+      step('all Ready');
       // Two surveys after everything is Ready (the second started after it) checked every object
       // in bulk, found nothing to repair, and queued nothing.
       const readyAt = Date.now();
@@ -224,6 +237,7 @@ describe('adopting a hand-made broker', () => {
         },
         { what: 'two surveys after adoption', timeoutMs: 30_000, intervalMs: 200 },
       );
+      step('two surveys after');
       expect(broker.status.survey.drifted).toBe(0);
       const after = writes();
       console.log(`broker writes during adoption: ${JSON.stringify({ before, after })}`);
@@ -262,8 +276,11 @@ describe('adopting a hand-made broker', () => {
       { what: 'the stream read' },
     );
     expect(log).toEqual(published);
+    step('every message read');
     await conn.close();
-  });
+    // Many steps, each waiting for a real process (surveys, kubectl, the CLI): bounded generously
+    // so that a loaded 2-core machine does not end it early.
+  }, 180_000);
 });
 
 /** The RabbitVhost's metadata.name in the export. */
