@@ -10,7 +10,7 @@
 // warren's request concurrency (maxConcurrentRequests). warren's time is from the first create to
 // the last Ready.
 import * as k8s from '@kubernetes/client-node';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,6 +32,10 @@ const SCENARIOS = opt('scenarios', 'queues:1000,queues:10000,mixed:1,mixed:2,mix
 const PARALLEL = 16; // creates in flight, for the API server floor and for warren alike
 const BROKER_CONCURRENCY = 8; // RabbitBroker maxConcurrentRequests (its default)
 const SURVEY = '30s';
+// --finalizer-policy: deploy/optional/finalizer-policy.yaml is applied after the create-only floor
+// (which stays the plain API server's) and removed after the scenario: the API server then gives
+// each new object warren's finalizer, and both warren and the writes floor skip that write.
+const POLICY = argv.includes('--finalizer-policy');
 // The operator runs as the image runs it: the compiled JavaScript, with the image's NODE_OPTIONS.
 buildDist();
 const IMAGE_ENV = imageEnv();
@@ -245,6 +249,7 @@ async function scenario(env: Environment, kc: k8s.KubeConfig, spec: string, inde
   let t = Date.now();
   await pool(w.objects, PARALLEL, create(floorNs));
   const apiFloor = (Date.now() - t) / 1000;
+  if (POLICY) await finalizerPolicy(env, 'apply', `${tag}-policy`);
 
   // Floor 1b: the API server alone takes the writes the issue allows warren per object (create,
   // one finalizer write, one status write), each object's writes in order, at the same parallelism.
@@ -254,12 +259,15 @@ async function scenario(env: Environment, kc: k8s.KubeConfig, spec: string, inde
   const kube = new Kube(KubeConfig.fromFile(env.controlPlane.kubeconfigPath));
   t = Date.now();
   await pool(w.objects, PARALLEL, async (o) => {
-    const made = (await create(writesNs)(o)) as { metadata: { resourceVersion: string } };
+    const made = (await create(writesNs)(o)) as {
+      metadata: { resourceVersion: string; finalizers?: string[] };
+    };
     const ref = { plural: o.plural, namespace: writesNs, name: o.name };
-    await kube.jsonPatch(ref, [
-      { op: 'test', path: '/metadata/resourceVersion', value: made.metadata.resourceVersion },
-      { op: 'add', path: '/metadata/finalizers', value: [`${o.plural}.${GROUP}/finalizer`] },
-    ]);
+    if (!made.metadata.finalizers?.length)
+      await kube.jsonPatch(ref, [
+        { op: 'test', path: '/metadata/resourceVersion', value: made.metadata.resourceVersion },
+        { op: 'add', path: '/metadata/finalizers', value: [`${o.plural}.${GROUP}/finalizer`] },
+      ]);
     await kube.patchStatus(ref, {
       observedGeneration: 1,
       conditions: [
@@ -481,6 +489,39 @@ async function scenario(env: Environment, kc: k8s.KubeConfig, spec: string, inde
     await new Promise((r) => proc.once('exit', r));
     for (const v of w.vhosts) await client.deleteVhost(v).catch(() => undefined);
     client.close();
+    if (POLICY) await finalizerPolicy(env, 'delete', `${tag}-policy`);
+  }
+}
+
+/** Applies (and waits until the API server uses it) or deletes deploy/optional/finalizer-policy.yaml. */
+async function finalizerPolicy(env: Environment, action: 'apply' | 'delete', probeNs: string) {
+  const file = join(REPO, 'deploy', 'optional', 'finalizer-policy.yaml');
+  const args = ['--kubeconfig', env.controlPlane.kubeconfigPath, action, '-f', file];
+  execFileSync(join(env.controlPlane.binDir, 'kubectl'), args);
+  const kc = new k8s.KubeConfig();
+  kc.loadFromFile(env.controlPlane.kubeconfigPath);
+  const core = kc.makeApiClient(k8s.CoreV1Api);
+  const custom = kc.makeApiClient(k8s.CustomObjectsApi);
+  if (action === 'apply') await core.createNamespace({ body: { metadata: { name: probeNs } } });
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const probe = (await custom.createNamespacedCustomObject({
+      group: GROUP,
+      version: VERSION,
+      namespace: probeNs,
+      plural: 'rabbitqueues',
+      dryRun: 'All',
+      body: {
+        apiVersion: `${GROUP}/${VERSION}`,
+        kind: 'RabbitQueue',
+        metadata: { name: 'p' },
+        spec: { brokerRef: b, vhost: 'p' },
+      },
+    })) as { metadata: { finalizers?: string[] } };
+    // Applied: wait until the API server adds the finalizer; deleted: until it no longer does.
+    if (!!probe.metadata.finalizers?.length === (action === 'apply')) return;
+    if (Date.now() > deadline) throw new Error(`the finalizer policy: ${action} not in effect after 60 s`);
+    await sleep(250);
   }
 }
 
@@ -503,7 +544,7 @@ try {
 
 const f = (n: number, d = 1) => n.toFixed(d);
 console.log(
-  `\n| scenario | objects | API floor s | API floor, 3 writes/object s | broker floor s | warren s | ratio (goal <= 1.5) | ratio to 3-write floor | CPU ms/object (<= 8) | peak RSS MB | idle RSS MB | survey CPU ms (< 50) | idle CPU ms per ${SURVEY} | broker req/object (writes) | kube req/object (writes) |`,
+  `\n| scenario | objects | API floor s | API floor, ${POLICY ? '2 writes/object (finalizer policy)' : '3 writes/object'} s | broker floor s | warren s | ratio (goal <= 1.5) | ratio to 3-write floor | CPU ms/object (<= 8) | peak RSS MB | idle RSS MB | survey CPU ms (< 50) | idle CPU ms per ${SURVEY} | broker req/object (writes) | kube req/object (writes) |`,
 );
 console.log(`|${'---|'.repeat(15)}`);
 for (const r of rows) {

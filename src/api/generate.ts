@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { dirname, join } from 'node:path';
 import { stringify } from 'yaml';
 import { toCRD } from './crd.ts';
-import { ALL_KINDS } from '../kinds/index.ts';
+import { ALL_KINDS, TOPOLOGY_KINDS } from '../kinds/index.ts';
 import { crdFile, deployFiles, ROOT } from './deploy.ts';
 
 const check = process.argv.includes('--check');
@@ -19,6 +19,7 @@ const wanted = new Map([
   ...deployFiles(
     ALL_KINDS.map((k) => k.plural),
     crds,
+    TOPOLOGY_KINDS.map((k) => k.def.plural),
   ),
 ]);
 

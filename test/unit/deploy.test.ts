@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { GROUP } from '../../src/api/common.ts';
 import { deployFiles } from '../../src/api/deploy.ts';
 import { LEASE_NAME, parseConfig } from '../../src/config.ts';
-import { ALL_KINDS } from '../../src/kinds/index.ts';
+import { ALL_KINDS, TOPOLOGY_KINDS } from '../../src/kinds/index.ts';
 import { startHealthServer } from '../../src/runtime/health.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -251,7 +251,11 @@ describe('deploy/: disruption budget and metrics Service', () => {
 describe('deploy/: generated files, kustomization and install.yaml', () => {
   it('crds/kustomization.yaml, rbac-kinds.yaml and install.yaml are what npm run gen:crds writes', () => {
     // The CRD texts come from disk here (crds.test.ts checks those against the schemas).
-    for (const [path, text] of deployFiles(ALL_KINDS.map((k) => k.plural))) {
+    for (const [path, text] of deployFiles(
+      ALL_KINDS.map((k) => k.plural),
+      undefined,
+      TOPOLOGY_KINDS.map((k) => k.def.plural),
+    )) {
       expect(readFileSync(join(ROOT, path), 'utf8'), `${path} is stale: npm run gen:crds`).toBe(text);
     }
   });
