@@ -85,9 +85,10 @@ export class Surveyor {
     }));
     const managed = members.reduce((n, m) => n + m.resources.length, 0);
 
+    const vhosts = this.vhostsOf(members);
     const { result, requests } = await countRequests(async () => {
       const reset = await this.checkMarker(brokerKey, client);
-      return { reset, tables: await this.read(client, members) };
+      return { reset, tables: await this.read(client, members, vhosts) };
     });
     const { reset: resetDetected, tables } = result;
     if (resetDetected) {
@@ -101,7 +102,7 @@ export class Surveyor {
     this.present.set(brokerKey, {
       tables: present,
       // The vhosts that were read (resources declare objects in them) and exist.
-      readable: new Set([...this.vhostsOf(members)].filter((v) => existing?.has(key(v)))),
+      readable: new Set([...vhosts].filter((v) => existing?.has(key(v)))),
     });
     const drifted = new Set<string>();
     for (const { k, resources } of members) {
@@ -117,10 +118,12 @@ export class Surveyor {
       }
     }
     // Back in place: drifted last time, still declared, not drifted now.
-    const current = new Set(
-      members.flatMap(({ k, resources }) => resources.map((r) => `${k.kind.def.plural}|${keyOf(r)}`)),
-    );
     const previous = this.lastDrifted.get(brokerKey) ?? new Set();
+    const current = previous.size
+      ? new Set(
+          members.flatMap(({ k, resources }) => resources.map((r) => `${k.kind.def.plural}|${keyOf(r)}`)),
+        )
+      : new Set<string>();
     const repaired =
       (this.repaired.get(brokerKey) ?? 0) +
       [...previous].filter((id) => current.has(id) && !drifted.has(id)).length;
@@ -171,12 +174,15 @@ export class Surveyor {
     return this.unmanagedByVhost.get(brokerKey)?.get(vhost);
   }
 
-  private async read(client: ManagementClient, members: Member[]): Promise<Map<Table, Map<string, unknown>>> {
+  private async read(
+    client: ManagementClient,
+    members: Member[],
+    vhosts: Set<string>,
+  ): Promise<Map<Table, Map<string, unknown>>> {
     const declared = new Set(members.filter((m) => m.resources.length).flatMap((m) => m.k.kind.tables ?? []));
     const tables = [...new Set(this.kinds.flatMap((k) => k.kind.tables ?? []))].filter(
       (t) => !t.whenDeclared || declared.has(t),
     );
-    const vhosts = this.vhostsOf(members);
     const reads = tables.flatMap((t): Array<{ t: Table; vhost: string | undefined }> =>
       t.scope === 'broker' ? [{ t, vhost: undefined }] : [...vhosts].map((vhost) => ({ t, vhost })),
     );
@@ -215,9 +221,11 @@ export class Surveyor {
     const byVhost = new Map<string, UnmanagedSummary>();
     for (const [t, rows] of tables) {
       if (t.settings) continue;
+      // A row's claim is key(t.name, ...parts): its own key with the table's name put first.
+      const prefix = `[${JSON.stringify(t.name)},`;
       for (const rowKey of rows.keys()) {
+        if (claimed.has(rowKey === '[]' ? key(t.name) : prefix + rowKey.slice(1))) continue;
         const parts = JSON.parse(rowKey) as string[];
-        if (claimed.has(key(t.name, ...parts))) continue;
         total++;
         if (t.scope !== 'vhost') continue;
         const [vhost, ...name] = parts;

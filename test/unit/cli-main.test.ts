@@ -93,7 +93,8 @@ describe('the warren command line', () => {
       timeout: 60_000,
     });
     expect(stdout.trim()).toMatch(/^warren \d+\.\d+\.\d+$/);
-  });
+    // npx and a node start-up: seconds on a loaded machine, beyond the unit tests' 5 s default.
+  }, 60_000);
 });
 
 describe('examples/migrate/', () => {
