@@ -70,3 +70,20 @@ export function canonical(v: unknown): string {
 }
 
 export const sameJson = (a: unknown, b: unknown) => canonical(a) === canonical(b);
+
+const lastChecks = new WeakMap<object, { inputs: unknown[]; same: boolean }>();
+
+/**
+ * A comparison of a resource with broker rows, remembered while the resource and every input are the
+ * very objects of the last call: informers replace a resource that changes, and the management
+ * client hands back the same rows while the broker answers the same (rabbitmq/client.ts #listed).
+ * The idle survey then compares nothing twice. For comparisons that depend on nothing else.
+ */
+export function sameAsLastTime(r: object, inputs: unknown[], compare: () => boolean): boolean {
+  const last = lastChecks.get(r);
+  if (last && last.inputs.length === inputs.length && last.inputs.every((v, i) => v === inputs[i]))
+    return last.same;
+  const same = compare();
+  lastChecks.set(r, { inputs, same });
+  return same;
+}

@@ -1,7 +1,7 @@
 import { RabbitExchange, type RabbitExchangeSpec } from '../api/exchange.ts';
 import type { Resource } from '../api/common.ts';
 import { ManagementError, type ExchangeBody, type ExchangeInfo } from '../rabbitmq/index.ts';
-import { differing, sameJson, type Difference } from './compare.ts';
+import { differing, sameAsLastTime, sameJson, type Difference } from './compare.ts';
 import { claim, depKeys, type Table, type TopologyKind } from './types.ts';
 
 export interface Desired extends ExchangeBody {
@@ -85,7 +85,7 @@ export const exchangeKind: TopologyKind<RabbitExchangeSpec, Desired> = {
 
   inSync(r, snap) {
     const actual = snap.row(exchangesTable, r.spec.vhost, exchangeName(r));
-    return !!actual && matches(fromSpec(r), actual);
+    return !!actual && sameAsLastTime(r, [actual], () => matches(fromSpec(r), actual));
   },
 
   status: (d) => ({ name: d.name }),

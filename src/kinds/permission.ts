@@ -1,7 +1,7 @@
 import { RabbitPermission, type RabbitPermissionSpec } from '../api/permission.ts';
 import type { Resource } from '../api/common.ts';
 import type { Permission } from '../rabbitmq/index.ts';
-import { differing, type Difference } from './compare.ts';
+import { differing, sameAsLastTime, type Difference } from './compare.ts';
 import {
   appliedSubject,
   removeIfMoved,
@@ -84,7 +84,7 @@ export const permissionKind: TopologyKind<RabbitPermissionSpec, Desired> = {
   inSync(r, snap) {
     const s = appliedSubject(r);
     const actual = s && snap.row(permissionsTable, s.vhost, s.user);
-    return !!actual && !differences(r.spec, actual).length;
+    return !!actual && sameAsLastTime(r, [actual], () => !differences(r.spec, actual).length);
   },
 
   status: (d) => ({ user: d.user, vhost: d.vhost }),

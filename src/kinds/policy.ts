@@ -2,7 +2,7 @@ import type { KindDef, Resource } from '../api/common.ts';
 import { Reasons } from '../api/common.ts';
 import { RabbitOperatorPolicy, RabbitPolicy, type RabbitPolicySpec } from '../api/policy.ts';
 import type { PolicyBody, PolicyInfo, PolicyKind } from '../rabbitmq/index.ts';
-import { differing, sameJson, type Difference } from './compare.ts';
+import { differing, sameAsLastTime, sameJson, type Difference } from './compare.ts';
 import { ManagementError } from '../rabbitmq/index.ts';
 import { Blocked, claim, depKeys, type Table, type TopologyKind } from './types.ts';
 
@@ -104,7 +104,7 @@ function makePolicyKind(
 
     inSync(r, snap) {
       const actual = snap.row(table, r.spec.vhost, policyName(r));
-      return !!actual && matches(fromSpec(r), actual);
+      return !!actual && sameAsLastTime(r, [actual], () => matches(fromSpec(r), actual));
     },
 
     status: (d) => ({ name: d.name }),

@@ -9,7 +9,7 @@ import {
   type Capabilities,
   type QueueInfo,
 } from '../rabbitmq/index.ts';
-import { differing, type Difference } from './compare.ts';
+import { differing, sameAsLastTime, type Difference } from './compare.ts';
 import { claim, depKeys, type Table, type TopologyKind } from './types.ts';
 
 export interface Desired {
@@ -124,7 +124,7 @@ export const queueKind: TopologyKind<RabbitQueueSpec, Desired> = {
 
   inSync(r, snap) {
     const actual = snap.row(queuesTable, r.spec.vhost, queueName(r));
-    return !!actual && matches(fromSpec(r), actual, snap.caps);
+    return !!actual && sameAsLastTime(r, [actual, snap.caps], () => matches(fromSpec(r), actual, snap.caps));
   },
 
   status: (d) => ({ name: d.name }),

@@ -1,7 +1,7 @@
 import { RabbitTopicPermission, type RabbitTopicPermissionSpec } from '../api/permission.ts';
 import type { Resource } from '../api/common.ts';
 import type { TopicPermission } from '../rabbitmq/index.ts';
-import { differing, type Difference } from './compare.ts';
+import { differing, sameAsLastTime, type Difference } from './compare.ts';
 import {
   appliedSubject,
   removeIfMoved,
@@ -81,7 +81,7 @@ export const topicPermissionKind: TopologyKind<RabbitTopicPermissionSpec, Desire
   inSync(r, snap) {
     const s = appliedSubject(r);
     const actual = s && snap.row(topicPermissionsTable, s.vhost, s.user, r.spec.exchange);
-    return !!actual && !differences(r.spec, actual).length;
+    return !!actual && sameAsLastTime(r, [actual], () => !differences(r.spec, actual).length);
   },
 
   status: (d) => ({ user: d.user, vhost: d.vhost }),

@@ -270,6 +270,8 @@ interface RawResponse {
 }
 
 const DEFAULT_CONCURRENCY = 8;
+/** How long an unread list's last response is kept (well above any survey interval). */
+const LIST_MEMO_MS = 2 * 60 * 60_000;
 const IDEMPOTENT = new Set<HttpMethod>(['GET', 'PUT', 'DELETE']);
 // What a request that never got an answer because the connection was closed under it looks like.
 const STALE_CONNECTION_CODES = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET']);
@@ -422,6 +424,8 @@ export class ManagementClient {
   #active = 0;
   #closing: { done: Promise<void>; resolve: () => void } | undefined;
   #capabilities: Promise<Capabilities> | undefined;
+  /** The last body and decoded value of each list read, by path and query (see #listed). */
+  readonly #lists = new Map<string, { body: string; value: unknown; at: number }>();
 
   constructor(options: ManagementClientOptions) {
     const url = new URL(options.endpoint);
@@ -624,7 +628,7 @@ export class ManagementClient {
   }
 
   async listUsers(): Promise<UserInfo[]> {
-    return ((await this.get<any[]>(api`/users`)) ?? []).map(toUser);
+    return [...((await this.#listed(api`/users`, {}, (rows: any[]) => rows.map(toUser))) ?? [])];
   }
 
   /**
@@ -750,7 +754,7 @@ export class ManagementClient {
    */
   async listQueues(vhost: string): Promise<QueueInfo[]> {
     const columns = queueListColumns(await this.capabilities()).join(',');
-    return (await this.#paged(api`/queues/${vhost}`, columns)).map(toQueue);
+    return this.#paged(api`/queues/${vhost}`, columns, toQueue);
   }
 
   // ---------------------------------------------------------------- exchanges
@@ -762,7 +766,7 @@ export class ManagementClient {
 
   /** Every exchange in a vhost (the default and amq.* ones included), without stats, in pages. */
   async listExchanges(vhost: string): Promise<ExchangeInfo[]> {
-    return (await this.#paged(api`/exchanges/${vhost}`, EXCHANGE_COLUMNS)).map(toExchange);
+    return this.#paged(api`/exchanges/${vhost}`, EXCHANGE_COLUMNS, toExchange);
   }
 
   /** Declares an exchange; every property is sent (left out, the broker's defaults differ from ours). */
@@ -784,7 +788,9 @@ export class ManagementClient {
 
   /** Every binding in a vhost, the default exchange's implicit ones included. */
   async listBindings(vhost: string): Promise<BindingInfo[]> {
-    return ((await this.get<any[]>(api`/bindings/${vhost}`)) ?? []).map(toBinding);
+    return [
+      ...((await this.#listed(api`/bindings/${vhost}`, {}, (rows: any[]) => rows.map(toBinding))) ?? []),
+    ];
   }
 
   /** The bindings from one exchange to one queue or exchange. */
@@ -829,7 +835,7 @@ export class ManagementClient {
 
   /** Every policy (or operator policy) of the broker, all vhosts. */
   async listPolicies(kind: PolicyKind): Promise<PolicyInfo[]> {
-    return ((await this.get<any[]>(POLICY_PATHS[kind])) ?? []).map(toPolicy);
+    return [...((await this.#listed(POLICY_PATHS[kind], {}, (rows: any[]) => rows.map(toPolicy))) ?? [])];
   }
 
   putPolicy(kind: PolicyKind, vhost: string, name: string, body: PolicyBody): Promise<'created' | 'updated'> {
@@ -909,13 +915,17 @@ export class ManagementClient {
 
   // ---------------------------------------------------------------- paging
 
-  /** A list endpoint read in pages of 500, stats off; [] when the vhost doesn't exist. */
-  async #paged(path: string, columns: string): Promise<any[]> {
-    const out: any[] = [];
+  /** A list endpoint read in pages of 500, stats off, each row mapped; [] when the vhost doesn't exist. */
+  async #paged<T>(path: string, columns: string, map: (raw: any) => T): Promise<T[]> {
+    const out: T[] = [];
     for (let page = 1; ; page++) {
-      let res: Paged<any> | undefined;
+      let res: Paged<T> | undefined;
       try {
-        res = await this.get<Paged<any>>(path, { disable_stats: true, columns, page, page_size: PAGE_SIZE });
+        res = await this.#listed(
+          path,
+          { disable_stats: true, columns, page, page_size: PAGE_SIZE },
+          (p: Paged<any>) => ({ ...p, items: p.items.map(map) }),
+        );
       } catch (err) {
         // Objects deleted while paging can shrink the list below this page (400 "Page out of range").
         if (page > 1 && err instanceof ManagementError && /page out of range/i.test(err.reason)) return out;
@@ -925,6 +935,32 @@ export class ManagementClient {
       out.push(...res.items);
       if (page >= res.page_count) return out;
     }
+  }
+
+  /**
+   * A GET of a list whose decoded value is reused when the broker answers exactly as last time: the
+   * idle survey re-reads every table, and parsing and mapping unchanged text was most of its CPU.
+   * The same row objects come back, so callers must not change them (the lists returned are copies);
+   * comparisons of unchanged rows can be remembered too (kinds/compare.ts sameAsLastTime).
+   */
+  async #listed<T>(path: string, query: Query, map: (parsed: any) => T): Promise<T | undefined> {
+    const res = await this.#call('GET', path, { query }, [200, 404]);
+    const id = `${path}?${JSON.stringify(query)}`;
+    if (res.status === 404) {
+      this.#lists.delete(id);
+      return undefined;
+    }
+    const now = Date.now();
+    const last = this.#lists.get(id);
+    if (last?.body === res.body) {
+      last.at = now;
+      return last.value as T;
+    }
+    const value = map(this.#parse(res, 'GET', path));
+    this.#lists.set(id, { body: res.body, value, at: now });
+    // Lists no longer read (a vhost without resources, a shrunk list's last pages) are let go.
+    for (const [k, v] of this.#lists) if (now - v.at > LIST_MEMO_MS) this.#lists.delete(k);
+    return value;
   }
 
   /** Forgets the cached version, e.g. after the broker was upgraded or replaced. */

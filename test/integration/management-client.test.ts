@@ -343,6 +343,18 @@ describe('queues', () => {
     expect(listed.find((q) => q.name === 'page-0007')).toMatchObject({ type: 'quorum', durable: true });
     expect(listed.find((q) => q.name === 'page-0001')).toMatchObject({ type: 'classic', auto_delete: false });
     expect(await pager.listQueues(`mc-nosuch-${suffix}`)).toEqual([]);
+
+    // Read again unchanged: the same row objects (nothing parsed again); a changed page is new.
+    const again = await pager.listQueues(vhost);
+    expect(again).not.toBe(queues); // the list is the caller's own
+    expect(again.length).toBe(queues.length);
+    again.forEach((q, i) => expect(q).toBe(queues[i]));
+    await pager.putQueue(vhost, 'page-0000-extra', { durable: true, auto_delete: false, arguments: {} });
+    const changed = await pager.listQueues(vhost);
+    expect(changed.map((q) => q.name)).toContain('page-0000-extra');
+    expect(changed.length).toBe(queues.length + 1);
+    expect(changed.find((q) => q.name === 'page-0001')).not.toBe(queues.find((q) => q.name === 'page-0001'));
+    expect(changed.find((q) => q.name === 'page-0001')).toEqual(queues.find((q) => q.name === 'page-0001'));
   });
 });
 

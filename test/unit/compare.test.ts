@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { applyLimits, limitsMatch, sameSet } from '../../src/kinds/compare.ts';
+import { applyLimits, limitsMatch, sameAsLastTime, sameSet } from '../../src/kinds/compare.ts';
 
 describe('limits', () => {
   it('match when set ones are equal and unset ones are absent or -1', () => {
@@ -28,5 +28,24 @@ describe('sameSet', () => {
     expect(sameSet(['a'], ['a', 'a'])).toBe(false);
     expect(sameSet([], [])).toBe(true);
     expect(sameSet(['a'], ['b'])).toBe(false);
+  });
+});
+
+describe('sameAsLastTime', () => {
+  it('compares again only when the resource or an input is another object', () => {
+    let calls = 0;
+    const check = (r: object, inputs: unknown[], result: boolean) =>
+      sameAsLastTime(r, inputs, () => (calls++, result));
+    const r = { spec: 1 };
+    const row = { durable: true };
+    const caps = {};
+    expect(check(r, [row, caps], true)).toBe(true);
+    expect(check(r, [row, caps], false)).toBe(true); // remembered: not compared again
+    expect(calls).toBe(1);
+    expect(check(r, [{ durable: true }, caps], false)).toBe(false); // an equal but new row
+    expect(calls).toBe(2);
+    expect(check({ spec: 1 }, [row, caps], true)).toBe(true); // a new resource object
+    expect(check(r, [row], true)).toBe(true); // other inputs
+    expect(calls).toBe(4);
   });
 });
