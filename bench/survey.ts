@@ -1,6 +1,6 @@
-// npm run bench -- --survey N: what one drift survey costs (requests, time) with 0 and N objects of
-// each routing kind (exchanges, bindings, policies, operator policies) declared in one vhost, on
-// the real broker. The objects are loaded with the management API; the survey runs against
+// npm run bench -- --survey N [--only-queues]: what one drift survey costs (requests, time, CPU) with
+// 0 and N objects of each routing kind (exchanges, bindings, policies, operator policies) and N
+// queues declared in one vhost, or N queues only, on the real broker. The objects are loaded with the management API; the survey runs against
 // in-memory resources that declare them, Ready, as the operator's caches would hold them.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,6 +16,7 @@ import { mgmt } from '../test/support/management.ts';
 const i = process.argv.indexOf('--survey');
 const N = Number(process.argv[i + 1] ?? 1000) || 1000;
 const VHOST = 'survey-bench';
+const ONLY_QUEUES = process.argv.includes('--only-queues');
 
 const dir = mkdtempSync(join(tmpdir(), 'warren-bench-survey-'));
 const env = await startEnvironment(dir);
@@ -50,10 +51,12 @@ try {
   const measure = async (label: string) => {
     await surveyor.survey('bench/local', client); // the marker is written once
     const runs = [];
-    for (let r = 0; r < 3; r++) runs.push(await surveyor.survey('bench/local', client));
+    for (let r = 0; r < 7; r++) runs.push(await surveyor.survey('bench/local', client));
     const last = runs[runs.length - 1]!;
+    const cpu = runs.map((x) => x.cpuMs).sort((a, b) => a - b);
     console.log(
       `${label}: ${last.requests} requests per survey, ${runs.map((x) => x.durationMs).join(' / ')} ms, ` +
+        `CPU ${cpu[3]} ms (median of 7), ` +
         `${last.managed} managed, ${last.drifted} drifted, ${last.unmanaged} unmanaged`,
     );
   };
@@ -125,6 +128,13 @@ try {
       definition: { 'max-length': 100 },
     });
   }
+  if (ONLY_QUEUES) {
+    defs.exchanges = [];
+    defs.bindings = [];
+    defs.policies = [];
+    for (const plural of ['rabbitexchanges', 'rabbitbindings', 'rabbitpolicies', 'rabbitoperatorpolicies'])
+      resources.get(plural)!.length = 0;
+  }
   // Loaded 8 at a time with warren's own client (it retries a request cut by a closing keep-alive connection).
   const loader = new ManagementClient({
     endpoint: env.broker.managementUrl,
@@ -139,7 +149,7 @@ try {
   const policies: Array<() => Promise<unknown>> = [];
   const objects: Array<() => Promise<unknown>> = [];
   for (const p of defs.policies) policies.push(() => put(`/policies/${VHOST}/${p.name}`, p));
-  for (let k = 0; k < N; k++)
+  for (let k = 0; k < (ONLY_QUEUES ? 0 : N); k++)
     policies.push(() =>
       put(`/operator-policies/${VHOST}/op-${k}`, {
         pattern: `^q-${k}$`,
@@ -161,7 +171,7 @@ try {
   await run(policies);
   await run(objects);
   await run(defs.bindings.map((b) => () => post(`/bindings/${VHOST}/e/${b.source}/q/${b.destination}`, b)));
-  await measure(`${N} of each (and ${N} queues)`);
+  await measure(ONLY_QUEUES ? `${N} queues` : `${N} of each (and ${N} queues)`);
 } finally {
   await env.stop();
   rmSync(dir, { recursive: true, force: true });
