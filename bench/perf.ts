@@ -354,16 +354,17 @@ async function scenario(env: Environment, kc: k8s.KubeConfig, spec: string, inde
       await sleep(200);
     }
     // The queues' vhost is declared too (as users do), and surveyed once before the clock starts.
-    const brokerStatus = async () =>
+    const statusOf = async (plural: string, name: string) =>
       (
         (await custom.getNamespacedCustomObject({
           group: GROUP,
           version: VERSION,
           namespace: ns,
-          plural: 'rabbitbrokers',
-          name: 'local',
+          plural,
+          name,
         })) as any
       ).status;
+    const brokerStatus = () => statusOf('rabbitbrokers', 'local');
     const lastSurvey = async () => (await brokerStatus())?.lastSurveyTime as string | undefined;
     if (what === 'queues') {
       await create(ns)({
@@ -376,15 +377,9 @@ async function scenario(env: Environment, kc: k8s.KubeConfig, spec: string, inde
       // surveys ending (the second started after the first ended). New queues in a vhost the last
       // survey read are declared without a read first.
       const vhostReady = async () =>
-        (
-          (await custom.getNamespacedCustomObject({
-            group: GROUP,
-            version: VERSION,
-            namespace: ns,
-            plural: 'rabbitvhosts',
-            name: 'vh',
-          })) as any
-        ).status?.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True');
+        (await statusOf('rabbitvhosts', 'vh'))?.conditions?.some(
+          (c: any) => c.type === 'Ready' && c.status === 'True',
+        );
       while (!(await vhostReady())) await sleep(500);
       for (let k = 0; k < 2; k++) {
         const before = await lastSurvey();
