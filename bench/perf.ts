@@ -15,7 +15,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { GROUP, VERSION } from '../src/api/common.ts';
+import { finalizerOf, GROUP, VERSION } from '../src/api/common.ts';
 import { hashPassword, ManagementClient } from '../src/rabbitmq/index.ts';
 import { Kube } from '../src/runtime/kube.ts';
 import { KubeConfig } from '../src/runtime/kubeconfig.ts';
@@ -249,7 +249,7 @@ async function scenario(env: Environment, kc: k8s.KubeConfig, spec: string, inde
   let t = Date.now();
   await pool(w.objects, PARALLEL, create(floorNs));
   const apiFloor = (Date.now() - t) / 1000;
-  if (POLICY) await finalizerPolicy(env, 'apply', `${tag}-policy`);
+  if (POLICY) await finalizerPolicy(env, kc, 'apply', `${tag}-policy`);
 
   // Floor 1b: the API server alone takes the writes the issue allows warren per object (create,
   // one finalizer write, one status write), each object's writes in order, at the same parallelism.
@@ -266,7 +266,7 @@ async function scenario(env: Environment, kc: k8s.KubeConfig, spec: string, inde
     if (!made.metadata.finalizers?.length)
       await kube.jsonPatch(ref, [
         { op: 'test', path: '/metadata/resourceVersion', value: made.metadata.resourceVersion },
-        { op: 'add', path: '/metadata/finalizers', value: [`${o.plural}.${GROUP}/finalizer`] },
+        { op: 'add', path: '/metadata/finalizers', value: [finalizerOf(o.plural)] },
       ]);
     await kube.patchStatus(ref, {
       observedGeneration: 1,
@@ -500,17 +500,20 @@ async function scenario(env: Environment, kc: k8s.KubeConfig, spec: string, inde
     await new Promise((r) => proc.once('exit', r));
     for (const v of w.vhosts) await client.deleteVhost(v).catch(() => undefined);
     client.close();
-    if (POLICY) await finalizerPolicy(env, 'delete', `${tag}-policy`);
+    if (POLICY) await finalizerPolicy(env, kc, 'delete', `${tag}-policy`);
   }
 }
 
 /** Applies (and waits until the API server uses it) or deletes deploy/optional/finalizer-policy.yaml. */
-async function finalizerPolicy(env: Environment, action: 'apply' | 'delete', probeNs: string) {
+async function finalizerPolicy(
+  env: Environment,
+  kc: k8s.KubeConfig,
+  action: 'apply' | 'delete',
+  probeNs: string,
+) {
   const file = join(REPO, 'deploy', 'optional', 'finalizer-policy.yaml');
   const args = ['--kubeconfig', env.controlPlane.kubeconfigPath, action, '-f', file];
   execFileSync(join(env.controlPlane.binDir, 'kubectl'), args);
-  const kc = new k8s.KubeConfig();
-  kc.loadFromFile(env.controlPlane.kubeconfigPath);
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const custom = kc.makeApiClient(k8s.CustomObjectsApi);
   if (action === 'apply') await core.createNamespace({ body: { metadata: { name: probeNs } } });

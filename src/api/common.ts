@@ -2,6 +2,8 @@ import { z } from 'zod';
 
 export const GROUP = 'warren.dev';
 export const VERSION = 'v1alpha1';
+/** The finalizer warren puts on a resource of this kind (deploy/optional/finalizer-policy.yaml builds the same). */
+export const finalizerOf = (plural: string) => `${plural}.${GROUP}/finalizer`;
 export const API_VERSION = `${GROUP}/${VERSION}`;
 
 /** One stable vocabulary for the Ready condition's reason, shared by every kind. */

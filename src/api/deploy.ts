@@ -241,13 +241,14 @@ export function installYaml(files: Map<string, string>): string {
 }
 
 /**
- * Every generated deploy file, by path relative to the repository. `crds` holds the CRD texts about to
+ * Every generated deploy file, by path relative to the repository, for every kind (`plurals`) and the
+ * kinds that carry a finalizer (`topologyPlurals`). `crds` holds the CRD texts about to
  * be written (install.yaml includes them), by the same kind of path; missing ones are read from disk.
  */
 export function deployFiles(
   plurals: string[],
+  topologyPlurals: string[],
   crds: Map<string, string> = new Map(),
-  topologyPlurals: string[] = plurals,
 ): Map<string, string> {
   const out = new Map<string, string>([
     ['crds/kustomization.yaml', crdKustomization(plurals)],

@@ -18,8 +18,8 @@ const wanted = new Map([
   ...crds,
   ...deployFiles(
     ALL_KINDS.map((k) => k.plural),
-    crds,
     TOPOLOGY_KINDS.map((k) => k.def.plural),
+    crds,
   ),
 ]);
 

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { GROUP, Reasons, type Reason, type Resource } from '../api/common.ts';
+import { finalizerOf, Reasons, type Reason, type Resource } from '../api/common.ts';
 import { ManagementError } from '../rabbitmq/index.ts';
 import type { Outcome, ReconcileContext } from '../runtime/controller.ts';
 import type { Recorder } from '../runtime/events.ts';
@@ -119,7 +119,7 @@ export class TopologyReconciler {
     this.kind = kind;
     this.get = get;
     this.d = deps;
-    this.finalizer = `${kind.def.plural}.${GROUP}/finalizer`;
+    this.finalizer = finalizerOf(kind.def.plural);
   }
 
   get plural(): string {

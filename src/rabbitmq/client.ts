@@ -628,7 +628,7 @@ export class ManagementClient {
   }
 
   async listUsers(): Promise<UserInfo[]> {
-    return [...((await this.#listed(api`/users`, {}, (rows: any[]) => rows.map(toUser))) ?? [])];
+    return this.#listedRows(api`/users`, toUser);
   }
 
   /**
@@ -788,9 +788,7 @@ export class ManagementClient {
 
   /** Every binding in a vhost, the default exchange's implicit ones included. */
   async listBindings(vhost: string): Promise<BindingInfo[]> {
-    return [
-      ...((await this.#listed(api`/bindings/${vhost}`, {}, (rows: any[]) => rows.map(toBinding))) ?? []),
-    ];
+    return this.#listedRows(api`/bindings/${vhost}`, toBinding);
   }
 
   /** The bindings from one exchange to one queue or exchange. */
@@ -835,7 +833,7 @@ export class ManagementClient {
 
   /** Every policy (or operator policy) of the broker, all vhosts. */
   async listPolicies(kind: PolicyKind): Promise<PolicyInfo[]> {
-    return [...((await this.#listed(POLICY_PATHS[kind], {}, (rows: any[]) => rows.map(toPolicy))) ?? [])];
+    return this.#listedRows(POLICY_PATHS[kind], toPolicy);
   }
 
   putPolicy(kind: PolicyKind, vhost: string, name: string, body: PolicyBody): Promise<'created' | 'updated'> {
@@ -961,6 +959,11 @@ export class ManagementClient {
     // Lists no longer read (a vhost without resources, a shrunk list's last pages) are let go.
     for (const [k, v] of this.#lists) if (now - v.at > LIST_MEMO_MS) this.#lists.delete(k);
     return value;
+  }
+
+  /** An unpaged list read through #listed, each row mapped; a copy of the list, [] on 404. */
+  async #listedRows<T>(path: string, map: (raw: any) => T): Promise<T[]> {
+    return [...((await this.#listed(path, {}, (rows: any[]) => rows.map(map))) ?? [])];
   }
 
   /** Forgets the cached version, e.g. after the broker was upgraded or replaced. */

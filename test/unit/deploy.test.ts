@@ -253,7 +253,6 @@ describe('deploy/: generated files, kustomization and install.yaml', () => {
     // The CRD texts come from disk here (crds.test.ts checks those against the schemas).
     for (const [path, text] of deployFiles(
       ALL_KINDS.map((k) => k.plural),
-      undefined,
       TOPOLOGY_KINDS.map((k) => k.def.plural),
     )) {
       expect(readFileSync(join(ROOT, path), 'utf8'), `${path} is stale: npm run gen:crds`).toBe(text);
@@ -262,6 +261,7 @@ describe('deploy/: generated files, kustomization and install.yaml', () => {
 
   it('a kind added to ALL_KINDS gets its CRD listed and its RBAC rules without a hand edit', () => {
     const files = deployFiles(
+      ['rabbitwidgets', ...plurals],
       ['rabbitwidgets', ...plurals],
       new Map([['crds/warren.dev_rabbitwidgets.yaml', 'kind: X\n']]),
     );
@@ -282,6 +282,7 @@ describe('deploy/: generated files, kustomization and install.yaml', () => {
 
   it('the namespaced installation has Roles only, covering every kind, and nothing cluster-scoped', () => {
     const files = deployFiles(
+      ['rabbitwidgets', ...plurals],
       ['rabbitwidgets', ...plurals],
       new Map([['crds/warren.dev_rabbitwidgets.yaml', 'kind: X\n']]),
     );
