@@ -1,4 +1,4 @@
-// npm run bench [-- --scenarios LIST | --queues N | --secrets N | --survey N]: warren at scale on a
+// npm run bench [-- --scenarios LIST | --queues N | --secrets N | --survey N | --list-cost N]: warren at scale on a
 // real control plane and broker (loopback only). The default is bench/perf.ts. `--queues N` measures:
 // convergence of N RabbitQueues, the drift survey's cost, repair latency of a deleted
 // queue, and the broker writes an operator restart makes when everything is in place (should be 0).
@@ -23,6 +23,11 @@ if (process.argv.includes('--secrets')) {
 }
 if (process.argv.includes('--survey')) {
   await import('./survey.ts');
+  process.exit(0);
+}
+// `--list-cost N`: the broker's CPU for reading N queues in pages or in one request (bench/list-cost.ts).
+if (process.argv.includes('--list-cost')) {
+  await import('./list-cost.ts');
   process.exit(0);
 }
 // Without --queues: the throughput, CPU, memory and requests table against measured floors

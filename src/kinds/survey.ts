@@ -43,7 +43,7 @@ type Member = { k: SurveyedKind; resources: Resource<any, any>[] };
 
 /**
  * Finds drift with bulk reads per broker: the tables the kinds declare, broker-wide ones once and
- * vhost-wide ones once per vhost holding managed objects (no stats, basic columns, paged). It
+ * vhost-wide ones once per vhost holding managed objects (no stats, basic columns, one request per list). It
  * queues exactly the resources whose object is missing or differs and never writes topology:
  * repairs go through the normal reconcile.
  */

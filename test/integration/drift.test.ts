@@ -147,7 +147,7 @@ describe('drift repair', () => {
     );
     expect(settled.status.lastSurveyTime).toMatch(/Z$/);
     // One marker read, nine broker-wide lists (vhosts, users, their limits, permissions, topic
-    // permissions, policies, operator policies, runtime parameters), and one page each of queues,
+    // permissions, policies, operator policies, runtime parameters), and one list each of queues,
     // exchanges and bindings for the one managed vhost. (Shovel and federation link states are
     // read only while such resources exist.)
     expect(settled.status.survey.requests).toBe(13);

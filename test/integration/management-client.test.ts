@@ -320,7 +320,7 @@ describe('queues', () => {
     expect(await client.deleteQueue(vhost, 'never-existed')).toBe(false);
   });
 
-  it('lists more than one page of queues cheaply', async () => {
+  it('lists more queues than a page holds in one request', async () => {
     const pager = clientWith({ maxConcurrentRequests: 8 });
     const names = Array.from({ length: 520 }, (_, i) => `page-${String(i).padStart(4, '0')}`);
     await pool(names, 16, (n) =>
@@ -338,13 +338,13 @@ describe('queues', () => {
     const listed = queues.filter((q) => q.name.startsWith('page-'));
     expect(listed.map((q) => q.name).sort()).toEqual(names);
     expect(new Set(listed.map((q) => q.name)).size).toBe(520);
-    // overview (for the version) + 2 pages
-    expect((pager.stats.byMethod.GET ?? 0) - before).toBe(3);
+    // overview (for the version) + one list request, though 520 would be two of the broker's pages
+    expect((pager.stats.byMethod.GET ?? 0) - before).toBe(2);
     expect(listed.find((q) => q.name === 'page-0007')).toMatchObject({ type: 'quorum', durable: true });
     expect(listed.find((q) => q.name === 'page-0001')).toMatchObject({ type: 'classic', auto_delete: false });
     expect(await pager.listQueues(`mc-nosuch-${suffix}`)).toEqual([]);
 
-    // Read again unchanged: the same row objects (nothing parsed again); a changed page is new.
+    // Read again unchanged: the same row objects (nothing parsed again); a changed list is new.
     const again = await pager.listQueues(vhost);
     expect(again).not.toBe(queues); // the list is the caller's own
     expect(again.length).toBe(queues.length);

@@ -41,7 +41,7 @@ afterEach(async () => {
   for (const s of servers.splice(0)) await new Promise((r) => s.close(r));
 });
 
-async function fakeBroker(version = '3.10.8', pageSize = 2) {
+async function fakeBroker(version = '3.10.8') {
   const state: FakeBroker = { version, queues: new Map(), requests: [] };
   const server = createServer((req, res) => {
     const url = new URL(req.url!, 'http://x');
@@ -75,13 +75,14 @@ async function fakeBroker(version = '3.10.8', pageSize = 2) {
     )
       return json([]);
     if (p === '/api/queues/v') {
-      // Paged as the broker does: page and page_size, page_count.
+      // Paged as the broker does when asked for a page (warren should not ask: see listQueues).
       const all = [...state.queues.values()];
-      const page = Number(url.searchParams.get('page') ?? 1);
-      const size = Math.min(Number(url.searchParams.get('page_size') ?? 100), pageSize);
+      const page = url.searchParams.get('page');
+      if (page === null) return json(all);
+      const size = Math.min(Number(url.searchParams.get('page_size') ?? 100), 2);
       return json({
-        items: all.slice((page - 1) * size, page * size),
-        page,
+        items: all.slice((Number(page) - 1) * size, Number(page) * size),
+        page: Number(page),
         page_count: Math.max(1, Math.ceil(all.length / size)),
         total_count: all.length,
       });
@@ -137,8 +138,9 @@ describe('Surveyor', () => {
     state.requests.length = 0;
     const first = await surveyor.survey('ns/b', client);
     expect(first).toMatchObject({ managed: 3, drifted: 0, repaired: 0, unmanaged: 2, resetDetected: false });
-    // Marker GET + PUT, the broker-wide tables, and the queue list of vhost v in pages of two.
-    expect(state.requests.filter((r) => r === 'GET /api/queues/v')).toHaveLength(2);
+    // Marker GET + PUT, the broker-wide tables, and the queue list of vhost v in one request
+    // (the fake would page it in pages of two if asked).
+    expect(state.requests.filter((r) => r === 'GET /api/queues/v')).toHaveLength(1);
     expect(first.requests).toBe(state.requests.length);
     expect(enqueued).toEqual([]);
 
