@@ -11,7 +11,7 @@
 // the last Ready.
 import * as k8s from '@kubernetes/client-node';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -36,6 +36,9 @@ const SURVEY = '30s';
 // (which stays the plain API server's) and removed after the scenario: the API server then gives
 // each new object warren's finalizer, and both warren and the writes floor skip that write.
 const POLICY = argv.includes('--finalizer-policy');
+const NO_FLOORS = argv.includes('--no-floors');
+// --operator-log FILE: the operator's stdout (its log, and what --node-args "--trace-gc" prints).
+const OPERATOR_LOG = opt('operator-log', '');
 // The operator runs as the image runs it: the compiled JavaScript, with the image's NODE_OPTIONS.
 buildDist();
 const IMAGE_ENV = imageEnv();
@@ -242,64 +245,72 @@ async function scenario(env: Environment, kc: k8s.KubeConfig, spec: string, inde
       body: { metadata: { name: s.name }, stringData: { password: s.password } },
     });
 
-  // Floor 1: the API server alone accepts the objects.
-  const floorNs = `${tag}-floor`;
-  await core.createNamespace({ body: { metadata: { name: floorNs } } });
-  await pool(w.secrets, PARALLEL, secret(floorNs));
-  let t = Date.now();
-  await pool(w.objects, PARALLEL, create(floorNs));
-  const apiFloor = (Date.now() - t) / 1000;
-  if (POLICY) await finalizerPolicy(env, kc, 'apply', `${tag}-policy`);
+  // --no-floors (for profiling warren): the floors are left out and reported as NaN.
+  let apiFloor = NaN;
+  let apiWritesFloor = NaN;
+  let brokerFloor = NaN;
+  if (NO_FLOORS) {
+    if (POLICY) await finalizerPolicy(env, kc, 'apply', `${tag}-policy`);
+  } else {
+    // Floor 1: the API server alone accepts the objects.
+    const floorNs = `${tag}-floor`;
+    await core.createNamespace({ body: { metadata: { name: floorNs } } });
+    await pool(w.secrets, PARALLEL, secret(floorNs));
+    let t = Date.now();
+    await pool(w.objects, PARALLEL, create(floorNs));
+    apiFloor = (Date.now() - t) / 1000;
+    if (POLICY) await finalizerPolicy(env, kc, 'apply', `${tag}-policy`);
 
-  // Floor 1b: the API server alone takes the writes the issue allows warren per object (create,
-  // one finalizer write, one status write), each object's writes in order, at the same parallelism.
-  const writesNs = `${tag}-writes`;
-  await core.createNamespace({ body: { metadata: { name: writesNs } } });
-  await pool(w.secrets, PARALLEL, secret(writesNs));
-  const kube = new Kube(KubeConfig.fromFile(env.controlPlane.kubeconfigPath));
-  t = Date.now();
-  await pool(w.objects, PARALLEL, async (o) => {
-    const made = (await create(writesNs)(o)) as {
-      metadata: { resourceVersion: string; finalizers?: string[] };
-    };
-    const ref = { plural: o.plural, namespace: writesNs, name: o.name };
-    if (!made.metadata.finalizers?.length)
-      await kube.jsonPatch(ref, [
-        { op: 'test', path: '/metadata/resourceVersion', value: made.metadata.resourceVersion },
-        { op: 'add', path: '/metadata/finalizers', value: [finalizerOf(o.plural)] },
-      ]);
-    await kube.patchStatus(ref, {
-      observedGeneration: 1,
-      conditions: [
-        {
-          type: 'Ready',
-          status: 'True',
-          reason: 'Reconciled',
-          message: 'applied to the broker',
-          observedGeneration: 1,
-          lastTransitionTime: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
-        },
-      ],
+    // Floor 1b: the API server alone takes the writes the issue allows warren per object (create,
+    // one finalizer write, one status write), each object's writes in order, at the same parallelism.
+    const writesNs = `${tag}-writes`;
+    await core.createNamespace({ body: { metadata: { name: writesNs } } });
+    await pool(w.secrets, PARALLEL, secret(writesNs));
+    const kube = new Kube(KubeConfig.fromFile(env.controlPlane.kubeconfigPath));
+    t = Date.now();
+    await pool(w.objects, PARALLEL, async (o) => {
+      const made = (await create(writesNs)(o)) as {
+        metadata: { resourceVersion: string; finalizers?: string[] };
+      };
+      const ref = { plural: o.plural, namespace: writesNs, name: o.name };
+      if (!made.metadata.finalizers?.length)
+        await kube.jsonPatch(ref, [
+          { op: 'test', path: '/metadata/resourceVersion', value: made.metadata.resourceVersion },
+          { op: 'add', path: '/metadata/finalizers', value: [finalizerOf(o.plural)] },
+        ]);
+      await kube.patchStatus(ref, {
+        observedGeneration: 1,
+        conditions: [
+          {
+            type: 'Ready',
+            status: 'True',
+            reason: 'Reconciled',
+            message: 'applied to the broker',
+            observedGeneration: 1,
+            lastTransitionTime: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+          },
+        ],
+      });
     });
-  });
-  const apiWritesFloor = (Date.now() - t) / 1000;
-  // Its finalizers would hold the namespace's deletion: clear them (not timed).
-  await pool(w.objects, PARALLEL, (o) =>
-    kube.jsonPatch({ plural: o.plural, namespace: writesNs, name: o.name }, [
-      { op: 'remove', path: '/metadata/finalizers' },
-    ]),
-  );
+    apiWritesFloor = (Date.now() - t) / 1000;
+    // Its finalizers would hold the namespace's deletion: clear them (not timed).
+    await pool(w.objects, PARALLEL, (o) =>
+      kube.jsonPatch({ plural: o.plural, namespace: writesNs, name: o.name }, [
+        { op: 'remove', path: '/metadata/finalizers' },
+      ]),
+    );
 
-  // Floor 2: the broker alone takes the declarations, in phases (vhosts; queues, exchanges, users;
-  // bindings, permissions).
-  if (what === 'queues') await client.putVhost(w.vhosts[0]!, { description: '', tags: [] });
-  t = Date.now();
-  for (const phase of w.declare) await pool(phase, BROKER_CONCURRENCY, (d) => d(client));
-  const brokerFloor = (Date.now() - t) / 1000;
-  // Clear the broker so warren starts from nothing.
-  for (const v of w.vhosts) await client.deleteVhost(v);
-  for (const s of w.objects.filter((o) => o.plural === 'rabbitusers'))
-    await client.deleteUser(String(s.spec.username));
+    // Floor 2: the broker alone takes the declarations, in phases (vhosts; queues, exchanges, users;
+    // bindings, permissions).
+    if (what === 'queues') await client.putVhost(w.vhosts[0]!, { description: '', tags: [] });
+    t = Date.now();
+    for (const phase of w.declare) await pool(phase, BROKER_CONCURRENCY, (d) => d(client));
+    brokerFloor = (Date.now() - t) / 1000;
+    // Clear the broker so warren starts from nothing.
+    for (const v of w.vhosts) await client.deleteVhost(v);
+    for (const s of w.objects.filter((o) => o.plural === 'rabbitusers'))
+      await client.deleteUser(String(s.spec.username));
+  }
 
   // warren.
   const ns = `${tag}-warren`;
@@ -339,7 +350,7 @@ async function scenario(env: Environment, kc: k8s.KubeConfig, spec: string, inde
       // Settings under test can be passed through (the defaults are what is measured otherwise).
       ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('WARREN_'))),
     },
-    stdio: ['ignore', 'ignore', 'inherit'],
+    stdio: ['ignore', OPERATOR_LOG ? openSync(OPERATOR_LOG, 'a') : 'ignore', 'inherit'],
   });
   const pid = proc.pid!;
   try {
@@ -425,7 +436,7 @@ async function scenario(env: Environment, kc: k8s.KubeConfig, spec: string, inde
       for (const plural of plurals) watch(plural);
     });
     await sleep(500);
-    t = Date.now();
+    const t = Date.now();
     await pool(w.objects, PARALLEL, create(ns));
     const createSeconds = (Date.now() - t) / 1000;
     const total = w.objects.length;

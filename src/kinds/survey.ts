@@ -40,6 +40,7 @@ const MARKER = 'warren.dev-broker-id';
 const SAMPLE = 10;
 
 type Member = { k: SurveyedKind; resources: Resource<any, any>[] };
+type KeyedTable = { scopes: Array<string | undefined>; rows: unknown[]; map: Map<string, unknown> };
 
 /**
  * Finds drift with bulk reads per broker: the tables the kinds declare, broker-wide ones once and
@@ -58,7 +59,12 @@ export class Surveyor {
   private readonly unmanagedByVhost = new Map<string, Map<string, UnmanagedSummary>>();
   /** Per broker, the keys each table held at the last survey and the vhosts read, to tell new objects absent. */
   private readonly lastOk = new Map<string, number>();
-  private readonly present = new Map<string, { tables: Map<Table, Set<string>>; readable: Set<string> }>();
+  private readonly present = new Map<
+    string,
+    { tables: Map<Table, ReadonlyMap<string, unknown>>; readable: Set<string> }
+  >();
+  /** Per broker, each table as last read: the rows and the map of them by key. */
+  private readonly keyed = new Map<string, Map<Table, KeyedTable>>();
 
   constructor(opts: { kinds: SurveyedKind[]; secrets: SecretCache; refs: Refs; log: Logger }) {
     this.kinds = opts.kinds;
@@ -88,7 +94,7 @@ export class Surveyor {
     const vhosts = this.vhostsOf(members);
     const { result, requests } = await countRequests(async () => {
       const reset = await this.checkMarker(brokerKey, client);
-      return { reset, tables: await this.read(client, members, vhosts) };
+      return { reset, tables: await this.read(brokerKey, client, members, vhosts) };
     });
     const { reset: resetDetected, tables } = result;
     if (resetDetected) {
@@ -97,14 +103,14 @@ export class Surveyor {
     }
 
     const snap = snapshotOf(await client.capabilities(), tables);
-    const present = new Map([...tables].map(([t, rows]) => [t, new Set(rows.keys())]));
-    const existing = [...present].find(([t]) => t.name === 'vhosts')?.[1];
+    const existing = [...tables].find(([t]) => t.name === 'vhosts')?.[1];
     this.present.set(brokerKey, {
-      tables: present,
+      tables,
       // The vhosts that were read (resources declare objects in them) and exist.
       readable: new Set([...vhosts].filter((v) => existing?.has(key(v)))),
     });
     const drifted = new Set<string>();
+    const ctx = { secrets: this.secrets, lookup: this.refs.lookup };
     for (const { k, resources } of members) {
       if (!k.kind.inSync) continue;
       for (const r of resources) {
@@ -112,7 +118,10 @@ export class Surveyor {
         // state is what keeps them from Ready (a shovel that cannot connect): it may change.
         if (r.status?.observedGeneration !== r.metadata.generation) continue;
         if (!isReady(r) && !k.kind.check) continue;
-        if (await k.kind.inSync(r, snap, { secrets: this.secrets, lookup: this.refs.lookup })) continue;
+        // Awaited only when it is a promise (a user's password check): 10,000 awaits of plain
+        // booleans would be 10,000 trips through the microtask queue.
+        const checked = k.kind.inSync(r, snap, ctx);
+        if (checked instanceof Promise ? await checked : checked) continue;
         drifted.add(`${k.kind.def.plural}|${keyOf(r)}`);
         k.enqueue(keyOf(r));
       }
@@ -175,6 +184,7 @@ export class Surveyor {
   }
 
   private async read(
+    brokerKey: string,
     client: ManagementClient,
     members: Member[],
     vhosts: Set<string>,
@@ -183,17 +193,29 @@ export class Surveyor {
     const tables = [...new Set(this.kinds.flatMap((k) => k.kind.tables ?? []))].filter(
       (t) => !t.whenDeclared || declared.has(t),
     );
-    const reads = tables.flatMap((t): Array<{ t: Table; vhost: string | undefined }> =>
-      t.scope === 'broker' ? [{ t, vhost: undefined }] : [...vhosts].map((vhost) => ({ t, vhost })),
-    );
-    const out = new Map<Table, Map<string, unknown>>(tables.map((t) => [t, new Map()]));
+    const last = this.keyed.get(brokerKey);
+    const now = new Map<Table, KeyedTable>();
     await Promise.all(
-      reads.map(async ({ t, vhost }) => {
-        const rows = out.get(t)!;
-        for (const [parts, row] of await t.read(client, vhost)) rows.set(key(...parts), row);
+      tables.map(async (t) => {
+        const scopes = t.scope === 'broker' ? [undefined] : [...vhosts];
+        const reads = await Promise.all(scopes.map((vhost) => t.read(client, vhost)));
+        const rows = reads.flat();
+        // The very rows of last time (the client hands back the same objects while the broker
+        // answers the same): last time's keyed table serves again. Building and then dropping a
+        // map of 10,000 keys per survey was what kept the garbage collector busy.
+        const before = last?.get(t);
+        const same =
+          before?.scopes.join('\n') === scopes.join('\n') &&
+          before.rows.length === rows.length &&
+          rows.every(([, row], i) => row === before.rows[i]);
+        if (same) return void now.set(t, before);
+        const map = new Map<string, unknown>();
+        for (const [parts, row] of rows) map.set(key(...parts), row);
+        now.set(t, { scopes, rows: rows.map(([, row]) => row), map });
       }),
     );
-    return out;
+    this.keyed.set(brokerKey, now);
+    return new Map([...now].map(([t, k]) => [t, k.map]));
   }
 
   /** The vhosts the resources declare objects in: the survey reads their tables. */
@@ -278,6 +300,7 @@ export class Surveyor {
     this.repaired.delete(brokerKey);
     this.unmanagedByVhost.delete(brokerKey);
     this.present.delete(brokerKey);
+    this.keyed.delete(brokerKey);
     this.lastOk.delete(brokerKey);
   }
 }

@@ -257,9 +257,19 @@ interface RequestOptions {
 
 type HttpMethod = 'GET' | 'PUT' | 'POST' | 'DELETE';
 
-interface RawResponse {
-  status: number;
-  body: string;
+/** An answer as received; its text is decoded only when asked for (an unchanged list never is). */
+class RawResponse {
+  readonly status: number;
+  readonly bytes: Buffer;
+  #text: string | undefined;
+  constructor(status: number, bytes: Buffer) {
+    this.status = status;
+    this.bytes = bytes;
+  }
+
+  get body(): string {
+    return (this.#text ??= this.bytes.toString('utf8'));
+  }
 }
 
 const DEFAULT_CONCURRENCY = 8;
@@ -417,7 +427,7 @@ export class ManagementClient {
   #closing: { done: Promise<void>; resolve: () => void } | undefined;
   #capabilities: Promise<Capabilities> | undefined;
   /** The last body and decoded value of each list read, by path and query (see #listed). */
-  readonly #lists = new Map<string, { body: string; value: unknown; at: number }>();
+  readonly #lists = new Map<string, { bytes: Buffer; value: unknown; at: number }>();
 
   constructor(options: ManagementClientOptions) {
     const url = new URL(options.endpoint);
@@ -927,12 +937,13 @@ export class ManagementClient {
     }
     const now = Date.now();
     const last = this.#lists.get(id);
-    if (last?.body === res.body) {
+    // Compared as bytes: an unchanged answer is never decoded into a string.
+    if (last?.bytes.equals(res.bytes)) {
       last.at = now;
       return last.value as T;
     }
     const value = map(this.#parse(res, 'GET', path));
-    this.#lists.set(id, { body: res.body, value, at: now });
+    this.#lists.set(id, { bytes: res.bytes, value, at: now });
     // Lists no longer read (a vhost that no longer holds resources) are let go.
     for (const [k, v] of this.#lists) if (now - v.at > LIST_MEMO_MS) this.#lists.delete(k);
     return value;
@@ -1033,7 +1044,7 @@ export class ManagementClient {
           signal,
         });
         try {
-          return { status: res.statusCode, body: await res.body.text() };
+          return new RawResponse(res.statusCode, Buffer.from(await res.body.arrayBuffer()));
         } catch (err) {
           throw new ResponseStarted(err);
         }
