@@ -2,7 +2,7 @@ import { RabbitBinding, type RabbitBindingSpec } from '../api/binding.ts';
 import type { Resource } from '../api/common.ts';
 import type { BindingBody, BindingInfo, DestinationType, ManagementClient } from '../rabbitmq/index.ts';
 import { canonical, sameJson } from './compare.ts';
-import { claim, depKeys, type Table, type TopologyKind } from './types.ts';
+import { claim, depKeys, type Table, type TopologyKind, entries } from './types.ts';
 
 // Bindings have no name in the broker: a binding is its source, destination, routing key and
 // arguments. A resource whose spec changes declares a new binding, and the old one goes.
@@ -25,7 +25,9 @@ export const bindingsTable: Table<BindingInfo> = {
   scope: 'vhost',
   // The default exchange's implicit binding of every queue is not a declarable binding.
   read: async (client, vhost) =>
-    (await client.listBindings(vhost!)).filter((b) => b.source !== '').map((b) => [rowKey(vhost!, b), b]),
+    entries(bindingsTable, await client.listBindings(vhost!), (b) =>
+      b.source === '' ? undefined : [rowKey(vhost!, b), b],
+    ),
 };
 
 /** A binding's row key in the survey's table and (after 'binding') its identity. */

@@ -2,7 +2,7 @@ import { RabbitExchange, type RabbitExchangeSpec } from '../api/exchange.ts';
 import type { Resource } from '../api/common.ts';
 import { ManagementError, type ExchangeBody, type ExchangeInfo } from '../rabbitmq/index.ts';
 import { differing, sameAsLastTime, sameJson, type Difference } from './compare.ts';
-import { claim, depKeys, type Table, type TopologyKind } from './types.ts';
+import { claim, depKeys, type Table, type TopologyKind, entries } from './types.ts';
 
 export interface Desired extends ExchangeBody {
   vhost: string;
@@ -15,9 +15,9 @@ export const exchangesTable: Table<ExchangeInfo> = {
   scope: 'vhost',
   // The default exchange and amq.* belong to the broker: not rows anyone could declare.
   read: async (client, vhost) =>
-    (await client.listExchanges(vhost!))
-      .filter((x) => x.name !== '' && !x.name.startsWith('amq.'))
-      .map((x) => [[x.vhost, x.name], x]),
+    entries(exchangesTable, await client.listExchanges(vhost!), (x) =>
+      x.name === '' || x.name.startsWith('amq.') ? undefined : [[x.vhost, x.name], x],
+    ),
 };
 
 export const exchangeName = (r: Resource<RabbitExchangeSpec>) => r.spec.name ?? r.metadata.name;

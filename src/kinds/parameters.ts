@@ -5,7 +5,7 @@ import { Reasons, type Resource } from '../api/common.ts';
 import { ManagementError, type ManagementClient } from '../rabbitmq/index.ts';
 import { findCondition } from '../runtime/conditions.ts';
 import { canonical } from './compare.ts';
-import type { NotWorking, Table } from './types.ts';
+import { entries, type NotWorking, type Table } from './types.ts';
 
 const COMPONENTS = new Set(['shovel', 'federation-upstream', 'federation-upstream-set']);
 
@@ -15,9 +15,9 @@ export const parametersTable: Table<unknown> = {
   noun: 'parameter',
   scope: 'broker',
   read: async (client: ManagementClient) =>
-    (await client.listParameters())
-      .filter((p) => COMPONENTS.has(p.component))
-      .map((p) => [[p.component, p.vhost, p.name], p.value]),
+    entries(parametersTable, await client.listParameters(), (p) =>
+      COMPONENTS.has(p.component) ? [[p.component, p.vhost, p.name], p.value] : undefined,
+    ),
 };
 
 /** Parameter values compare as JSON, key order aside. */

@@ -11,7 +11,7 @@ import {
   waitIfMissing,
   type Subject,
 } from './subject.ts';
-import { claim, type Refs, type Table, type TopologyKind } from './types.ts';
+import { claim, type Refs, type Table, type TopologyKind, entries } from './types.ts';
 
 export interface Desired extends Subject {
   configure: string;
@@ -23,7 +23,8 @@ export const permissionsTable: Table<Permission> = {
   name: 'permissions',
   noun: 'permission',
   scope: 'broker',
-  read: async (client) => (await client.listPermissions()).map((p) => [[p.vhost, p.user], p]),
+  read: async (client) =>
+    entries(permissionsTable, await client.listPermissions(), (p) => [[p.vhost, p.user], p]),
 };
 
 /** The permission the spec declares, references resolved from the referenced resources' specs. */

@@ -4,7 +4,7 @@ import { RabbitOperatorPolicy, RabbitPolicy, type RabbitPolicySpec } from '../ap
 import type { PolicyBody, PolicyInfo, PolicyKind } from '../rabbitmq/index.ts';
 import { differing, sameAsLastTime, sameJson, type Difference } from './compare.ts';
 import { ManagementError } from '../rabbitmq/index.ts';
-import { Blocked, claim, depKeys, type Table, type TopologyKind } from './types.ts';
+import { Blocked, claim, depKeys, type Table, type TopologyKind, entries } from './types.ts';
 
 export interface Desired extends PolicyBody {
   vhost: string;
@@ -35,12 +35,15 @@ export const differences = (d: Desired, a: PolicyInfo): Difference[] =>
 
 const matches = (d: Desired, a: PolicyInfo) => !differences(d, a).length;
 
-const policyTable = (kind: PolicyKind, noun: string): Table<PolicyInfo> => ({
-  name: kind === 'policy' ? 'policies' : 'operatorPolicies',
-  noun,
-  scope: 'broker',
-  read: async (client) => (await client.listPolicies(kind)).map((p) => [[p.vhost, p.name], p]),
-});
+function policyTable(kind: PolicyKind, noun: string): Table<PolicyInfo> {
+  const table: Table<PolicyInfo> = {
+    name: kind === 'policy' ? 'policies' : 'operatorPolicies',
+    noun,
+    scope: 'broker',
+    read: async (client) => entries(table, await client.listPolicies(kind), (p) => [[p.vhost, p.name], p]),
+  };
+  return table;
+}
 
 export const policiesTable = policyTable('policy', 'policy');
 export const operatorPoliciesTable = policyTable('operator-policy', 'operator policy');

@@ -11,7 +11,7 @@ import {
   settle,
   showsVerdict,
 } from './parameters.ts';
-import { Blocked, claim, depKeys, type NotWorking, type Table, type TopologyKind } from './types.ts';
+import { Blocked, claim, depKeys, type NotWorking, type Table, type TopologyKind, entries } from './types.ts';
 import { localVhost, readUris, safe, uriValue, urisFrom, type SecretUris } from './uris.ts';
 
 // A dynamic shovel is the runtime parameter shovel/<vhost>/<name>; the broker runs it. Ready
@@ -44,7 +44,8 @@ const shovelStatusTable: Table<ShovelStatus> = {
   scope: 'broker',
   settings: true,
   whenDeclared: true,
-  read: async (client) => ((await client.listShovelStatus()) ?? []).map((s) => [[s.vhost, s.name], s]),
+  read: async (client) =>
+    entries(shovelStatusTable, (await client.listShovelStatus()) ?? [], (s) => [[s.vhost, s.name], s]),
 };
 
 export const shovelName = (r: Shovel) => r.spec.name ?? r.metadata.name;

@@ -40,7 +40,18 @@ const MARKER = 'warren.dev-broker-id';
 const SAMPLE = 10;
 
 type Member = { k: SurveyedKind; resources: Resource<any, any>[] };
-type KeyedTable = { scopes: Array<string | undefined>; rows: unknown[]; map: Map<string, unknown> };
+type Unmanaged = { total: number; byVhost: Map<string, UnmanagedSummary> };
+type Round = {
+  lists: ReadonlyArray<ReadonlyArray<Resource<any, any>>>;
+  claimed: Set<string>;
+  tables: Map<Table, Map<string, unknown>>;
+  unmanaged: Unmanaged;
+};
+type KeyedTable = {
+  scopes: Array<string | undefined>;
+  reads: ReadonlyArray<ReadonlyArray<[string[], unknown]>>;
+  map: Map<string, unknown>;
+};
 
 /**
  * Finds drift with bulk reads per broker: the tables the kinds declare, broker-wide ones once and
@@ -65,6 +76,8 @@ export class Surveyor {
   >();
   /** Per broker, each table as last read: the rows and the map of them by key. */
   private readonly keyed = new Map<string, Map<Table, KeyedTable>>();
+  /** Per broker, what the last survey worked from and what it made of it (see surveyOnce). */
+  private readonly lastRound = new Map<string, Round>();
 
   constructor(opts: { kinds: SurveyedKind[]; secrets: SecretCache; refs: Refs; log: Logger }) {
     this.kinds = opts.kinds;
@@ -85,9 +98,10 @@ export class Surveyor {
   private async surveyOnce(brokerKey: string, client: ManagementClient): Promise<SurveyResult> {
     const started = Date.now();
     const cpu0 = process.cpuUsage();
-    const members: Member[] = this.kinds.map((k) => ({
+    const lists = this.kinds.map((k) => k.list());
+    const members: Member[] = this.kinds.map((k, i) => ({
       k,
-      resources: k.list().filter((r) => k.brokerOf(r) === brokerKey && !r.metadata.deletionTimestamp),
+      resources: lists[i]!.filter((r) => k.brokerOf(r) === brokerKey && !r.metadata.deletionTimestamp),
     }));
     const managed = members.reduce((n, m) => n + m.resources.length, 0);
 
@@ -140,7 +154,23 @@ export class Surveyor {
     this.lastDrifted.set(brokerKey, drifted);
     if (drifted.size) this.log.info({ broker: brokerKey, drifted: [...drifted].slice(0, 20) }, 'drift found');
 
-    const { total, byVhost } = this.unmanaged(tables, members);
+    // Idle, the resources (informers replace one that changes) and the broker's rows are the very
+    // objects of last time: the claims, and then what no resource claims, are the same too.
+    const round = this.lastRound.get(brokerKey);
+    const sameResources = !!round && lists.every((l, i) => sameItems(l, round.lists[i]!));
+    const claimed = sameResources ? round.claimed : this.claimed(members);
+    const sameRows =
+      !!round &&
+      tables.size === round.tables.size &&
+      [...tables].every(([t, m]) => round.tables.get(t) === m);
+    const { total, byVhost } = sameResources && sameRows ? round.unmanaged : this.unmanaged(tables, claimed);
+    // Copies: a list handed out may be the caller's own array, changed in place later.
+    this.lastRound.set(brokerKey, {
+      lists: lists.map((l) => l.slice()),
+      claimed,
+      tables,
+      unmanaged: { total, byVhost },
+    });
     this.publishUnmanaged(brokerKey, byVhost, members);
 
     const cpu = process.cpuUsage(cpu0);
@@ -199,19 +229,15 @@ export class Surveyor {
       tables.map(async (t) => {
         const scopes = t.scope === 'broker' ? [undefined] : [...vhosts];
         const reads = await Promise.all(scopes.map((vhost) => t.read(client, vhost)));
-        const rows = reads.flat();
-        // The very rows of last time (the client hands back the same objects while the broker
+        // The very entries of last time (built once per list the client keeps while the broker
         // answers the same): last time's keyed table serves again. Building and then dropping a
         // map of 10,000 keys per survey was what kept the garbage collector busy.
         const before = last?.get(t);
-        const same =
-          before?.scopes.join('\n') === scopes.join('\n') &&
-          before.rows.length === rows.length &&
-          rows.every(([, row], i) => row === before.rows[i]);
-        if (same) return void now.set(t, before);
+        if (before && sameItems(before.scopes, scopes) && sameItems(before.reads, reads))
+          return void now.set(t, before);
         const map = new Map<string, unknown>();
-        for (const [parts, row] of rows) map.set(key(...parts), row);
-        now.set(t, { scopes, rows: rows.map(([, row]) => row), map });
+        for (const entries of reads) for (const [parts, row] of entries) map.set(key(...parts), row);
+        now.set(t, { scopes, reads, map });
       }),
     );
     this.keyed.set(brokerKey, now);
@@ -230,15 +256,17 @@ export class Surveyor {
     return vhosts;
   }
 
-  /** Rows no resource claims, in all and per vhost (for vhost-wide tables). */
-  private unmanaged(
-    tables: Map<Table, Map<string, unknown>>,
-    members: Member[],
-  ): { total: number; byVhost: Map<string, UnmanagedSummary> } {
+  /** The rows the resources account for. */
+  private claimed(members: Member[]): Set<string> {
     const claimed = new Set<string>();
     for (const { k, resources } of members) {
       for (const r of resources) for (const c of k.kind.claims?.(r, this.refs) ?? []) claimed.add(c);
     }
+    return claimed;
+  }
+
+  /** Rows no resource claims, in all and per vhost (for vhost-wide tables). */
+  private unmanaged(tables: Map<Table, Map<string, unknown>>, claimed: Set<string>): Unmanaged {
     let total = 0;
     const byVhost = new Map<string, UnmanagedSummary>();
     for (const [t, rows] of tables) {
@@ -301,6 +329,7 @@ export class Surveyor {
     this.unmanagedByVhost.delete(brokerKey);
     this.present.delete(brokerKey);
     this.keyed.delete(brokerKey);
+    this.lastRound.delete(brokerKey);
     this.lastOk.delete(brokerKey);
   }
 }
@@ -311,5 +340,9 @@ function snapshotOf(caps: Snapshot['caps'], tables: Map<Table, Map<string, unkno
     row: <T>(t: Table<T>, ...parts: string[]) => tables.get(t)?.get(key(...parts)) as T | undefined,
   };
 }
+
+/** The same items, by identity, in the same order. */
+const sameItems = (a: ReadonlyArray<unknown>, b: ReadonlyArray<unknown>) =>
+  a.length === b.length && a.every((x, i) => x === b[i]);
 
 const keyOf = (r: Resource<any, any>) => nsName(r.metadata.namespace, r.metadata.name);

@@ -11,7 +11,7 @@ import {
   waitIfMissing,
   type Subject,
 } from './subject.ts';
-import { claim, type Refs, type Table, type TopologyKind } from './types.ts';
+import { claim, type Refs, type Table, type TopologyKind, entries } from './types.ts';
 
 export interface Desired extends Subject {
   exchange: string;
@@ -24,7 +24,10 @@ export const topicPermissionsTable: Table<TopicPermission> = {
   noun: 'topic permission',
   scope: 'broker',
   read: async (client) =>
-    (await client.listTopicPermissions()).map((p) => [[p.vhost, p.user, p.exchange], p]),
+    entries(topicPermissionsTable, await client.listTopicPermissions(), (p) => [
+      [p.vhost, p.user, p.exchange],
+      p,
+    ]),
 };
 
 /** The topic permission the spec declares, references resolved from the referenced resources' specs. */

@@ -53,13 +53,39 @@ export interface Table<T = any> {
   name: string;
   /** 'broker': one read for the broker; 'vhost': one read per vhost holding managed objects. */
   scope: 'broker' | 'vhost';
-  read(client: ManagementClient, vhost: string | undefined): Promise<Array<[string[], T]>>;
+  /** The rows by their key parts; built with entries() from a list the client keeps. */
+  read(client: ManagementClient, vhost: string | undefined): Promise<ReadonlyArray<[string[], T]>>;
   /** A short word for an unmanaged row in status, e.g. "queue". */
   noun: string;
   /** Rows are settings of other objects (limits): never counted as unmanaged. */
   settings?: boolean;
   /** Read only while a resource of a kind listing it is on the broker (runtime states). */
   whenDeclared?: boolean;
+}
+
+const built = new WeakMap<object, Map<Table, ReadonlyArray<[string[], unknown]>>>();
+
+/**
+ * A list's rows as a table's entries ([key parts, row], or nothing to leave a row out), built once
+ * per list: the management client hands back the very list of last time while the broker answers
+ * the same, and then the survey finds the same entries and reuses what it made of them.
+ */
+export function entries<R, T>(
+  table: Table<T>,
+  list: readonly R[],
+  entry: (row: R) => [string[], T] | undefined,
+): ReadonlyArray<[string[], T]> {
+  let byTable = built.get(list);
+  const hit = byTable?.get(table);
+  if (hit) return hit as ReadonlyArray<[string[], T]>;
+  const out: Array<[string[], T]> = [];
+  for (const row of list) {
+    const e = entry(row);
+    if (e) out.push(e);
+  }
+  if (!byTable) built.set(list, (byTable = new Map()));
+  byTable.set(table, out);
+  return out;
 }
 
 /** One broker's state from the survey's bulk reads. */

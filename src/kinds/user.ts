@@ -19,6 +19,7 @@ import {
   type KindContext,
   type Table,
   type TopologyKind,
+  entries,
 } from './types.ts';
 import {
   applyLimits,
@@ -49,7 +50,7 @@ export const usersTable: Table<UserInfo> = {
   name: 'users',
   noun: 'user',
   scope: 'broker',
-  read: async (client) => (await client.listUsers()).map((u) => [[u.name], u]),
+  read: async (client) => entries(usersTable, await client.listUsers(), (u) => [[u.name], u]),
 };
 
 export const userLimitsTable: Table<Record<string, number>> = {
@@ -57,7 +58,7 @@ export const userLimitsTable: Table<Record<string, number>> = {
   noun: 'user limit',
   settings: true,
   scope: 'broker',
-  read: async (client) => (await client.listUserLimits()).map((l) => [[l.user], l.value]),
+  read: async (client) => entries(userLimitsTable, await client.listUserLimits(), (l) => [[l.user], l.value]),
 };
 
 export const DEFAULT_ALGORITHM = 'rabbit_password_hashing_sha256';

@@ -9,7 +9,7 @@ import {
   sameSet,
   type Difference,
 } from './compare.ts';
-import { claim, Kept, type Table, type TopologyKind } from './types.ts';
+import { claim, Kept, type Table, type TopologyKind, entries } from './types.ts';
 
 export interface Desired {
   name: string;
@@ -24,7 +24,7 @@ export const vhostsTable: Table<VhostInfo> = {
   name: 'vhosts',
   noun: 'vhost',
   scope: 'broker',
-  read: async (client) => (await client.listVhosts()).map((v) => [[v.name], v]),
+  read: async (client) => entries(vhostsTable, await client.listVhosts(), (v) => [[v.name], v]),
 };
 
 export const vhostLimitsTable: Table<Record<string, number>> = {
@@ -32,7 +32,8 @@ export const vhostLimitsTable: Table<Record<string, number>> = {
   noun: 'vhost limit',
   settings: true,
   scope: 'broker',
-  read: async (client) => (await client.listVhostLimits()).map((l) => [[l.vhost], l.value]),
+  read: async (client) =>
+    entries(vhostLimitsTable, await client.listVhostLimits(), (l) => [[l.vhost], l.value]),
 };
 
 function metadataDifferences(d: Desired, actual: VhostInfo): Difference[] {

@@ -273,6 +273,7 @@ class RawResponse {
 }
 
 const DEFAULT_CONCURRENCY = 8;
+const EMPTY: readonly never[] = Object.freeze([]);
 /** How long an unread list's last response is kept (well above any survey interval). */
 const LIST_MEMO_MS = 2 * 60 * 60_000;
 const IDEMPOTENT = new Set<HttpMethod>(['GET', 'PUT', 'DELETE']);
@@ -629,7 +630,7 @@ export class ManagementClient {
     return raw && toUser(raw);
   }
 
-  async listUsers(): Promise<UserInfo[]> {
+  async listUsers(): Promise<readonly UserInfo[]> {
     return this.#listedRows(api`/users`, toUser);
   }
 
@@ -754,7 +755,7 @@ export class ManagementClient {
    * Every queue in a vhost, read without stats and with basic columns only, in one request.
    * [] when the vhost doesn't exist.
    */
-  async listQueues(vhost: string): Promise<QueueInfo[]> {
+  async listQueues(vhost: string): Promise<readonly QueueInfo[]> {
     const columns = queueListColumns(await this.capabilities()).join(',');
     return this.#listedRows(api`/queues/${vhost}`, toQueue, { disable_stats: true, columns });
   }
@@ -767,7 +768,7 @@ export class ManagementClient {
   }
 
   /** Every exchange in a vhost (the default and amq.* ones included), without stats, in one request. */
-  async listExchanges(vhost: string): Promise<ExchangeInfo[]> {
+  async listExchanges(vhost: string): Promise<readonly ExchangeInfo[]> {
     return this.#listedRows(api`/exchanges/${vhost}`, toExchange, {
       disable_stats: true,
       columns: EXCHANGE_COLUMNS,
@@ -792,7 +793,7 @@ export class ManagementClient {
   // ---------------------------------------------------------------- bindings
 
   /** Every binding in a vhost, the default exchange's implicit ones included. */
-  async listBindings(vhost: string): Promise<BindingInfo[]> {
+  async listBindings(vhost: string): Promise<readonly BindingInfo[]> {
     return this.#listedRows(api`/bindings/${vhost}`, toBinding);
   }
 
@@ -837,7 +838,7 @@ export class ManagementClient {
   }
 
   /** Every policy (or operator policy) of the broker, all vhosts. */
-  async listPolicies(kind: PolicyKind): Promise<PolicyInfo[]> {
+  async listPolicies(kind: PolicyKind): Promise<readonly PolicyInfo[]> {
     return this.#listedRows(POLICY_PATHS[kind], toPolicy);
   }
 
@@ -925,7 +926,7 @@ export class ManagementClient {
   /**
    * A GET of a list whose decoded value is reused when the broker answers exactly as last time: the
    * idle survey re-reads every table, and parsing and mapping unchanged text was most of its CPU.
-   * The same row objects come back, so callers must not change them (the lists returned are copies);
+   * The same list and row objects come back, so callers must not change them (the lists are frozen);
    * comparisons of unchanged rows can be remembered too (kinds/compare.ts sameAsLastTime).
    */
   async #listed<T>(path: string, query: Query, map: (parsed: any) => T): Promise<T | undefined> {
@@ -949,9 +950,12 @@ export class ManagementClient {
     return value;
   }
 
-  /** A list read through #listed, each row mapped; a copy of the list, [] on 404. */
-  async #listedRows<T>(path: string, map: (raw: any) => T, query: Query = {}): Promise<T[]> {
-    return [...((await this.#listed(path, query, (rows: any[]) => rows.map(map))) ?? [])];
+  /**
+   * A list read through #listed, each row mapped; [] on 404. The very list of last time while the
+   * broker answers the same (the survey then knows its rows unchanged at a glance): read only.
+   */
+  async #listedRows<T>(path: string, map: (raw: any) => T, query: Query = {}): Promise<readonly T[]> {
+    return (await this.#listed(path, query, (rows: any[]) => Object.freeze(rows.map(map)))) ?? EMPTY;
   }
 
   /** Forgets the cached version, e.g. after the broker was upgraded or replaced. */

@@ -346,9 +346,8 @@ describe('queues', () => {
 
     // Read again unchanged: the same row objects (nothing parsed again); a changed list is new.
     const again = await pager.listQueues(vhost);
-    expect(again).not.toBe(queues); // the list is the caller's own
-    expect(again.length).toBe(queues.length);
-    again.forEach((q, i) => expect(q).toBe(queues[i]));
+    expect(again).toBe(queues); // the very list, frozen: no caller can change it for the next
+    expect(Object.isFrozen(again)).toBe(true);
     await pager.putQueue(vhost, 'page-0000-extra', { durable: true, auto_delete: false, arguments: {} });
     const changed = await pager.listQueues(vhost);
     expect(changed.map((q) => q.name)).toContain('page-0000-extra');

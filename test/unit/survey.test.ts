@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { queueKind } from '../../src/kinds/queue.ts';
+import { queueKind, queuesTable } from '../../src/kinds/queue.ts';
 import { Surveyor } from '../../src/kinds/survey.ts';
 import { vhostKind } from '../../src/kinds/vhost.ts';
 import { ManagementClient, type QueueInfo } from '../../src/rabbitmq/index.ts';
@@ -156,6 +156,55 @@ describe('Surveyor', () => {
     state.queues.set('b', q('b'));
     expect(await surveyor.survey('ns/b', client)).toMatchObject({ drifted: 0, repaired: 2 });
     expect(await surveyor.survey('ns/b', client)).toMatchObject({ drifted: 0, repaired: 2 });
+  });
+
+  it('reuses what an unchanged survey built, and sees a new resource or a changed row at once', async () => {
+    const { state, client, q } = await fakeBroker();
+    const resources = [queue('a')];
+    let claimsCalls = 0;
+    const counting = {
+      ...queueKind,
+      claims: (r: any, refs: any) => {
+        claimsCalls++;
+        return queueKind.claims!(r, refs);
+      },
+    };
+    const enqueued: string[] = [];
+    const surveyor = new Surveyor({
+      kinds: [
+        {
+          kind: counting,
+          list: () => resources,
+          enqueue: (k: string) => enqueued.push(k),
+          brokerOf: () => 'ns/b',
+        },
+        // No vhost resources, but its table is read: absent() needs to know the vhost exists.
+        { kind: vhostKind, list: () => [], enqueue: () => undefined, brokerOf: () => 'ns/b' },
+      ] as never,
+      secrets: {} as SecretCache,
+      refs: { lookup: () => undefined },
+      log: pino({ level: 'silent' }),
+    });
+    state.queues.set('a', q('a'));
+    state.queues.set('stray', q('stray'));
+    const first = await surveyor.survey('ns/b', client);
+    expect(first).toMatchObject({ managed: 1, drifted: 0, unmanaged: 2 }); // stray and the vhost v
+    expect(claimsCalls).toBe(1);
+    // Nothing changed: the claims are not worked out again, and the answer is the same.
+    expect(await surveyor.survey('ns/b', client)).toMatchObject({ drifted: 0, unmanaged: 2 });
+    expect(claimsCalls).toBe(1);
+    expect(surveyor.absent('ns/b', queuesTable, ['v', 'b'], 'v')).toBe(true);
+    expect(surveyor.absent('ns/b', queuesTable, ['v', 'stray'], 'v')).toBe(false);
+
+    // A new resource (the list changed in place) claims stray at once.
+    resources.push(queue('stray'));
+    expect(await surveyor.survey('ns/b', client)).toMatchObject({ managed: 2, drifted: 0, unmanaged: 1 });
+    expect(claimsCalls).toBe(3);
+    // A row gone from the broker is drift at once, and known absent.
+    state.queues.delete('a');
+    expect(await surveyor.survey('ns/b', client)).toMatchObject({ drifted: 1, unmanaged: 1 });
+    expect(enqueued).toEqual(['ns/a']);
+    expect(surveyor.absent('ns/b', queuesTable, ['v', 'a'], 'v')).toBe(true);
   });
 
   it('does not take the x-queue-type 4.x stores for drift', async () => {
