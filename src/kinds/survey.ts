@@ -41,10 +41,16 @@ const SAMPLE = 10;
 
 type Member = { k: SurveyedKind; resources: Resource<any, any>[] };
 type Unmanaged = { total: number; byVhost: Map<string, UnmanagedSummary> };
+/** What one survey worked from and what it made of it, for the next one to reuse. */
 type Round = {
   lists: ReadonlyArray<ReadonlyArray<Resource<any, any>>>;
-  claimed: Set<string>;
+  statuses: unknown[][];
+  members: Member[];
+  vhosts: Set<string>;
+  caps: Snapshot['caps'];
   tables: Map<Table, Map<string, unknown>>;
+  settled: Set<SurveyedKind>;
+  claimed: Set<string>;
   unmanaged: Unmanaged;
 };
 type KeyedTable = {
@@ -98,14 +104,25 @@ export class Surveyor {
   private async surveyOnce(brokerKey: string, client: ManagementClient): Promise<SurveyResult> {
     const started = Date.now();
     const cpu0 = process.cpuUsage();
+    // Idle, the resources are the very objects of last time (informers replace one that changes;
+    // a status written is a new object) and so are the broker's rows (see read): then what was
+    // worked out from them last time holds, and is not worked out again.
     const lists = this.kinds.map((k) => k.list());
-    const members: Member[] = this.kinds.map((k, i) => ({
-      k,
-      resources: lists[i]!.filter((r) => k.brokerOf(r) === brokerKey && !r.metadata.deletionTimestamp),
-    }));
+    const statuses = lists.map((l) => l.map((r) => r.status as unknown));
+    const round = this.lastRound.get(brokerKey);
+    const sameResources =
+      !!round &&
+      lists.every((l, i) => sameItems(l, round.lists[i]!)) &&
+      statuses.every((st, i) => sameItems(st, round.statuses[i]!));
+    const members: Member[] = sameResources
+      ? round.members
+      : this.kinds.map((k, i) => ({
+          k,
+          resources: lists[i]!.filter((r) => k.brokerOf(r) === brokerKey && !r.metadata.deletionTimestamp),
+        }));
     const managed = members.reduce((n, m) => n + m.resources.length, 0);
 
-    const vhosts = this.vhostsOf(members);
+    const vhosts = sameResources ? round.vhosts : this.vhostsOf(members);
     const { result, requests } = await countRequests(async () => {
       const reset = await this.checkMarker(brokerKey, client);
       return { reset, tables: await this.read(brokerKey, client, members, vhosts) };
@@ -123,10 +140,25 @@ export class Surveyor {
       // The vhosts that were read (resources declare objects in them) and exist.
       readable: new Set([...vhosts].filter((v) => existing?.has(key(v)))),
     });
+    const sameRows =
+      !!round &&
+      round.caps === snap.caps &&
+      tables.size === round.tables.size &&
+      [...tables].every(([t, m]) => round.tables.get(t) === m);
+    const unchanged = sameResources && sameRows && !resetDetected;
     const drifted = new Set<string>();
+    // Kinds whose every resource was found in sync by a plain answer (from the rows and the
+    // resources alone, not a Secret): with nothing changed, the answers would be the same.
+    const settled = new Set<SurveyedKind>();
     const ctx = { secrets: this.secrets, lookup: this.refs.lookup };
     for (const { k, resources } of members) {
       if (!k.kind.inSync) continue;
+      if (unchanged && round.settled.has(k)) {
+        settled.add(k);
+        continue;
+      }
+      let plain = true;
+      let inSync = true;
       for (const r of resources) {
         // Resources that are not Ready are being retried already, unless their object's runtime
         // state is what keeps them from Ready (a shovel that cannot connect): it may change.
@@ -135,10 +167,13 @@ export class Surveyor {
         // Awaited only when it is a promise (a user's password check): 10,000 awaits of plain
         // booleans would be 10,000 trips through the microtask queue.
         const checked = k.kind.inSync(r, snap, ctx);
+        if (checked instanceof Promise) plain = false;
         if (checked instanceof Promise ? await checked : checked) continue;
+        inSync = false;
         drifted.add(`${k.kind.def.plural}|${keyOf(r)}`);
         k.enqueue(keyOf(r));
       }
+      if (plain && inSync) settled.add(k);
     }
     // Back in place: drifted last time, still declared, not drifted now.
     const previous = this.lastDrifted.get(brokerKey) ?? new Set();
@@ -154,21 +189,18 @@ export class Surveyor {
     this.lastDrifted.set(brokerKey, drifted);
     if (drifted.size) this.log.info({ broker: brokerKey, drifted: [...drifted].slice(0, 20) }, 'drift found');
 
-    // Idle, the resources (informers replace one that changes) and the broker's rows are the very
-    // objects of last time: the claims, and then what no resource claims, are the same too.
-    const round = this.lastRound.get(brokerKey);
-    const sameResources = !!round && lists.every((l, i) => sameItems(l, round.lists[i]!));
     const claimed = sameResources ? round.claimed : this.claimed(members);
-    const sameRows =
-      !!round &&
-      tables.size === round.tables.size &&
-      [...tables].every(([t, m]) => round.tables.get(t) === m);
     const { total, byVhost } = sameResources && sameRows ? round.unmanaged : this.unmanaged(tables, claimed);
     // Copies: a list handed out may be the caller's own array, changed in place later.
     this.lastRound.set(brokerKey, {
       lists: lists.map((l) => l.slice()),
-      claimed,
+      statuses,
+      members,
+      vhosts,
+      caps: snap.caps,
       tables,
+      settled,
+      claimed,
       unmanaged: { total, byVhost },
     });
     this.publishUnmanaged(brokerKey, byVhost, members);

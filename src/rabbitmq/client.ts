@@ -274,6 +274,7 @@ class RawResponse {
 
 const DEFAULT_CONCURRENCY = 8;
 const EMPTY: readonly never[] = Object.freeze([]);
+const asIs = <T>(row: T): T => row;
 /** How long an unread list's last response is kept (well above any survey interval). */
 const LIST_MEMO_MS = 2 * 60 * 60_000;
 const IDEMPOTENT = new Set<HttpMethod>(['GET', 'PUT', 'DELETE']);
@@ -571,9 +572,8 @@ export class ManagementClient {
     return raw && toVhost(raw);
   }
 
-  async listVhosts(): Promise<VhostInfo[]> {
-    const rows = await this.get<any[]>(api`/vhosts`, { disable_stats: true });
-    return (rows ?? []).map(toVhost);
+  async listVhosts(): Promise<readonly VhostInfo[]> {
+    return this.#listedRows(api`/vhosts`, toVhost, { disable_stats: true });
   }
 
   /**
@@ -610,8 +610,8 @@ export class ManagementClient {
     return limitsOf(await this.get<VhostLimits[]>(api`/vhost-limits/${vhost}`));
   }
 
-  async listVhostLimits(): Promise<VhostLimits[]> {
-    return (await this.get<VhostLimits[]>(api`/vhost-limits`)) ?? [];
+  async listVhostLimits(): Promise<readonly VhostLimits[]> {
+    return this.#listedRows(api`/vhost-limits`, asIs);
   }
 
   async putVhostLimit(vhost: string, name: VhostLimitName, value: number): Promise<void> {
@@ -668,8 +668,8 @@ export class ManagementClient {
     return limitsOf(await this.get<UserLimits[]>(api`/user-limits/${user}`));
   }
 
-  async listUserLimits(): Promise<UserLimits[]> {
-    return (await this.get<UserLimits[]>(api`/user-limits`)) ?? [];
+  async listUserLimits(): Promise<readonly UserLimits[]> {
+    return this.#listedRows(api`/user-limits`, asIs);
   }
 
   async putUserLimit(user: string, name: UserLimitName, value: number): Promise<void> {
@@ -686,8 +686,8 @@ export class ManagementClient {
     return this.get<Permission>(api`/permissions/${vhost}/${user}`);
   }
 
-  async listPermissions(): Promise<Permission[]> {
-    return (await this.get<Permission[]>(api`/permissions`)) ?? [];
+  async listPermissions(): Promise<readonly Permission[]> {
+    return this.#listedRows(api`/permissions`, asIs);
   }
 
   putPermission(vhost: string, user: string, body: PermissionBody): Promise<'created' | 'updated'> {
@@ -707,8 +707,8 @@ export class ManagementClient {
     return (await this.get<TopicPermission[]>(api`/topic-permissions/${vhost}/${user}`)) ?? [];
   }
 
-  async listTopicPermissions(): Promise<TopicPermission[]> {
-    return (await this.get<TopicPermission[]>(api`/topic-permissions`)) ?? [];
+  async listTopicPermissions(): Promise<readonly TopicPermission[]> {
+    return this.#listedRows(api`/topic-permissions`, asIs);
   }
 
   /** Upsert keyed by exchange. 'created' only when the user had none in this vhost. */
@@ -858,8 +858,8 @@ export class ManagementClient {
   // ---------------------------------------------------------------- runtime parameters
 
   /** Every runtime parameter of the broker, all components and vhosts (credentials in URIs included). */
-  async listParameters(): Promise<ParameterInfo[]> {
-    return (await this.get<ParameterInfo[]>(api`/parameters`)) ?? [];
+  async listParameters(): Promise<readonly ParameterInfo[]> {
+    return this.#listedRows(api`/parameters`, asIs);
   }
 
   async getParameter(component: string, vhost: string, name: string): Promise<unknown> {

@@ -162,11 +162,16 @@ describe('Surveyor', () => {
     const { state, client, q } = await fakeBroker();
     const resources = [queue('a')];
     let claimsCalls = 0;
+    let checks = 0;
     const counting = {
       ...queueKind,
       claims: (r: any, refs: any) => {
         claimsCalls++;
         return queueKind.claims!(r, refs);
+      },
+      inSync: (r: any, snap: any, ctx: any) => {
+        checks++;
+        return queueKind.inSync!(r, snap, ctx);
       },
     };
     const enqueued: string[] = [];
@@ -190,9 +195,11 @@ describe('Surveyor', () => {
     const first = await surveyor.survey('ns/b', client);
     expect(first).toMatchObject({ managed: 1, drifted: 0, unmanaged: 2 }); // stray and the vhost v
     expect(claimsCalls).toBe(1);
-    // Nothing changed: the claims are not worked out again, and the answer is the same.
+    expect(checks).toBe(1);
+    // Nothing changed: neither the claims nor the checks are worked out again; the same answer.
     expect(await surveyor.survey('ns/b', client)).toMatchObject({ drifted: 0, unmanaged: 2 });
     expect(claimsCalls).toBe(1);
+    expect(checks).toBe(1);
     expect(surveyor.absent('ns/b', queuesTable, ['v', 'b'], 'v')).toBe(true);
     expect(surveyor.absent('ns/b', queuesTable, ['v', 'stray'], 'v')).toBe(false);
 
@@ -205,6 +212,18 @@ describe('Surveyor', () => {
     expect(await surveyor.survey('ns/b', client)).toMatchObject({ drifted: 1, unmanaged: 1 });
     expect(enqueued).toEqual(['ns/a']);
     expect(surveyor.absent('ns/b', queuesTable, ['v', 'a'], 'v')).toBe(true);
+
+    // A resource not Ready is not judged; once its status says Ready (written in place, as the
+    // reconciler keeps its cached copy in step) it is, though nothing else changed.
+    state.queues.set('a', q('a'));
+    const late = queue('late', false);
+    resources.push(late);
+    enqueued.length = 0;
+    expect(await surveyor.survey('ns/b', client)).toMatchObject({ drifted: 0 });
+    expect(await surveyor.survey('ns/b', client)).toMatchObject({ drifted: 0 });
+    late.status = ready();
+    expect(await surveyor.survey('ns/b', client)).toMatchObject({ drifted: 1 });
+    expect(enqueued).toEqual(['ns/late']);
   });
 
   it('does not take the x-queue-type 4.x stores for drift', async () => {
