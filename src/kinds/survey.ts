@@ -48,7 +48,6 @@ type Round = {
   members: Member[];
   vhosts: Set<string>;
   caps: Snapshot['caps'];
-  tables: Map<Table, Map<string, unknown>>;
   settled: Set<SurveyedKind>;
   claimed: Set<string>;
   unmanaged: Unmanaged;
@@ -125,9 +124,9 @@ export class Surveyor {
     const vhosts = sameResources ? round.vhosts : this.vhostsOf(members);
     const { result, requests } = await countRequests(async () => {
       const reset = await this.checkMarker(brokerKey, client);
-      return { reset, tables: await this.read(brokerKey, client, members, vhosts) };
+      return { reset, ...(await this.read(brokerKey, client, members, vhosts)) };
     });
-    const { reset: resetDetected, tables } = result;
+    const { reset: resetDetected, tables, reused } = result;
     if (resetDetected) {
       this.log.warn({ broker: brokerKey }, 'broker was reset or replaced: re-declaring everything');
       for (const { k, resources } of members) for (const r of resources) k.enqueue(keyOf(r));
@@ -140,11 +139,7 @@ export class Surveyor {
       // The vhosts that were read (resources declare objects in them) and exist.
       readable: new Set([...vhosts].filter((v) => existing?.has(key(v)))),
     });
-    const sameRows =
-      !!round &&
-      round.caps === snap.caps &&
-      tables.size === round.tables.size &&
-      [...tables].every(([t, m]) => round.tables.get(t) === m);
+    const sameRows = reused && round?.caps === snap.caps;
     const unchanged = sameResources && sameRows && !resetDetected;
     const drifted = new Set<string>();
     // Kinds whose every resource was found in sync by a plain answer (from the rows and the
@@ -198,7 +193,6 @@ export class Surveyor {
       members,
       vhosts,
       caps: snap.caps,
-      tables,
       settled,
       claimed,
       unmanaged: { total, byVhost },
@@ -250,13 +244,14 @@ export class Surveyor {
     client: ManagementClient,
     members: Member[],
     vhosts: Set<string>,
-  ): Promise<Map<Table, Map<string, unknown>>> {
+  ): Promise<{ tables: Map<Table, Map<string, unknown>>; reused: boolean }> {
     const declared = new Set(members.filter((m) => m.resources.length).flatMap((m) => m.k.kind.tables ?? []));
     const tables = [...new Set(this.kinds.flatMap((k) => k.kind.tables ?? []))].filter(
       (t) => !t.whenDeclared || declared.has(t),
     );
     const last = this.keyed.get(brokerKey);
     const now = new Map<Table, KeyedTable>();
+    let reused = last?.size === tables.length;
     await Promise.all(
       tables.map(async (t) => {
         const scopes = t.scope === 'broker' ? [undefined] : [...vhosts];
@@ -267,13 +262,14 @@ export class Surveyor {
         const before = last?.get(t);
         if (before && sameItems(before.scopes, scopes) && sameItems(before.reads, reads))
           return void now.set(t, before);
+        reused = false;
         const map = new Map<string, unknown>();
         for (const entries of reads) for (const [parts, row] of entries) map.set(key(...parts), row);
         now.set(t, { scopes, reads, map });
       }),
     );
     this.keyed.set(brokerKey, now);
-    return new Map([...now].map(([t, k]) => [t, k.map]));
+    return { tables: new Map([...now].map(([t, k]) => [t, k.map])), reused };
   }
 
   /** The vhosts the resources declare objects in: the survey reads their tables. */

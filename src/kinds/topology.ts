@@ -286,6 +286,10 @@ export class TopologyReconciler {
   private async finalize(r: Obj, log: Logger, depSet: Set<string>): Promise<Outcome> {
     const { namespace, name } = r.metadata;
     if (!r.metadata.finalizers?.includes(this.finalizer)) return;
+    if (!this.d.synced()) {
+      log.debug('caches not synced: deletion waits');
+      return { requeueAfterMs: 1000 };
+    }
     const self = nsName(namespace, name);
     const ref = { plural: this.plural, namespace, name };
     const release = async (type: 'Normal' | 'Warning', reason: string, note: string): Promise<Outcome> => {
@@ -302,13 +306,6 @@ export class TopologyReconciler {
       });
       return outcome;
     };
-    if (!this.d.synced()) {
-      log.debug('caches not synced: deletion waits');
-      // Said in status: a wait nobody can see looks like a deletion that hangs.
-      return hold('waiting for the caches to be in sync with the API server before deciding what to delete', {
-        requeueAfterMs: 1000,
-      });
-    }
 
     if (r.metadata.annotations?.[RELEASE_ANNOTATION] === 'true') {
       return release(

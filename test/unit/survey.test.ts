@@ -125,6 +125,23 @@ function setup(queues: ReturnType<typeof queue>[], vhosts: ReturnType<typeof vho
   return { surveyor, enqueued };
 }
 
+/** A surveyor of these kinds and their resources, all on broker ns/b; what it queues is kept. */
+function surveyorOf(kinds: Array<[unknown, unknown[]]>) {
+  const enqueued: string[] = [];
+  const surveyor = new Surveyor({
+    kinds: kinds.map(([kind, resources]) => ({
+      kind,
+      list: () => resources,
+      enqueue: (k: string) => enqueued.push(k),
+      brokerOf: () => 'ns/b',
+    })) as never,
+    secrets: {} as SecretCache,
+    refs: { lookup: () => undefined },
+    log: pino({ level: 'silent' }),
+  });
+  return { surveyor, enqueued };
+}
+
 describe('Surveyor', () => {
   it('queues exactly the drifted resources, counts repairs, and counts the requests it made', async () => {
     const { state, client, q } = await fakeBroker();
@@ -174,22 +191,11 @@ describe('Surveyor', () => {
         return queueKind.inSync!(r, snap, ctx);
       },
     };
-    const enqueued: string[] = [];
-    const surveyor = new Surveyor({
-      kinds: [
-        {
-          kind: counting,
-          list: () => resources,
-          enqueue: (k: string) => enqueued.push(k),
-          brokerOf: () => 'ns/b',
-        },
-        // No vhost resources, but its table is read: absent() needs to know the vhost exists.
-        { kind: vhostKind, list: () => [], enqueue: () => undefined, brokerOf: () => 'ns/b' },
-      ] as never,
-      secrets: {} as SecretCache,
-      refs: { lookup: () => undefined },
-      log: pino({ level: 'silent' }),
-    });
+    // No vhost resources, but its table is read: absent() needs to know the vhost exists.
+    const { surveyor, enqueued } = surveyorOf([
+      [counting, resources],
+      [vhostKind, []],
+    ]);
     state.queues.set('a', q('a'));
     state.queues.set('stray', q('stray'));
     const first = await surveyor.survey('ns/b', client);
@@ -287,20 +293,7 @@ describe('Surveyor', () => {
       // In sync while the state the broker reports is the one its status shows.
       inSync: (r: any, snap: any) => snap.row(stateTable, r.metadata.name) === r.status.state,
     };
-    const enqueued: string[] = [];
-    const surveyor = new Surveyor({
-      kinds: [
-        {
-          kind: linkKind,
-          list: () => resources,
-          enqueue: (k: string) => enqueued.push(k),
-          brokerOf: () => 'ns/b',
-        },
-      ] as never,
-      secrets: {} as SecretCache,
-      refs: { lookup: () => undefined },
-      log: pino({ level: 'silent' }),
-    });
+    const { surveyor, enqueued } = surveyorOf([[linkKind, resources]]);
     await surveyor.survey('ns/b', client);
     expect(state.requests).not.toContain('GET /api/link-states');
 
