@@ -30,6 +30,11 @@ if (process.argv.includes('--list-cost')) {
   await import('./list-cost.ts');
   process.exit(0);
 }
+// `--write-cost N`: what each kind of write costs the API server and etcd (bench/write-cost.ts).
+if (process.argv.includes('--write-cost')) {
+  await import('./write-cost.ts');
+  process.exit(0);
+}
 // Without --queues: the throughput, CPU, memory and requests table against measured floors
 // (bench/perf.ts, `--scenarios` to choose).
 if (!process.argv.includes('--queues')) {
