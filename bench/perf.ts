@@ -534,19 +534,25 @@ async function finalizerPolicy(
   if (action === 'apply') await core.createNamespace({ body: { metadata: { name: probeNs } } });
   const deadline = Date.now() + 60_000;
   for (;;) {
-    const probe = (await custom.createNamespacedCustomObject({
-      group: GROUP,
-      version: VERSION,
-      namespace: probeNs,
-      plural: 'rabbitqueues',
-      dryRun: 'All',
-      body: {
-        apiVersion: `${GROUP}/${VERSION}`,
-        kind: 'RabbitQueue',
-        metadata: { name: 'p' },
-        spec: { brokerRef: b, vhost: 'p' },
-      },
-    })) as { metadata: { finalizers?: string[] } };
+    // Right after the CRDs are installed the API server may not serve the kind yet (503).
+    const probe = (await custom
+      .createNamespacedCustomObject({
+        group: GROUP,
+        version: VERSION,
+        namespace: probeNs,
+        plural: 'rabbitqueues',
+        dryRun: 'All',
+        body: {
+          apiVersion: `${GROUP}/${VERSION}`,
+          kind: 'RabbitQueue',
+          metadata: { name: 'p' },
+          spec: { brokerRef: b, vhost: 'p' },
+        },
+      })
+      .catch((err) => {
+        if (err?.code === 503 && Date.now() < deadline) return { metadata: {} };
+        throw err;
+      })) as { metadata: { finalizers?: string[] } };
     // Applied: wait until the API server adds the finalizer; deleted: until it no longer does.
     if (!!probe.metadata.finalizers?.length === (action === 'apply')) return;
     if (Date.now() > deadline) throw new Error(`the finalizer policy: ${action} not in effect after 60 s`);
