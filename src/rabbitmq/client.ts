@@ -5,6 +5,7 @@
 // credentials or request bodies.
 import { STATUS_CODES } from 'node:http';
 import { Agent, buildConnector, request } from 'undici';
+import { Deadline } from '../runtime/deadline.ts';
 import { wasNeverSent } from '../runtime/unsent.ts';
 import type { Logger } from 'pino';
 import { errorFromNoResponse, errorFromResponse, ManagementError } from './errors.ts';
@@ -1034,8 +1035,8 @@ export class ManagementClient {
       // Checked again here: the call may have waited for a slot while leadership was lost.
       this.#fence(method, path);
       if (method !== 'GET') this.#log?.debug({ method, path }, 'broker write');
-      const timeout = AbortSignal.timeout(timeoutMs);
-      const signal = writeSignal ? AbortSignal.any([timeout, writeSignal]) : timeout;
+      const deadline = new Deadline(timeoutMs);
+      const signal = writeSignal ? AbortSignal.any([deadline.signal, writeSignal]) : deadline.signal;
       const headers: Record<string, string> = { authorization: this.#auth };
       // No `accept: application/json`: the 3.10.8 limits endpoints answer it with 406.
       if (options.body !== undefined) headers['content-type'] = 'application/json';
@@ -1054,13 +1055,15 @@ export class ManagementClient {
         }
       } catch (err) {
         if (writeSignal?.aborted) throw new WriteRefusedError(method, path);
-        if (timeout.aborted) {
+        if (deadline.expired) {
           throw Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: 'ETIMEDOUT' });
         }
         const known = this.#socketError;
         if ((err as { code?: string }).code === 'UND_ERR_SOCKET' && known && Date.now() - known.at < 2000)
           throw new ResponseStarted(known.err); // the broker's refusal, not a stale connection
         throw err;
+      } finally {
+        deadline.clear();
       }
     };
     try {

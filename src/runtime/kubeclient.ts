@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { Deadline } from './deadline.ts';
 import { wasNeverSent } from './unsent.ts';
 import { request } from 'undici';
 import type { KubeConfig } from './kubeconfig.ts';
@@ -86,7 +87,8 @@ export class KubeClient {
     this.o.onRequest?.(verb);
     if (write) this.o.log?.debug({ method, path }, 'kubernetes write');
     const { authorization, dispatcher } = await this.config.auth();
-    const signals = [AbortSignal.timeout(o.timeoutMs ?? DEFAULT_TIMEOUT_MS)];
+    const deadline = new Deadline(o.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+    const signals = [deadline.signal];
     if (o.signal) signals.push(o.signal);
     const ws = write ? this.o.writeSignal?.() : undefined;
     if (ws) signals.push(ws);
@@ -102,16 +104,20 @@ export class KubeClient {
         headers,
         body: o.body === undefined ? undefined : JSON.stringify(o.body),
         dispatcher,
-        signal: AbortSignal.any(signals),
+        signal: signals.length === 1 ? deadline.signal : AbortSignal.any(signals),
       });
-    // Once more if undici dropped it unsent (see wasNeverSent).
-    const res = await send().catch((err: unknown) => {
-      if (wasNeverSent(err)) return send();
-      throw err;
-    });
-    const text = await res.body.text();
-    if (res.statusCode >= 300) throw new KubeError(res.statusCode, method, path, text);
-    return (text ? JSON.parse(text) : undefined) as T;
+    try {
+      // Once more if undici dropped it unsent (see wasNeverSent).
+      const res = await send().catch((err: unknown) => {
+        if (wasNeverSent(err)) return send();
+        throw err;
+      });
+      const text = await res.body.text();
+      if (res.statusCode >= 300) throw new KubeError(res.statusCode, method, path, text);
+      return (text ? JSON.parse(text) : undefined) as T;
+    } finally {
+      deadline.clear();
+    }
   }
 
   /**
