@@ -460,11 +460,18 @@ async function scenario(env: Environment, kc: k8s.KubeConfig, spec: string, inde
     const idleThreads0 = threadCpu(pid);
     const surveysWanted = 3;
     const surveyCpu: number[] = [];
+    // An idle survey should find nothing to repair: drift found here is a repair loop.
+    const idleSurveys: { drifted: number; requests: number; durationMs: number }[] = [];
     for (let k = 0; k < surveysWanted; k++) {
       while ((await lastSurvey()) === seen) await sleep(500);
       const st = await brokerStatus();
       seen = st?.lastSurveyTime;
       surveyCpu.push(Number(st?.survey?.cpuMs));
+      idleSurveys.push({
+        drifted: st?.survey?.drifted,
+        requests: st?.survey?.requests,
+        durationMs: st?.survey?.durationMs,
+      });
     }
     const surveyCpuMs = surveyCpu.sort((a, b) => a - b)[1]!; // the median of three
     const idleSurveyMs = ((cpuSeconds(pid) - idleCpu0) / surveysWanted) * 1000;
@@ -501,6 +508,7 @@ async function scenario(env: Environment, kc: k8s.KubeConfig, spec: string, inde
       idleRssMb: idleRss,
       ...heap,
       surveyCpuMs,
+      idleSurveys,
       idleCpuMsPerInterval: idleSurveyMs,
       idleThreadsMs: idleThreads,
       brokerPerObject: sum(broker) / total,

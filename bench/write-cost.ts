@@ -3,7 +3,7 @@
 // different ways. Wall time and CPU of kube-apiserver, etcd and this process per phase; with
 // --pprof DIR, a CPU profile of the API server over the first 8 s of each phase.
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
