@@ -349,7 +349,8 @@ async function scenario(env: Environment, kc: k8s.KubeConfig, spec: string, inde
       LEADER_ELECTION: 'false',
       HEALTH_PORT: String(port),
       HEALTH_HOST: '127.0.0.1',
-      LOG_LEVEL: 'warn',
+      // WARREN_BENCH_LOG_LEVEL=debug with --operator-log FILE, e.g. to see why surveys work again.
+      LOG_LEVEL: process.env.WARREN_BENCH_LOG_LEVEL ?? 'warn',
       ...IMAGE_ENV,
       // Settings under test can be passed through (the defaults are what is measured otherwise).
       ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('WARREN_'))),

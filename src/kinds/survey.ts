@@ -126,7 +126,7 @@ export class Surveyor {
       const reset = await this.checkMarker(brokerKey, client);
       return { reset, ...(await this.read(brokerKey, client, members, vhosts)) };
     });
-    const { reset: resetDetected, tables, reused } = result;
+    const { reset: resetDetected, tables, reused, changed } = result;
     if (resetDetected) {
       this.log.warn({ broker: brokerKey }, 'broker was reset or replaced: re-declaring everything');
       for (const { k, resources } of members) for (const r of resources) k.enqueue(keyOf(r));
@@ -141,6 +141,24 @@ export class Surveyor {
     });
     const sameRows = reused && round?.caps === snap.caps;
     const unchanged = sameResources && sameRows && !resetDetected;
+    // Why an idle survey had to work everything out again (its cost depends on it).
+    if (round && !unchanged)
+      this.log.debug(
+        {
+          broker: brokerKey,
+          changedKinds: sameResources
+            ? []
+            : this.kinds
+                .filter(
+                  (k, i) =>
+                    !sameItems(lists[i]!, round.lists[i]!) || !sameItems(statuses[i]!, round.statuses[i]!),
+                )
+                .map((k) => k.kind.def.plural),
+          changedTables: changed,
+          capabilitiesChanged: round.caps !== snap.caps,
+        },
+        'survey inputs changed',
+      );
     const drifted = new Set<string>();
     // Kinds whose every resource was found in sync by a plain answer (from the rows and the
     // resources alone, not a Secret): with nothing changed, the answers would be the same.
@@ -244,7 +262,7 @@ export class Surveyor {
     client: ManagementClient,
     members: Member[],
     vhosts: Set<string>,
-  ): Promise<{ tables: Map<Table, Map<string, unknown>>; reused: boolean }> {
+  ): Promise<{ tables: Map<Table, Map<string, unknown>>; reused: boolean; changed: string[] }> {
     const declared = new Set(members.filter((m) => m.resources.length).flatMap((m) => m.k.kind.tables ?? []));
     const tables = [...new Set(this.kinds.flatMap((k) => k.kind.tables ?? []))].filter(
       (t) => !t.whenDeclared || declared.has(t),
@@ -252,6 +270,7 @@ export class Surveyor {
     const last = this.keyed.get(brokerKey);
     const now = new Map<Table, KeyedTable>();
     let reused = last?.size === tables.length;
+    const changed: string[] = [];
     await Promise.all(
       tables.map(async (t) => {
         const scopes = t.scope === 'broker' ? [undefined] : [...vhosts];
@@ -263,13 +282,14 @@ export class Surveyor {
         if (before && sameItems(before.scopes, scopes) && sameItems(before.reads, reads))
           return void now.set(t, before);
         reused = false;
+        changed.push(t.name);
         const map = new Map<string, unknown>();
         for (const entries of reads) for (const [parts, row] of entries) map.set(key(...parts), row);
         now.set(t, { scopes, reads, map });
       }),
     );
     this.keyed.set(brokerKey, now);
-    return { tables: new Map([...now].map(([t, k]) => [t, k.map])), reused };
+    return { tables: new Map([...now].map(([t, k]) => [t, k.map])), reused, changed };
   }
 
   /** The vhosts the resources declare objects in: the survey reads their tables. */
