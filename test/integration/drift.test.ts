@@ -153,8 +153,30 @@ describe('drift repair', () => {
     expect(settled.status.survey.requests).toBe(13);
     expect(settled.status.survey.unmanaged).toBeGreaterThan(0); // the test vhost, '/', the admin user, ...
 
+    // Nothing left in flight from the earlier tests: a reconcile of the queue still to come (a
+    // dependency's change, a retry) would put it back before any survey saw it gone, and the repair
+    // would rightly not be counted. Two surveys in a row with no reconcile of any kind in between.
+    const allReconciles = async () =>
+      (await op.metrics.reconcileTotal.get()).values
+        .filter((v) => v.labels.controller !== 'rabbitbroker') // the survey is its reconcile
+        .reduce((n, v) => n + v.value, 0);
+    const nextSurvey = async () => {
+      const seen = (await broker()).status.lastSurveyTime;
+      await eventually(broker, (o) => o.status.lastSurveyTime !== seen, { what: 'a survey' });
+    };
+    await eventually(
+      async () => {
+        const r0 = await allReconciles();
+        await nextSurvey();
+        await nextSurvey();
+        return (await allReconciles()) === r0;
+      },
+      (quiet) => quiet,
+      { timeoutMs: 30_000, what: 'two surveys with no reconcile between them' },
+    );
+
     // A drift only the survey can see (the resync is an hour) is found, repaired, and counted once.
-    const before = settled.status.survey.repaired as number;
+    const before = (await broker()).status.survey.repaired as number;
     expect(await ctx.broker.del(`/queues/${vh()}/jobs`)).toBe(204);
     await eventually(broker, (o) => o.status?.survey?.repaired === before + 1, {
       ...within,
