@@ -200,5 +200,5 @@ describe('drift repair', () => {
     );
     expect(await op.reconciles('rabbitqueue')).toBe(reconciles);
     expect((await broker()).status.survey.repaired).toBe(before + 1);
-  });
+  }, 150_000); // five waits of up to 30 s, each a few 5 s surveys
 });
