@@ -20,6 +20,7 @@ import { hashPassword, ManagementClient } from '../src/rabbitmq/index.ts';
 import { corePath, customPath, Kube } from '../src/runtime/kube.ts';
 import { KubeConfig } from '../src/runtime/kubeconfig.ts';
 import { buildDist, imageEnv, imageNodeArgs } from './image-env.ts';
+import { cpuSeconds, pool } from './measure.ts';
 import { startEnvironment, REPO, type Environment } from '../test/support/environment.ts';
 import { freePort } from '../test/support/ports.ts';
 
@@ -165,20 +166,6 @@ function mixed(k: number, tag: string): Workload {
   return w;
 }
 
-async function pool<T>(items: T[], width: number, fn: (t: T) => Promise<unknown>) {
-  let i = 0;
-  await Promise.all(
-    Array.from({ length: width }, async () => {
-      while (i < items.length) await fn(items[i++]!);
-    }),
-  );
-}
-
-/** CPU seconds (user + system) of a process, from /proc/<pid>/stat. */
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
-}
 /** CPU seconds per thread name (the main thread is `node`; V8's and libuv's workers have their own). */
 function threadCpu(pid: number): Record<string, number> {
   const out: Record<string, number> = {};

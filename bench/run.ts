@@ -14,6 +14,7 @@ import { KubeConfig } from '../src/runtime/kubeconfig.ts';
 import { ManagementClient } from '../src/rabbitmq/index.ts';
 import { startEnvironment } from '../test/support/environment.ts';
 import { enc, mgmt } from '../test/support/management.ts';
+import { pool } from './measure.ts';
 
 // `--secrets N` runs the Secret-memory benchmark (bench/secrets.ts), `--survey N` the survey's
 // cost with N objects of each routing kind (bench/survey.ts), instead.
@@ -50,15 +51,6 @@ const N = arg('queues', 10_000);
 const NS = 'bench';
 const VHOST = 'bench';
 const results: Record<string, unknown> = { queues: N };
-
-async function pool<T>(items: T[], width: number, fn: (t: T) => Promise<void>) {
-  let i = 0;
-  await Promise.all(
-    Array.from({ length: width }, async () => {
-      while (i < items.length) await fn(items[i++]!);
-    }),
-  );
-}
 
 async function until(what: string, timeoutMs: number, check: () => Promise<boolean>, intervalMs = 1000) {
   const deadline = Date.now() + timeoutMs;

@@ -14,6 +14,7 @@ import { GROUP, VERSION } from '../src/api/common.ts';
 import { buildDist, imageEnv, imageNodeArgs } from './image-env.ts';
 import { startEnvironment, REPO } from '../test/support/environment.ts';
 import { freePort } from '../test/support/ports.ts';
+import { pool } from './measure.ts';
 
 const arg = (name: string, dflt: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -41,15 +42,6 @@ async function steady(pid: number): Promise<number> {
   }
   samples.sort((a, b) => a - b);
   return samples[Math.floor(samples.length / 2)]!;
-}
-
-async function pool<T>(items: T[], width: number, fn: (t: T) => Promise<void>) {
-  let i = 0;
-  await Promise.all(
-    Array.from({ length: width }, async () => {
-      while (i < items.length) await fn(items[i++]!);
-    }),
-  );
 }
 
 async function until(what: string, timeoutMs: number, check: () => Promise<boolean>) {

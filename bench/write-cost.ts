@@ -3,7 +3,7 @@
 // different ways. Wall time and CPU of kube-apiserver, etcd and this process per phase; with
 // --pprof DIR, a CPU profile of the API server over the first 8 s of each phase.
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
@@ -11,6 +11,7 @@ import { GROUP, VERSION } from '../src/api/common.ts';
 import { Kube, customPath } from '../src/runtime/kube.ts';
 import { KubeConfig } from '../src/runtime/kubeconfig.ts';
 import { startEnvironment } from '../test/support/environment.ts';
+import { cpuSeconds, pool } from './measure.ts';
 
 const argv = process.argv;
 const opt = (name: string, dflt: string) => {
@@ -21,22 +22,6 @@ const N = Number(opt('write-cost', '3000'));
 const PPROF = opt('pprof', '');
 const PARALLEL = 16;
 
-async function pool<T>(items: T[], width: number, fn: (t: T, i: number) => Promise<unknown>) {
-  let i = 0;
-  await Promise.all(
-    Array.from({ length: width }, async () => {
-      while (i < items.length) {
-        const k = i++;
-        await fn(items[k]!, k);
-      }
-    }),
-  );
-}
-
-const ticks = (pid: number) => {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(f[11]) + Number(f[12])) / 100;
-};
 const pidOf = (pattern: string) =>
   Number(execFileSync('pgrep', ['-n', '-f', pattern], { encoding: 'utf8' }).trim());
 
@@ -70,7 +55,7 @@ try {
   });
   const rows: string[][] = [];
   const objects = new Map<string, any>();
-  const phase = async (label: string, fn: (name: string, i: number) => Promise<unknown>) => {
+  const phase = async (label: string, fn: (name: string) => Promise<unknown>) => {
     let profiled: Promise<unknown> | undefined;
     if (PPROF) {
       mkdirSync(PPROF, { recursive: true });
@@ -82,15 +67,15 @@ try {
       profiled = new Promise((r) => prof.on('exit', r));
     }
     const c0 = closed();
-    const a0 = ticks(apiserver);
-    const e0 = ticks(etcd);
+    const a0 = cpuSeconds(apiserver);
+    const e0 = cpuSeconds(etcd);
     const s0 = process.cpuUsage();
     const t0 = Date.now();
     await pool(names, PARALLEL, fn);
     const wall = (Date.now() - t0) / 1000;
     const self = process.cpuUsage(s0);
-    const a = ticks(apiserver) - a0;
-    const e = ticks(etcd) - e0;
+    const a = cpuSeconds(apiserver) - a0;
+    const e = cpuSeconds(etcd) - e0;
     await profiled;
     const ms = (s: number) => ((s * 1000) / N).toFixed(2);
     rows.push([

@@ -142,7 +142,7 @@ export class Surveyor {
     const sameRows = reused && round?.caps === snap.caps;
     const unchanged = sameResources && sameRows && !resetDetected;
     // Why an idle survey had to work everything out again (its cost depends on it).
-    if (round && !unchanged)
+    if (round && !unchanged && this.log.isLevelEnabled('debug'))
       this.log.debug(
         {
           broker: brokerKey,
@@ -269,7 +269,6 @@ export class Surveyor {
     );
     const last = this.keyed.get(brokerKey);
     const now = new Map<Table, KeyedTable>();
-    let reused = last?.size === tables.length;
     const changed: string[] = [];
     await Promise.all(
       tables.map(async (t) => {
@@ -281,7 +280,6 @@ export class Surveyor {
         const before = last?.get(t);
         if (before && sameItems(before.scopes, scopes) && sameItems(before.reads, reads))
           return void now.set(t, before);
-        reused = false;
         changed.push(t.name);
         const map = new Map<string, unknown>();
         for (const entries of reads) for (const [parts, row] of entries) map.set(key(...parts), row);
@@ -289,6 +287,7 @@ export class Surveyor {
       }),
     );
     this.keyed.set(brokerKey, now);
+    const reused = last?.size === tables.length && !changed.length;
     return { tables: new Map([...now].map(([t, k]) => [t, k.map])), reused, changed };
   }
 
