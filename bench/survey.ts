@@ -2,13 +2,15 @@
 // 0 and N objects of each routing kind (exchanges, bindings, policies, operator policies) and N
 // queues declared in one vhost, or N queues only, on the real broker. The objects are loaded with the management API; the survey runs against
 // in-memory resources that declare them, Ready, as the operator's caches would hold them.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { Surveyor } from '../src/kinds/survey.ts';
 import { TOPOLOGY_KINDS } from '../src/kinds/index.ts';
 import { ManagementClient } from '../src/rabbitmq/index.ts';
+import { hashPassword } from '../src/rabbitmq/password.ts';
 import type { SecretCache } from '../src/runtime/secrets.ts';
 import { startEnvironment } from '../test/support/environment.ts';
 import { mgmt } from '../test/support/management.ts';
@@ -17,6 +19,32 @@ const i = process.argv.indexOf('--survey');
 const N = Number(process.argv[i + 1] ?? 1000) || 1000;
 const VHOST = 'survey-bench';
 const ONLY_QUEUES = process.argv.includes('--only-queues');
+// --mixed K: instead, the perf bench's mixed workload times K (10K vhosts, 1,000K queues, 100K
+// exchanges, 1,000K bindings, 200K users with passwords and their permissions), spread over vhosts.
+// --cpu-prof DIR: a CPU profile of the seven measured surveys of each step, one file per step.
+const pi = process.argv.indexOf('--cpu-prof');
+const PROFILE = pi > 0 ? process.argv[pi + 1]! : '';
+const mi = process.argv.indexOf('--mixed');
+const MIXED = mi > 0 ? Number(process.argv[mi + 1] ?? 1) || 1 : 0;
+
+/** Starts V8's profiler in this process; the function returned stops it and writes the profile. */
+async function startProfile(): Promise<(file: string) => Promise<void>> {
+  const session = new Session();
+  session.connect();
+  const post = (method: string, params?: object) =>
+    new Promise<any>((resolve, reject) =>
+      session.post(method, params, (err, res) => (err ? reject(err) : resolve(res))),
+    );
+  await post('Profiler.enable');
+  await post('Profiler.setSamplingInterval', { interval: 100 });
+  await post('Profiler.start');
+  return async (file) => {
+    const { profile } = await post('Profiler.stop');
+    mkdirSync(PROFILE, { recursive: true });
+    writeFileSync(file, JSON.stringify(profile));
+    session.disconnect();
+  };
+}
 
 const dir = mkdtempSync(join(tmpdir(), 'warren-bench-survey-'));
 const env = await startEnvironment(dir);
@@ -36,7 +64,8 @@ try {
       spec: { brokerRef: { name: 'local' }, deletionPolicy: 'Delete', vhost: VHOST, ...spec },
       status: { ...ready, ...status },
     });
-  resource('rabbitvhosts', 'vh', { name: VHOST });
+  const secrets = new Map<string, { data: Record<string, string> }>();
+  if (!MIXED) resource('rabbitvhosts', 'vh', { name: VHOST });
   const surveyor = new Surveyor({
     kinds: TOPOLOGY_KINDS.map((kind) => ({
       kind,
@@ -44,14 +73,19 @@ try {
       enqueue: () => undefined,
       brokerOf: () => 'bench/local',
     })),
-    secrets: {} as SecretCache,
+    secrets: {
+      get: async (_ns: string, name: string) => secrets.get(name),
+      peek: (_ns: string, name: string) => secrets.get(name),
+    } as unknown as SecretCache,
     refs: { lookup: () => undefined },
-    log: pino({ level: 'silent' }),
+    log: pino({ level: process.env.WARREN_BENCH_LOG_LEVEL ?? 'silent' }),
   });
   const measure = async (label: string) => {
     await surveyor.survey('bench/local', client); // the marker is written once
     const runs = [];
+    const profiling = PROFILE && (await startProfile());
     for (let r = 0; r < 7; r++) runs.push(await surveyor.survey('bench/local', client));
+    if (profiling) await profiling(`${PROFILE}/${label.replace(/\W+/g, '-')}.cpuprofile`);
     const last = runs[runs.length - 1]!;
     const cpu = runs.map((x) => x.cpuMs).sort((a, b) => a - b);
     console.log(
@@ -169,9 +203,87 @@ try {
     );
   };
   await run(policies);
-  await run(objects);
-  await run(defs.bindings.map((b) => () => post(`/bindings/${VHOST}/e/${b.source}/q/${b.destination}`, b)));
-  await measure(ONLY_QUEUES ? `${N} queues` : `${N} of each (and ${N} queues)`);
+  async function loadMixed(k: number) {
+    const V = 10 * k;
+    const vh = (i: number) => `mixed-v${i % V}`;
+    const steps: Array<Array<() => Promise<unknown>>> = [[], [], []];
+    for (let v = 0; v < V; v++) {
+      resource('rabbitvhosts', `v${v}`, { name: vh(v) });
+      steps[0]!.push(() => put(`/vhosts/${vh(v)}`, {}));
+    }
+    for (let i = 0; i < 1000 * k; i++) {
+      resource('rabbitqueues', `q-${i}`, { vhost: vh(i), name: `q-${i}`, durable: true, autoDelete: false });
+      steps[1]!.push(() =>
+        put(`/queues/${vh(i)}/q-${i}`, { durable: true, auto_delete: false, arguments: {} }),
+      );
+    }
+    for (let i = 0; i < 100 * k; i++) {
+      resource('rabbitexchanges', `x-${i}`, {
+        vhost: vh(i),
+        name: `x-${i}`,
+        type: 'topic',
+        durable: true,
+        autoDelete: false,
+        internal: false,
+      });
+      steps[1]!.push(() => put(`/exchanges/${vh(i)}/x-${i}`, { type: 'topic', durable: true }));
+    }
+    for (let i = 0; i < 1000 * k; i++) {
+      const j = i % (100 * k);
+      const spec = {
+        vhost: vh(j),
+        source: `x-${j}`,
+        destination: `q-${j}`,
+        destinationType: 'queue',
+        routingKey: `k.${i}`,
+      };
+      resource('rabbitbindings', `b-${i}`, spec);
+      steps[2]!.push(() =>
+        post(`/bindings/${vh(j)}/e/x-${j}/q/q-${j}`, { routing_key: `k.${i}`, arguments: {} }),
+      );
+    }
+    for (let i = 0; i < 200 * k; i++) {
+      const user = `mixed-u${i}`;
+      const password = `pw-${i}`;
+      secrets.set(`u${i}-pw`, { data: { password: Buffer.from(password).toString('base64') } });
+      resource(
+        'rabbitusers',
+        `u${i}`,
+        { username: user, credentialsSecretRef: { name: `u${i}-pw` } },
+        {
+          username: user,
+        },
+      );
+      steps[1]!.push(() =>
+        put(`/users/${user}`, {
+          password_hash: hashPassword(password, 'rabbit_password_hashing_sha256'),
+          hashing_algorithm: 'rabbit_password_hashing_sha256',
+          tags: [],
+        }),
+      );
+      resource('rabbitpermissions', `p${i}`, {
+        vhost: vh(i),
+        user,
+        configure: '.*',
+        write: '.*',
+        read: '.*',
+      });
+      steps[2]!.push(() =>
+        put(`/permissions/${vh(i)}/${user}`, { configure: '.*', write: '.*', read: '.*' }),
+      );
+    }
+    for (const step of steps) await run(step);
+  }
+  if (MIXED) {
+    for (const plural of resources.keys()) resources.get(plural)!.length = 0;
+    await loadMixed(MIXED);
+    await measure(`mixed x${MIXED}`);
+  } else {
+    await run(policies);
+    await run(objects);
+    await run(defs.bindings.map((b) => () => post(`/bindings/${VHOST}/e/${b.source}/q/${b.destination}`, b)));
+    await measure(ONLY_QUEUES ? `${N} queues` : `${N} of each (and ${N} queues)`);
+  }
 } finally {
   await env.stop();
   rmSync(dir, { recursive: true, force: true });

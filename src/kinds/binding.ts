@@ -25,8 +25,8 @@ export const bindingsTable: Table<BindingInfo> = {
   scope: 'vhost',
   // The default exchange's implicit binding of every queue is not a declarable binding.
   read: async (client, vhost) =>
-    entries(bindingsTable, await client.listBindings(vhost!), (b) =>
-      b.source === '' ? undefined : [rowKey(vhost!, b), b],
+    entries(bindingsTable, await client.listBindings(vhost), (b) =>
+      b.source === '' ? undefined : [rowKey(b.vhost, b), b],
     ),
 };
 

@@ -20,6 +20,7 @@ export interface ResolvedBroker {
 // Where no cache of a kind was given (unit tests): nothing of it exists.
 const none: RefCache<any> = {
   get: async () => undefined,
+  peek: () => undefined,
   forget: () => undefined,
   start: async () => undefined,
   stop: () => undefined,

@@ -15,7 +15,7 @@ export const exchangesTable: Table<ExchangeInfo> = {
   scope: 'vhost',
   // The default exchange and amq.* belong to the broker: not rows anyone could declare.
   read: async (client, vhost) =>
-    entries(exchangesTable, await client.listExchanges(vhost!), (x) =>
+    entries(exchangesTable, await client.listExchanges(vhost), (x) =>
       x.name === '' || x.name.startsWith('amq.') ? undefined : [[x.vhost, x.name], x],
     ),
 };

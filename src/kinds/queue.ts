@@ -27,7 +27,7 @@ export const queuesTable: Table<QueueInfo> = {
   scope: 'vhost',
   // Without stats and with basic columns only, in one request.
   read: async (client, vhost) =>
-    entries(queuesTable, await client.listQueues(vhost!), (q) => [[q.vhost, q.name], q]),
+    entries(queuesTable, await client.listQueues(vhost), (q) => [[q.vhost, q.name], q]),
 };
 
 export const queueName = (r: Resource<RabbitQueueSpec>) => r.spec.name ?? r.metadata.name;

@@ -55,12 +55,26 @@ type Round = {
 type KeyedTable = {
   scopes: Array<string | undefined>;
   reads: ReadonlyArray<ReadonlyArray<[string[], unknown]>>;
+  /** For a vhost table read broker-wide: the vhosts whose rows were kept. */
+  only?: Set<string>;
+  /** Rows of other vhosts left out of a broker-wide read. */
+  outside: number;
   map: Map<string, unknown>;
 };
 
 /**
+ * From this many vhosts on, the vhost tables are read broker-wide (one request per table, not one
+ * per vhost and table), unless the last such read found more rows in other vhosts than in them.
+ * Each request costs the broker and the operator more than a few hundred rows do.
+ */
+const WIDE_FROM_VHOSTS = 8;
+/** Surveys read per vhost, after a broker-wide read found mostly other vhosts' rows, before trying again. */
+const WIDE_RETRY_AFTER = 10;
+
+/**
  * Finds drift with bulk reads per broker: the tables the kinds declare, broker-wide ones once and
- * vhost-wide ones once per vhost holding managed objects (no stats, basic columns, one request per list). It
+ * vhost-wide ones for the vhosts holding managed objects, once per vhost or, with many vhosts, once
+ * for the broker (no stats, basic columns, one request per list). It
  * queues exactly the resources whose object is missing or differs and never writes topology:
  * repairs go through the normal reconcile.
  */
@@ -83,6 +97,8 @@ export class Surveyor {
   private readonly keyed = new Map<string, Map<Table, KeyedTable>>();
   /** Per broker, what the last survey worked from and what it made of it (see surveyOnce). */
   private readonly lastRound = new Map<string, Round>();
+  /** Per broker, surveys left reading per vhost after a broker-wide read did not pay (see wide). */
+  private readonly narrowFor = new Map<string, number>();
 
   constructor(opts: { kinds: SurveyedKind[]; secrets: SecretCache; refs: Refs; log: Logger }) {
     this.kinds = opts.kinds;
@@ -270,25 +286,56 @@ export class Surveyor {
     const last = this.keyed.get(brokerKey);
     const now = new Map<Table, KeyedTable>();
     const changed: string[] = [];
+    const wide = this.wide(brokerKey, vhosts);
     await Promise.all(
       tables.map(async (t) => {
-        const scopes = t.scope === 'broker' ? [undefined] : [...vhosts];
+        const only = t.scope === 'vhost' && wide ? vhosts : undefined;
+        const scopes = t.scope === 'broker' || only ? [undefined] : [...vhosts];
         const reads = await Promise.all(scopes.map((vhost) => t.read(client, vhost)));
         // The very entries of last time (built once per list the client keeps while the broker
         // answers the same): last time's keyed table serves again. Building and then dropping a
         // map of 10,000 keys per survey was what kept the garbage collector busy.
         const before = last?.get(t);
-        if (before && sameItems(before.scopes, scopes) && sameItems(before.reads, reads))
+        if (
+          before &&
+          before.only === only &&
+          sameItems(before.scopes, scopes) &&
+          sameItems(before.reads, reads)
+        )
           return void now.set(t, before);
         changed.push(t.name);
         const map = new Map<string, unknown>();
-        for (const entries of reads) for (const [parts, row] of entries) map.set(key(...parts), row);
-        now.set(t, { scopes, reads, map });
+        let outside = 0;
+        for (const entries of reads)
+          for (const [parts, row] of entries) {
+            // A broker-wide read keeps the rows of the vhosts the resources declare objects in.
+            if (only && !only.has(parts[0]!)) outside++;
+            else map.set(key(...parts), row);
+          }
+        now.set(t, { scopes, reads, only, outside, map });
       }),
     );
     this.keyed.set(brokerKey, now);
+    if (wide) {
+      const vhostTables = [...now.values()].filter((k) => k.only);
+      const outside = vhostTables.reduce((n, k) => n + k.outside, 0);
+      const inside = vhostTables.reduce((n, k) => n + k.map.size, 0);
+      if (outside > inside) this.narrowFor.set(brokerKey, WIDE_RETRY_AFTER);
+    }
     const reused = last?.size === tables.length && !changed.length;
     return { tables: new Map([...now].map(([t, k]) => [t, k.map])), reused, changed };
+  }
+
+  /**
+   * Whether to read the vhost tables broker-wide: with many vhosts, unless a broker-wide read
+   * recently found more rows outside them than in them (a shared broker): then per vhost for a
+   * while, and broker-wide again to see whether that changed.
+   */
+  private wide(brokerKey: string, vhosts: Set<string>): boolean {
+    if (vhosts.size < WIDE_FROM_VHOSTS) return false;
+    const narrow = this.narrowFor.get(brokerKey) ?? 0;
+    if (narrow > 0) this.narrowFor.set(brokerKey, narrow - 1);
+    return narrow === 0;
   }
 
   /** The vhosts the resources declare objects in: the survey reads their tables. */
@@ -377,6 +424,7 @@ export class Surveyor {
     this.present.delete(brokerKey);
     this.keyed.delete(brokerKey);
     this.lastRound.delete(brokerKey);
+    this.narrowFor.delete(brokerKey);
     this.lastOk.delete(brokerKey);
   }
 }

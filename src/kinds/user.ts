@@ -26,6 +26,7 @@ import {
   differing,
   limitDifferences,
   limitsMatch,
+  sameAsLastTime,
   sameSet,
   type Difference,
 } from './compare.ts';
@@ -231,16 +232,26 @@ export const userKind: TopologyKind<RabbitUserSpec, Desired, Status> = {
   tables: [usersTable, userLimitsTable],
   claims: (r) => [claim(usersTable, r.status?.username ?? username(r))],
 
-  async inSync(r, snap, { secrets }) {
+  inSync(r, snap, { secrets }) {
     const name = r.status?.username ?? username(r);
     const actual = snap.row(usersTable, name);
-    const d = fromSpec(r);
-    if (!actual || name !== d.username || !sameSet(actual.tags, d.tags)) return false;
-    if (!limitsMatch(d.limits, snap.row(userLimitsTable, name) ?? {})) return false;
-    if (r.spec.passwordless) return actual.password_hash === '';
+    if (!actual) return false;
+    const limits = snap.row(userLimitsTable, name);
+    const matches = (secret: k8s.V1Secret | undefined) => {
+      const d = fromSpec(r);
+      if (name !== d.username || !sameSet(actual.tags, d.tags) || !limitsMatch(d.limits, limits ?? {}))
+        return false;
+      if (r.spec.passwordless) return actual.password_hash === '';
+      const c = secretCredential(secret);
+      return !!c && credentialMatches(c, actual.password_hash, actual.hashing_algorithm);
+    };
+    if (r.spec.passwordless) return sameAsLastTime(r, [actual, limits], () => matches(undefined));
     const secretName = r.spec.credentialsSecretRef?.name ?? generatedSecretName(r);
-    const c = secretCredential(await secrets.get(r.metadata.namespace, secretName));
-    return !!c && credentialMatches(c, actual.password_hash, actual.hashing_algorithm);
+    // The same row, limits and Secret as last time: the same answer, without hashing the password
+    // again (idle, a survey would otherwise hash every user's password).
+    const cached = secrets.peek(r.metadata.namespace, secretName);
+    if (cached) return sameAsLastTime(r, [actual, limits, cached], () => matches(cached));
+    return secrets.get(r.metadata.namespace, secretName).then(matches);
   },
 
   status: (d) => ({ username: d.username, credentialsSecretName: d.secretName }),

@@ -756,9 +756,11 @@ export class ManagementClient {
    * Every queue in a vhost, read without stats and with basic columns only, in one request.
    * [] when the vhost doesn't exist.
    */
-  async listQueues(vhost: string): Promise<readonly QueueInfo[]> {
+  /** The queues of one vhost, or of the whole broker. */
+  async listQueues(vhost?: string): Promise<readonly QueueInfo[]> {
     const columns = queueListColumns(await this.capabilities()).join(',');
-    return this.#listedRows(api`/queues/${vhost}`, toQueue, { disable_stats: true, columns });
+    const path = vhost === undefined ? api`/queues` : api`/queues/${vhost}`;
+    return this.#listedRows(path, toQueue, { disable_stats: true, columns });
   }
 
   // ---------------------------------------------------------------- exchanges
@@ -768,9 +770,10 @@ export class ManagementClient {
     return raw && toExchange(raw);
   }
 
-  /** Every exchange in a vhost (the default and amq.* ones included), without stats, in one request. */
-  async listExchanges(vhost: string): Promise<readonly ExchangeInfo[]> {
-    return this.#listedRows(api`/exchanges/${vhost}`, toExchange, {
+  /** Every exchange in a vhost, or in the broker (the default and amq.* ones included), without stats, in one request. */
+  async listExchanges(vhost?: string): Promise<readonly ExchangeInfo[]> {
+    const path = vhost === undefined ? api`/exchanges` : api`/exchanges/${vhost}`;
+    return this.#listedRows(path, toExchange, {
       disable_stats: true,
       columns: EXCHANGE_COLUMNS,
     });
@@ -793,9 +796,9 @@ export class ManagementClient {
 
   // ---------------------------------------------------------------- bindings
 
-  /** Every binding in a vhost, the default exchange's implicit ones included. */
-  async listBindings(vhost: string): Promise<readonly BindingInfo[]> {
-    return this.#listedRows(api`/bindings/${vhost}`, toBinding);
+  /** Every binding in a vhost or in the broker, the default exchange's implicit ones included. */
+  async listBindings(vhost?: string): Promise<readonly BindingInfo[]> {
+    return this.#listedRows(vhost === undefined ? api`/bindings` : api`/bindings/${vhost}`, toBinding);
   }
 
   /** The bindings from one exchange to one queue or exchange. */

@@ -44,6 +44,8 @@ export interface SecretCacheOptions<T extends Obj = k8s.V1Secret> {
 /** What users of a cache of referenced objects need (one namespace's cache, or several). */
 export interface RefCache<T> {
   get(namespace: string, name: string): Promise<T | undefined>;
+  /** The object as cached, if the cache holds it and it is current; never reads (get() would). */
+  peek(namespace: string, name: string): T | undefined;
   forget(namespace: string, name: string): void;
   start(): Promise<void>;
   stop(): void;
@@ -121,6 +123,13 @@ export class WatchedCache<T extends Obj = k8s.V1Secret> implements RefCache<T> {
       if (hit.fresh && this.synced) return hit.secret;
     }
     return this.fetch(key, true);
+  }
+
+  peek(namespace: string, name: string): T | undefined {
+    const hit = this.cache.get(`${namespace}/${name}`);
+    if (!hit?.fresh || !this.synced) return undefined;
+    hit.usedAt = Date.now();
+    return hit.secret;
   }
 
   /** Forgets a Secret nobody references any more. */
@@ -402,6 +411,9 @@ export class PerNamespace<T> implements RefCache<T> {
       return Promise.reject(err);
     }
   }
+  peek(namespace: string, name: string): T | undefined {
+    return this.caches.get(namespace)?.peek(namespace, name);
+  }
   forget(namespace: string, name: string): void {
     this.caches.get(namespace)?.forget(namespace, name);
   }
@@ -444,6 +456,9 @@ export class LazyCache<T> implements RefCache<T> {
       void this.cache.start();
     }
     return this.cache.get(namespace, name);
+  }
+  peek(namespace: string, name: string): T | undefined {
+    return this.started ? this.cache.peek(namespace, name) : undefined;
   }
   forget(namespace: string, name: string): void {
     this.cache.forget(namespace, name);

@@ -7,6 +7,7 @@ import type { RefCache } from '../../src/runtime/secrets.ts';
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 const cache = <T>(objects: Record<string, T>): RefCache<T> => ({
   get: async (ns, name) => objects[`${ns}/${name}`],
+  peek: (ns, name) => objects[`${ns}/${name}`],
   forget: () => undefined,
   start: async () => undefined,
   stop: () => undefined,

@@ -162,6 +162,26 @@ describe('SecretCache: reads only what was asked for', () => {
   });
 });
 
+describe('SecretCache: peek', () => {
+  it('answers from what the watch keeps current, never reading', async () => {
+    const { cache, server, started, settled } = setup();
+    server.put('a', 's', '1');
+    await cache.get('a', 's');
+    expect(cache.peek('a', 's')).toBeUndefined(); // not watched yet: it may have changed
+    const w = await started();
+    await settled();
+    const reads = server.reads.length;
+    const s = await cache.get('a', 's');
+    expect(cache.peek('a', 's')).toBe(s);
+    expect(cache.peek('a', 'never-asked')).toBeUndefined();
+    expect(server.reads).toHaveLength(reads);
+    server.put('a', 's', '2', 'rotated');
+    w.emit('MODIFIED', meta('a', 's', '2'));
+    await settled();
+    expect(secretValue(cache.peek('a', 's'), 'password')).toBe('rotated');
+  });
+});
+
 describe('SecretCache: a failed watch', () => {
   it('is not synced when the watch fails before it opened, and start() waits', async () => {
     const { cache, watcher } = setup();

@@ -14,11 +14,11 @@ const ready = (generation = 1) => ({
   observedGeneration: generation,
   conditions: [{ type: 'Ready', status: 'True', reason: 'x', message: '', lastTransitionTime: '' }],
 });
-const queue = (name: string, isReady = true) => ({
+const queue = (name: string, isReady = true, vhost = 'v') => ({
   apiVersion: 'warren.dev/v1alpha1',
   kind: 'RabbitQueue',
   metadata: { name, namespace: 'ns', uid: name, generation: 1 },
-  spec: { brokerRef: { name: 'b' }, vhost: 'v', durable: true, autoDelete: false },
+  spec: { brokerRef: { name: 'b' }, vhost, durable: true, autoDelete: false },
   status: isReady ? ready() : { conditions: [] },
 });
 const vhostResource = (name: string) => ({
@@ -31,6 +31,8 @@ const vhostResource = (name: string) => ({
 
 interface FakeBroker {
   version: string;
+  vhosts: string[];
+  /** Each queue under a key of the test's choosing; served by the vhost it names. */
   queues: Map<string, QueueInfo>;
   marker?: string;
   requests: string[];
@@ -42,7 +44,7 @@ afterEach(async () => {
 });
 
 async function fakeBroker(version = '3.10.8') {
-  const state: FakeBroker = { version, queues: new Map(), requests: [] };
+  const state: FakeBroker = { version, vhosts: ['v'], queues: new Map(), requests: [] };
   const server = createServer((req, res) => {
     const url = new URL(req.url!, 'http://x');
     state.requests.push(`${req.method} ${url.pathname}`);
@@ -63,7 +65,8 @@ async function fakeBroker(version = '3.10.8') {
       }
       return state.marker ? json({ value: state.marker }) : json({ error: 'not_found' }, 404);
     }
-    if (p === '/api/vhosts') return json([{ name: 'v', description: '', tags: [], tracing: false }]);
+    if (p === '/api/vhosts')
+      return json(state.vhosts.map((name) => ({ name, description: '', tags: [], tracing: false })));
     if (
       [
         '/api/vhost-limits',
@@ -74,9 +77,10 @@ async function fakeBroker(version = '3.10.8') {
       ].includes(p)
     )
       return json([]);
-    if (p === '/api/queues/v') {
+    if (p === '/api/queues' || p.startsWith('/api/queues/')) {
       // Paged as the broker does when asked for a page (warren should not ask: see listQueues).
-      const all = [...state.queues.values()];
+      const vhost = p === '/api/queues' ? undefined : decodeURIComponent(p.slice('/api/queues/'.length));
+      const all = [...state.queues.values()].filter((x) => vhost === undefined || x.vhost === vhost);
       const page = url.searchParams.get('page');
       if (page === null) return json(all);
       const size = Math.min(Number(url.searchParams.get('page_size') ?? 100), 2);
@@ -93,9 +97,9 @@ async function fakeBroker(version = '3.10.8') {
   servers.push(server);
   const port = (server.address() as { port: number }).port;
   const client = new ManagementClient({ endpoint: `http://127.0.0.1:${port}`, username: 'u', password: 'p' });
-  const q = (name: string, args: Record<string, unknown> = {}): QueueInfo => ({
+  const q = (name: string, args: Record<string, unknown> = {}, vhost = 'v'): QueueInfo => ({
     name,
-    vhost: 'v',
+    vhost,
     type: 'classic',
     durable: true,
     auto_delete: false,
@@ -230,6 +234,42 @@ describe('Surveyor', () => {
     late.status = ready();
     expect(await surveyor.survey('ns/b', client)).toMatchObject({ drifted: 1 });
     expect(enqueued).toEqual(['ns/late']);
+  });
+
+  it('reads the vhost tables broker-wide for many vhosts, per vhost while other vhosts hold most rows', async () => {
+    const { state, client, q } = await fakeBroker();
+    const vhosts = Array.from({ length: 8 }, (_, i) => `w${i}`);
+    state.vhosts.push(...vhosts, 'other');
+    const resources = vhosts.map((v, i) => queue(`q${i}`, true, v));
+    vhosts.forEach((v, i) => state.queues.set(`q${i}`, q(`q${i}`, {}, v)));
+    state.queues.set('elsewhere', q('elsewhere', {}, 'other'));
+    const { surveyor, enqueued } = setup(resources);
+    const queueLists = () => state.requests.filter((r) => r.startsWith('GET /api/queues'));
+
+    // One list for the eight vhosts; a row of a vhost no resource declares objects in is left out.
+    expect(await surveyor.survey('ns/b', client)).toMatchObject({ managed: 8, drifted: 0, unmanaged: 10 });
+    expect(queueLists()).toEqual(['GET /api/queues']);
+    expect(surveyor.absent('ns/b', queuesTable, ['w1', 'nope'], 'w1')).toBe(true);
+    expect(surveyor.absent('ns/b', queuesTable, ['other', 'elsewhere'], 'other')).toBe(false); // not read
+    state.queues.delete('q3');
+    expect(await surveyor.survey('ns/b', client)).toMatchObject({ drifted: 1, repaired: 0 });
+    expect(enqueued).toEqual(['rabbitqueues:ns/q3']);
+    state.queues.set('q3', q('q3', {}, 'w3'));
+
+    // A broker whose other vhosts hold more rows than these eight: per vhost from the next survey on.
+    for (let i = 0; i < 9; i++) state.queues.set(`x${i}`, q(`x${i}`, {}, 'other'));
+    state.requests.length = 0;
+    expect(await surveyor.survey('ns/b', client)).toMatchObject({ drifted: 0, repaired: 1, unmanaged: 10 });
+    expect(queueLists()).toEqual(['GET /api/queues']);
+    for (let n = 0; n < 10; n++) {
+      state.requests.length = 0;
+      expect(await surveyor.survey('ns/b', client)).toMatchObject({ drifted: 0, unmanaged: 10 });
+      expect(queueLists().sort()).toEqual(vhosts.map((v) => `GET /api/queues/${v}`));
+    }
+    // Then broker-wide once more, to see whether that changed.
+    state.requests.length = 0;
+    await surveyor.survey('ns/b', client);
+    expect(queueLists()).toEqual(['GET /api/queues']);
   });
 
   it('does not take the x-queue-type 4.x stores for drift', async () => {
