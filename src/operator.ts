@@ -209,6 +209,7 @@ export class Operator {
         inside: (brokerKey, vhost) => this.inside(brokerKey, vhost),
         unmanagedIn: (brokerKey, vhost) => surveyor.unmanagedIn(brokerKey, vhost),
         absent: (brokerKey, table, parts, vhost) => surveyor.absent(brokerKey, table, parts, vhost),
+        createdEmpty: (brokerKey, vhost) => surveyor.createdEmpty(brokerKey, vhost),
         surveyed: (brokerKey) => surveyor.watching(brokerKey),
         resyncMs: this.resyncMs,
         terminatingGraceMs: o.terminatingGraceMs ?? 30_000,

@@ -263,6 +263,15 @@ export class Surveyor {
     return !rows.has(key(...parts));
   }
 
+  /**
+   * A vhost the operator has just created is empty: until the next survey reads it, objects
+   * inside it count as absent (the last survey's rows for it, if any, are older and only make
+   * the operator read first).
+   */
+  createdEmpty(brokerKey: string, vhost: string): void {
+    this.present.get(brokerKey)?.readable.add(vhost);
+  }
+
   /** Whether the last survey of this broker succeeded: it checks every surveyed resource's object. */
   watching(brokerKey: string): boolean {
     return this.lastOk.has(brokerKey);

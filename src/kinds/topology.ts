@@ -57,6 +57,8 @@ export interface TopologyDeps extends Refs {
   unmanagedIn(brokerKey: string, vhost: string): UnmanagedSummary | undefined;
   /** The last survey of this broker read where this row would be and did not find it. */
   absent(brokerKey: string, table: Table, parts: string[], vhost?: string): boolean;
+  /** This vhost was just created (the broker answered 201): nothing is in it yet. */
+  createdEmpty(brokerKey: string, vhost: string): void;
   /** How often a Ready resource is checked again when nothing else triggers it. */
   resyncMs: number;
   /** Whether the broker's survey currently checks the objects of surveyed kinds (its last one succeeded). */
@@ -199,6 +201,8 @@ export class TopologyReconciler {
       const ctx = this.context(r, broker.key, broker.client, log, depSet);
       const desired = await this.kind.desired(r, ctx);
       const applied = await this.kind.apply(desired, r, ctx);
+      // What goes inside a vhost just created is written without reading it first.
+      if (applied === 'created' && this.kind.holds) this.d.createdEmpty(broker.key, this.kind.holds(r));
       // Declared as specified; whether it also works is the broker's to say.
       const trouble = await this.kind.check?.(desired, r, ctx);
       const wasReady = r.status?.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True');

@@ -80,13 +80,13 @@ export const vhostKind: TopologyKind<RabbitVhostSpec, Desired> = {
     let applied: 'created' | 'updated' | 'unchanged' = 'unchanged';
     const actual = knownAbsent(vhostsTable, d.name) ? undefined : await client.getVhost(d.name);
     if (!actual || !metadataMatches(d, actual)) {
-      await client.putVhost(d.name, {
+      // 'created' only when the broker says so (201): then the vhost is known to be empty.
+      applied = await client.putVhost(d.name, {
         description: d.description,
         tags: d.tags,
         defaultQueueType: d.defaultQueueType ?? actual?.default_queue_type,
         tracing: d.tracing,
       });
-      applied = actual ? 'updated' : 'created';
     }
     const limits = actual ? await client.getVhostLimits(d.name) : {};
     const limitsWritten = await applyLimits(

@@ -179,22 +179,23 @@ describe('drift repair', () => {
     );
 
     // A drift only the survey can see (the resync is an hour) is repaired and counted at most once.
-    // In two clean-clone CI runs the queue came back without any survey seeing it gone (the count
-    // stayed at `before`), by a path not yet found: until it is, this test does not require the count.
+    // The survey judges only resources Ready at their generation: the queue is one.
+    expect(isReadyNow(await ctx.get('rabbitqueues', 'jobs'))).toBe(true);
     const before = (await broker()).status.survey.repaired as number;
     expect(await ctx.broker.del(`/queues/${vh()}/jobs`)).toBe(204);
+    expect((await ctx.broker.get(`/queues/${vh()}/jobs`)).status).toBe(404);
     await eventually(
       () => ctx.broker.get(`/queues/${vh()}/jobs`),
       (r) => r.status === 200,
-      {
-        ...within,
-        timeoutMs: 30_000,
-        what: 'the queue back in the broker',
-      },
+      { ...within, timeoutMs: 30_000, what: 'the queue back in the broker' },
     );
     await nextSurvey();
     await nextSurvey();
+    // Twice in clean-clone CI runs (before the two checks above) the count stayed at `before`,
+    // by a path not found; 13 runs since, 3 of them in the whole suite, counted it: until the path
+    // is found, this test does not require the count.
     const counted = (await broker()).status.survey.repaired as number;
+    if (counted !== before + 1) console.log(`repair not counted: before ${before}, after ${counted}`);
     expect([before, before + 1]).toContain(counted);
 
     // In steady state, surveys cause no reconcile and count no further repair.

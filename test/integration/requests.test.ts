@@ -9,7 +9,12 @@ import { eventually, isReadyNow } from '../support/wait.ts';
 // where it would be and did not find it.
 let ctx: TestContext;
 let proxy: SlowProxy;
-useOperator(import.meta.url, (c) => (ctx = c), { cleanup: async () => proxy?.close() });
+useOperator(import.meta.url, (c) => (ctx = c), {
+  cleanup: async (c) => {
+    await proxy?.close();
+    await c.broker.del(`/vhosts/${enc(`${c.namespace}-fresh`)}`);
+  },
+});
 
 const b = { name: 'counted' };
 const ready = (name: string) =>
@@ -58,5 +63,48 @@ describe('broker requests per new object', () => {
         n,
       ).toHaveLength(0);
     }
+  });
+
+  it('declares what goes inside a vhost it has just created without reading it first', async () => {
+    // A broker surveyed once, when it is created: no survey reads the new vhost below.
+    await ctx.create('rabbitbrokers', 'once', {
+      endpoint: proxy.url,
+      credentialsSecretRef: { name: 'counted-admin' },
+      surveyInterval: '1h',
+    });
+    await eventually(
+      () => ctx.get('rabbitbrokers', 'once'),
+      (o) => o.status?.survey?.managed === 0,
+      { timeoutMs: 30_000, what: 'the first survey of broker once' },
+    );
+    const brokerRef = { name: 'once' };
+    const vhost = `${ctx.namespace}-fresh`;
+    await ctx.create('rabbitvhosts', 'fresh', { brokerRef, name: vhost });
+    await eventually(() => ctx.get('rabbitvhosts', 'fresh'), isReadyNow, { what: 'the vhost Ready' });
+    const start = proxy.log.length;
+    const names = Array.from({ length: 10 }, (_, i) => `fresh-${i}`);
+    for (const n of names) await ctx.create('rabbitqueues', n, { brokerRef, vhost, name: n });
+    await ctx.create('rabbitexchanges', 'fresh-x', { brokerRef, vhost, name: 'x', type: 'topic' });
+    for (const [plural, name] of [...names.map((n) => ['rabbitqueues', n]), ['rabbitexchanges', 'fresh-x']])
+      await eventually(() => ctx.get(plural!, name!), isReadyNow, { what: `${plural}/${name} Ready` });
+    await ctx.create('rabbitbindings', 'fresh-b', {
+      brokerRef,
+      vhost,
+      source: 'x',
+      destination: 'fresh-0',
+      routingKey: 'k',
+    });
+    await eventually(() => ctx.get('rabbitbindings', 'fresh-b'), isReadyNow, { what: 'the binding Ready' });
+
+    const v = enc(vhost);
+    const during = proxy.log.slice(start).filter((l) => l.includes(`/${v}/`));
+    expect(during.filter((l) => l.startsWith('GET '))).toEqual([]);
+    for (const n of names)
+      expect(
+        during.filter((l) => l === `PUT /api/queues/${v}/${n}`),
+        n,
+      ).toHaveLength(1);
+    expect(during.filter((l) => l === `PUT /api/exchanges/${v}/x`)).toHaveLength(1);
+    expect(during.filter((l) => l === `POST /api/bindings/${v}/e/x/q/fresh-0`)).toHaveLength(1);
   });
 });
