@@ -2,7 +2,7 @@
 // 0 and N objects of each routing kind (exchanges, bindings, policies, operator policies) and N
 // queues declared in one vhost, or N queues only, on the real broker. The objects are loaded with the management API; the survey runs against
 // in-memory resources that declare them, Ready, as the operator's caches would hold them.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +14,7 @@ import { hashPassword } from '../src/rabbitmq/password.ts';
 import type { SecretCache } from '../src/runtime/secrets.ts';
 import { startEnvironment } from '../test/support/environment.ts';
 import { mgmt } from '../test/support/management.ts';
+import { cpuSeconds } from './measure.ts';
 
 const i = process.argv.indexOf('--survey');
 const N = Number(process.argv[i + 1] ?? 1000) || 1000;
@@ -50,6 +51,7 @@ const dir = mkdtempSync(join(tmpdir(), 'warren-bench-survey-'));
 const env = await startEnvironment(dir);
 try {
   const admin = mgmt(env.broker.managementUrl, env.broker.username, env.broker.password);
+  const brokerPid = Number(readFileSync(join(env.broker.dir, 'rabbit.pid'), 'utf8').trim());
   await admin.put(`/vhosts/${VHOST}`, {});
   const client = new ManagementClient({
     endpoint: env.broker.managementUrl,
@@ -84,13 +86,15 @@ try {
     await surveyor.survey('bench/local', client); // the marker is written once
     const runs = [];
     const profiling = PROFILE && (await startProfile());
+    const broker0 = cpuSeconds(brokerPid);
     for (let r = 0; r < 7; r++) runs.push(await surveyor.survey('bench/local', client));
+    const brokerMs = Math.round(((cpuSeconds(brokerPid) - broker0) / 7) * 1000);
     if (profiling) await profiling(`${PROFILE}/${label.replace(/\W+/g, '-')}.cpuprofile`);
     const last = runs[runs.length - 1]!;
     const cpu = runs.map((x) => x.cpuMs).sort((a, b) => a - b);
     console.log(
       `${label}: ${last.requests} requests per survey, ${runs.map((x) => x.durationMs).join(' / ')} ms, ` +
-        `CPU ${cpu[3]} ms (median of 7), ` +
+        `CPU ${cpu[3]} ms (median of 7), broker CPU ${brokerMs} ms (mean), ` +
         `${last.managed} managed, ${last.drifted} drifted, ${last.unmanaged} unmanaged`,
     );
   };
