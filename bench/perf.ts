@@ -508,7 +508,19 @@ async function scenario(env: Environment, kc: k8s.KubeConfig, spec: string, inde
     };
   } finally {
     proc.kill('SIGTERM');
-    await new Promise((r) => proc.once('exit', r));
+    // Node can deadlock inside process.exit (nodejs/node#54918: V8's background compile threads
+    // wait for a garbage collection the exiting main thread never runs); a pod would be killed
+    // after its grace period, and so is the operator here, saying so.
+    const exited =
+      proc.exitCode !== null || proc.signalCode !== null
+        ? Promise.resolve()
+        : new Promise((r) => proc.once('exit', r));
+    const timer = setTimeout(() => {
+      console.error(`bench: the operator did not exit within 30 s of SIGTERM; killing it`);
+      proc.kill('SIGKILL');
+    }, 30_000);
+    await exited;
+    clearTimeout(timer);
     for (const v of w.vhosts) await client.deleteVhost(v).catch(() => undefined);
     client.close();
     if (POLICY) await finalizerPolicy(env, kc, 'delete', `${tag}-policy`);
