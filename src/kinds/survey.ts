@@ -300,7 +300,12 @@ export class Surveyor {
       tables.map(async (t) => {
         const only = t.scope === 'vhost' && wide ? vhosts : undefined;
         const scopes = t.scope === 'broker' || only ? [undefined] : [...vhosts];
-        const reads = await Promise.all(scopes.map((vhost) => t.read(client, vhost)));
+        const reads = await Promise.all(scopes.map((vhost) => t.read(client, vhost))).catch((err) => {
+          // A broker-wide list that fails (too big to serve in the request timeout, say) must not
+          // fail every survey after it: per vhost for a while.
+          if (only) this.narrowFor.set(brokerKey, WIDE_RETRY_AFTER);
+          throw err;
+        });
         // The very entries of last time (built once per list the client keeps while the broker
         // answers the same): last time's keyed table serves again. Building and then dropping a
         // map of 10,000 keys per survey was what kept the garbage collector busy.

@@ -34,6 +34,8 @@ interface FakeBroker {
   vhosts: string[];
   /** Each queue under a key of the test's choosing; served by the vhost it names. */
   queues: Map<string, QueueInfo>;
+  /** The broker-wide queue list answers 500. */
+  failWide?: boolean;
   marker?: string;
   requests: string[];
 }
@@ -77,6 +79,7 @@ async function fakeBroker(version = '3.10.8') {
       ].includes(p)
     )
       return json([]);
+    if (p === '/api/queues' && state.failWide) return json({ error: 'timeout' }, 500);
     if (p === '/api/queues' || p.startsWith('/api/queues/')) {
       // Paged as the broker does when asked for a page (warren should not ask: see listQueues).
       const vhost = p === '/api/queues' ? undefined : decodeURIComponent(p.slice('/api/queues/'.length));
@@ -270,6 +273,21 @@ describe('Surveyor', () => {
     state.requests.length = 0;
     await surveyor.survey('ns/b', client);
     expect(queueLists()).toEqual(['GET /api/queues']);
+  });
+
+  it('reads per vhost after a broker-wide list failed', async () => {
+    const { state, client, q } = await fakeBroker();
+    const vhosts = Array.from({ length: 8 }, (_, i) => `w${i}`);
+    state.vhosts.push(...vhosts);
+    vhosts.forEach((v, i) => state.queues.set(`q${i}`, q(`q${i}`, {}, v)));
+    const { surveyor } = setup(vhosts.map((v, i) => queue(`q${i}`, true, v)));
+    state.failWide = true; // the broker-wide queue list answers 500
+    await expect(surveyor.survey('ns/b', client)).rejects.toThrow();
+    state.requests.length = 0;
+    expect(await surveyor.survey('ns/b', client)).toMatchObject({ managed: 8, drifted: 0 });
+    expect(state.requests.filter((r) => r.startsWith('GET /api/queues')).sort()).toEqual(
+      vhosts.map((v) => `GET /api/queues/${v}`),
+    );
   });
 
   it('does not take the x-queue-type 4.x stores for drift', async () => {
