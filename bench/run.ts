@@ -17,7 +17,8 @@ import { enc, mgmt } from '../test/support/management.ts';
 import { pool } from './measure.ts';
 
 // `--secrets N` runs the Secret-memory benchmark (bench/secrets.ts), `--survey N` the survey's
-// cost with N objects of each routing kind (bench/survey.ts), instead.
+// cost with N objects of each routing kind, or `--survey 1 --mixed K` with the mixed workload times
+// K (bench/survey.ts), instead.
 if (process.argv.includes('--secrets')) {
   await import('./secrets.ts');
   process.exit(0);
