@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testContext, type TestContext } from '../support/context.ts';
 import { enc, mgmt, type Mgmt } from '../support/management.ts';
-import { startOperator, type RunningOperator } from '../support/operator.ts';
+import { createBroker, startOperator, type RunningOperator } from '../support/operator.ts';
 import { startBroker, type Broker } from '../support/rabbitmq.ts';
 import { eventually, isReadyNow, readyOf } from '../support/wait.ts';
 
@@ -23,17 +23,9 @@ beforeAll(async () => {
   ctx = await testContext(import.meta.url);
   broker = await startBroker(join(ctx.env.dir, `broker-${ctx.namespace}`));
   admin = mgmt(broker.managementUrl, broker.username, broker.password);
-  await ctx.core.createNamespacedSecret({
-    namespace: ctx.namespace,
-    body: {
-      metadata: { name: 'own-admin' },
-      stringData: { username: broker.username, password: broker.password },
-    },
-  });
-  await ctx.create('rabbitbrokers', 'own', {
-    endpoint: broker.managementUrl,
-    credentialsSecretRef: { name: 'own-admin' },
-    surveyInterval: '5s',
+  await createBroker(ctx, 'own', broker.managementUrl, '5s', {
+    username: broker.username,
+    password: broker.password,
   });
   op = await startOperator(ctx, { resyncMs: 3_600_000 });
   const b = { name: 'own' };

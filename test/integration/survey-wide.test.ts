@@ -4,7 +4,7 @@ import { drain, publish } from '../support/amqp.ts';
 import { testContext, type TestContext } from '../support/context.ts';
 import type { EnvironmentInfo } from '../support/environment.ts';
 import { mgmt, type Mgmt } from '../support/management.ts';
-import { startOperator, type RunningOperator } from '../support/operator.ts';
+import { createBroker, startOperator, type RunningOperator } from '../support/operator.ts';
 import { startBroker, type Broker } from '../support/rabbitmq.ts';
 import { eventually, isReadyNow } from '../support/wait.ts';
 
@@ -25,17 +25,9 @@ beforeAll(async () => {
   broker = await startBroker(join(ctx.env.dir, `broker-${ctx.namespace}`));
   admin = mgmt(broker.managementUrl, broker.username, broker.password);
   amqpEnv = { amqpUrl: broker.amqpUrl, adminUser: broker.username, adminPassword: broker.password } as never;
-  await ctx.core.createNamespacedSecret({
-    namespace: ctx.namespace,
-    body: {
-      metadata: { name: 'own-admin' },
-      stringData: { username: broker.username, password: broker.password },
-    },
-  });
-  await ctx.create('rabbitbrokers', 'own', {
-    endpoint: broker.managementUrl,
-    credentialsSecretRef: { name: 'own-admin' },
-    surveyInterval: '5s',
+  await createBroker(ctx, 'own', broker.managementUrl, '5s', {
+    username: broker.username,
+    password: broker.password,
   });
   op = await startOperator(ctx, { resyncMs: 3_600_000 });
   const b = { name: 'own' };

@@ -16,19 +16,20 @@ export interface RunningOperator {
   stop(): Promise<void>;
 }
 
-/** Credentials Secret + RabbitBroker `name` in the test's namespace, pointing at the test broker. */
+/**
+ * Credentials Secret + RabbitBroker `name` in the test's namespace, pointing at the test broker
+ * (or at a broker of the test's own, with its credentials).
+ */
 export async function createBroker(
   ctx: TestContext,
   name = 'local',
   endpoint = ctx.env.managementUrl,
   surveyInterval = '5s',
+  credentials = { username: ctx.env.adminUser, password: ctx.env.adminPassword },
 ) {
   await ctx.core.createNamespacedSecret({
     namespace: ctx.namespace,
-    body: {
-      metadata: { name: `${name}-admin` },
-      stringData: { username: ctx.env.adminUser, password: ctx.env.adminPassword },
-    },
+    body: { metadata: { name: `${name}-admin` }, stringData: credentials },
   });
   await ctx.create('rabbitbrokers', name, {
     endpoint,
