@@ -110,6 +110,8 @@ export class TopologyReconciler {
   readonly finalizer: string;
   /** Who declares which object of this kind (objects of different kinds never share a key). */
   readonly claims = new ClaimIndex();
+  /** Per resource, the status last written and the resourceVersion it was written over. */
+  private readonly written = new Map<string, { over: string | undefined; status: unknown }>();
   private readonly d: TopologyDeps;
   private readonly get: (namespace: string, name: string) => Obj | undefined;
 
@@ -142,7 +144,19 @@ export class TopologyReconciler {
   }
 
   /** Records what r declares; reconciles the other claimants of any object whose owner changed. */
+  /** writeStatus, remembering what it wrote over which version of the object (see reconcile). */
+  private async writeStatus(k: string, cached: Obj, r: Obj, s: Parameters<typeof writeStatus>[4]) {
+    const wrote = await writeStatus(this.d.kube, this.d.recorder, this.plural, r, s);
+    if (wrote)
+      this.written.set(k, { over: cached.metadata.resourceVersion, status: structuredClone(r.status) });
+    return wrote;
+  }
+
   claim(r: Obj): void {
+    // The cache has moved past the version a status was written over: it holds that status now.
+    const k = nsName(r.metadata.namespace, r.metadata.name);
+    if (this.written.has(k) && this.written.get(k)!.over !== r.metadata.resourceVersion)
+      this.written.delete(k);
     // What its tenancy rules refuse declares nothing: a tenant cannot squat another's object.
     const [bns, bname] = splitNsName(this.brokerKey(r));
     const broker = this.d.lookup('rabbitbrokers', bns, bname) as BrokerResource | undefined;
@@ -169,6 +183,13 @@ export class TopologyReconciler {
     }
     // Never mutate the informer's object; status written below is reflected on this copy.
     const r = structuredClone(cached) as Obj;
+    // The status this reconciler wrote last time, if the cache has not caught up with it yet: a
+    // status compared against the stale one would look unchanged and not be written (a resource
+    // written Ready=False, then reconciled Ready again at once, would stay Ready=False).
+    const written = this.written.get(k);
+    if (written && written.over === cached.metadata.resourceVersion)
+      r.status = structuredClone(written.status);
+    else this.written.delete(k);
     const log = rc.log.child({ generation: r.metadata.generation });
     const ref = { plural: this.plural, namespace, name };
     const depSet = new Set<string>();
@@ -206,7 +227,7 @@ export class TopologyReconciler {
       // Declared as specified; whether it also works is the broker's to say.
       const trouble = await this.kind.check?.(desired, r, ctx);
       const wasReady = r.status?.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True');
-      const changed = await writeStatus(this.d.kube, this.d.recorder, this.plural, r, {
+      const changed = await this.writeStatus(k, cached, r, {
         ready: !trouble,
         reason: trouble?.reason ?? Reasons.Reconciled,
         message:
@@ -231,7 +252,7 @@ export class TopologyReconciler {
       if (!f) throw err;
       if (brokerKey && err instanceof ManagementError && isOutage(err)) this.d.onUnreachable(brokerKey);
       log.info({ reason: f.reason, msg: f.message }, 'not ready');
-      await writeStatus(this.d.kube, this.d.recorder, this.plural, r, {
+      await this.writeStatus(k, cached, r, {
         ready: false,
         reason: f.reason,
         message: f.message,

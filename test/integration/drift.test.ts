@@ -180,7 +180,10 @@ describe('drift repair', () => {
 
     // A drift only the survey can see (the resync is an hour) is repaired and counted at most once.
     // The survey judges only resources Ready at their generation: the queue is one.
-    expect(isReadyNow(await ctx.get('rabbitqueues', 'jobs'))).toBe(true);
+    const jobs = await ctx.get('rabbitqueues', 'jobs');
+    if (!isReadyNow(jobs))
+      console.log(`DRIFTDBG jobs not Ready: ${JSON.stringify(jobs.status)} gen ${jobs.metadata.generation}`);
+    expect(isReadyNow(jobs)).toBe(true);
     const before = (await broker()).status.survey.repaired as number;
     expect(await ctx.broker.del(`/queues/${vh()}/jobs`)).toBe(204);
     expect((await ctx.broker.get(`/queues/${vh()}/jobs`)).status).toBe(404);
