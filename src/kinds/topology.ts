@@ -143,7 +143,6 @@ export class TopologyReconciler {
     return key(this.brokerKey(r), ...this.kind.identity(r, this.d));
   }
 
-  /** Records what r declares; reconciles the other claimants of any object whose owner changed. */
   /** writeStatus, remembering what it wrote over which version of the object (see reconcile). */
   private async writeStatus(k: string, cached: Obj, r: Obj, s: Parameters<typeof writeStatus>[4]) {
     const wrote = await writeStatus(this.d.kube, this.d.recorder, this.plural, r, s);
@@ -152,6 +151,7 @@ export class TopologyReconciler {
     return wrote;
   }
 
+  /** Records what r declares; reconciles the other claimants of any object whose owner changed. */
   claim(r: Obj): void {
     // The cache has moved past the version a status was written over: it holds that status now.
     const k = nsName(r.metadata.namespace, r.metadata.name);
@@ -186,10 +186,10 @@ export class TopologyReconciler {
     // The status this reconciler wrote last time, if the cache has not caught up with it yet: a
     // status compared against the stale one would look unchanged and not be written (a resource
     // written Ready=False, then reconciled Ready again at once, would stay Ready=False).
+    // (claim, below and on every cache change, forgets it once the cache has moved on.)
     const written = this.written.get(k);
     if (written && written.over === cached.metadata.resourceVersion)
       r.status = structuredClone(written.status);
-    else this.written.delete(k);
     const log = rc.log.child({ generation: r.metadata.generation });
     const ref = { plural: this.plural, namespace, name };
     const depSet = new Set<string>();
