@@ -47,6 +47,8 @@ export interface OperatorOptions {
   metrics?: Metrics;
   /** How long deletions in a terminating namespace are retried before finalizers are released. */
   terminatingGraceMs?: number;
+  /** How long a new resource waiting for a dependency shows no status before Ready=False (5 s). */
+  newWaitHoldMs?: number;
   /** Fencing: writes to the broker and to Kubernetes are refused while this says false. */
   canWrite?: () => boolean;
   /** Aborts when leadership ends: writes in flight are cut off with it. */
@@ -213,6 +215,7 @@ export class Operator {
         surveyed: (brokerKey) => surveyor.watching(brokerKey),
         resyncMs: this.resyncMs,
         terminatingGraceMs: o.terminatingGraceMs ?? 30_000,
+        newWaitHoldMs: o.newWaitHoldMs ?? 5_000,
       });
       this.reconcilers.push(rec);
       const controller = new Controller({

@@ -65,6 +65,8 @@ export interface TopologyDeps extends Refs {
   surveyed(brokerKey: string): boolean;
   /** How long deletions in a terminating namespace are retried before finalizers are released. */
   terminatingGraceMs: number;
+  /** How long a new resource waiting for a dependency goes without a status (see holdNew). */
+  newWaitHoldMs: number;
 }
 
 interface Failure {
@@ -112,6 +114,8 @@ export class TopologyReconciler {
   readonly claims = new ClaimIndex();
   /** Per resource, the status last written and the resourceVersion it was written over. */
   private readonly written = new Map<string, { over: string | undefined; status: unknown }>();
+  /** New resources (no status yet) found waiting for a dependency, and since when (see holdNew). */
+  private readonly waitingSince = new Map<string, { uid: string | undefined; at: number }>();
   private readonly d: TopologyDeps;
   private readonly get: (namespace: string, name: string) => Obj | undefined;
 
@@ -148,7 +152,27 @@ export class TopologyReconciler {
     const wrote = await writeStatus(this.d.kube, this.d.recorder, this.plural, r, s);
     if (wrote)
       this.written.set(k, { over: cached.metadata.resourceVersion, status: structuredClone(r.status) });
+    this.waitingSince.delete(k);
     return wrote;
+  }
+
+  /**
+   * How much longer a new resource's first status may wait, if it is one that waits for a
+   * dependency. Applied together with what it needs (a queue with its vhost), a resource would
+   * be written Ready=False WaitingForDependency with a Warning event, then Ready=True with
+   * another, moments later: two status writes and two events where one write says it all. So for
+   * a short while from when this replica first found it waiting, it shows no status; what it
+   * waits for wakes it when ready, and it is written Ready=False only if the wait outlasts this.
+   */
+  private holdNew(k: string, r: Obj): number {
+    if (r.status?.conditions?.length) return 0;
+    const now = Date.now();
+    let since = this.waitingSince.get(k);
+    if (!since || since.uid !== r.metadata.uid) {
+      since = { uid: r.metadata.uid, at: now };
+      this.waitingSince.set(k, since);
+    }
+    return Math.max(0, since.at + this.d.newWaitHoldMs - now);
   }
 
   /** Records what r declares; reconciles the other claimants of any object whose owner changed. */
@@ -179,6 +203,7 @@ export class TopologyReconciler {
     const cached = this.get(namespace, name);
     if (!cached) {
       this.d.deps.clear(this.dependentKey(namespace, name));
+      this.waitingSince.delete(k);
       return;
     }
     // Never mutate the informer's object; status written below is reflected on this copy.
@@ -251,6 +276,11 @@ export class TopologyReconciler {
       const f = classify(err);
       if (!f) throw err;
       if (brokerKey && err instanceof ManagementError && isOutage(err)) this.d.onUnreachable(brokerKey);
+      const held = f.reason === Reasons.WaitingForDependency ? this.holdNew(k, r) : 0;
+      if (held > 0) {
+        log.debug({ msg: f.message, heldMs: held }, 'new and waiting: no status yet');
+        return { requeueAfterMs: held };
+      }
       log.info({ reason: f.reason, msg: f.message }, 'not ready');
       await this.writeStatus(k, cached, r, {
         ready: false,

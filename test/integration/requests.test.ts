@@ -1,4 +1,6 @@
+import * as k8s from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
+import { GROUP, VERSION } from '../../src/api/common.ts';
 import type { TestContext } from '../support/context.ts';
 import { startSlowProxy, type SlowProxy } from '../support/http-proxy.ts';
 import { enc } from '../support/management.ts';
@@ -6,13 +8,15 @@ import { useOperator } from '../support/suite.ts';
 import { eventually, isReadyNow } from '../support/wait.ts';
 
 // What a new object costs the broker: one write, and no read when the last survey already looked
-// where it would be and did not find it.
+// where it would be and did not find it. And Kubernetes: one status write, even for a resource
+// applied together with what it waits for.
 let ctx: TestContext;
 let proxy: SlowProxy;
 useOperator(import.meta.url, (c) => (ctx = c), {
   cleanup: async (c) => {
     await proxy?.close();
     await c.broker.del(`/vhosts/${enc(`${c.namespace}-fresh`)}`);
+    await c.broker.del(`/vhosts/${enc(`${c.namespace}-paired`)}`);
   },
 });
 
@@ -106,5 +110,44 @@ describe('broker requests per new object', () => {
       ).toHaveLength(1);
     expect(during.filter((l) => l === `PUT /api/exchanges/${v}/x`)).toHaveLength(1);
     expect(during.filter((l) => l === `POST /api/bindings/${v}/e/x/q/fresh-0`)).toHaveLength(1);
+  });
+
+  it('writes one status and no event for a queue whose vhost is created just after it', async () => {
+    const vhost = `${ctx.namespace}-paired`;
+    // Every version of the RabbitQueue the API server stores, in order.
+    const versions: any[] = [];
+    const watch = await new k8s.Watch(ctx.kc).watch(
+      `/apis/${GROUP}/${VERSION}/namespaces/${ctx.namespace}/rabbitqueues`,
+      { fieldSelector: 'metadata.name=paired' },
+      (_type, o: any) => versions.push(o),
+      () => undefined,
+    );
+    try {
+      const start = proxy.log.length;
+      await ctx.create('rabbitqueues', 'paired', { brokerRef: b, vhost, name: 'paired' });
+      // warren has tried the queue while its vhost is missing (the broker refused it)...
+      await eventually(
+        async () => proxy.log.slice(start),
+        (l) => l.includes(`PUT /api/queues/${enc(vhost)}/paired`),
+        { what: 'the queue tried in the missing vhost' },
+      );
+      // ...and the vhost comes a moment later, as when both are in one apply.
+      await ctx.create('rabbitvhosts', 'paired', { brokerRef: b, name: vhost });
+      await eventually(
+        async () => versions,
+        (vs) => vs.some(isReadyNow),
+        { what: 'the watch delivering the queue Ready', timeoutMs: 30_000 },
+      );
+      const statuses = versions.filter((o) => o.status).map((o) => o.status.conditions?.[0]?.status);
+      expect(statuses).toEqual(['True']);
+      const events = await ctx.kc
+        .makeApiClient(k8s.EventsV1Api)
+        .listNamespacedEvent({ namespace: ctx.namespace });
+      expect(
+        events.items.filter((e) => e.regarding?.name === 'paired' && e.regarding.kind === 'RabbitQueue'),
+      ).toEqual([]);
+    } finally {
+      watch.abort();
+    }
   });
 });

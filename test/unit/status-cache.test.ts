@@ -1,5 +1,5 @@
 import { pino } from 'pino';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { finalizerOf, Reasons } from '../../src/api/common.ts';
 import { DependencyIndex } from '../../src/kinds/dependencies.ts';
 import { TopologyReconciler } from '../../src/kinds/topology.ts';
@@ -24,9 +24,10 @@ const inSync = {
   ],
 };
 
-function setup() {
-  let failing = false;
+function setup(opts: { status?: unknown; holdMs?: number } = {}) {
+  let failing: false | string = false;
   const patches: any[] = [];
+  const events: string[] = [];
   // The cache: it never sees the reconciler's writes unless the test delivers them.
   const cached: any = {
     metadata: {
@@ -35,16 +36,17 @@ function setup() {
       generation: 1,
       resourceVersion: '10',
       finalizers: [finalizerOf(PLURAL)],
+      uid: 'u1',
     },
     spec: { brokerRef: { name: 'b' } },
-    status: structuredClone(inSync),
+    status: 'status' in opts ? opts.status : structuredClone(inSync),
   };
   const kind: any = {
     def: { plural: PLURAL, kind: 'RabbitThing' },
     identity: (r: any) => ['thing', r.metadata.name],
     desired: () => ({}),
     apply: async () => {
-      if (failing) throw new Blocked(Reasons.WaitingForDependency, "vhost 'v' does not exist");
+      if (failing) throw new Blocked(failing as never, "vhost 'v' does not exist");
       return 'unchanged';
     },
     remove: async () => undefined,
@@ -59,12 +61,13 @@ function setup() {
       }),
     },
     deps: new DependencyIndex(),
-    recorder: { emit: async () => undefined },
+    recorder: { emit: async (_r: unknown, _t: string, reason: string) => void events.push(reason) },
     lookup: () => undefined,
     notify: () => undefined,
     enqueue: () => undefined,
     surveyed: () => true,
     resyncMs: 60_000,
+    newWaitHoldMs: opts.holdMs ?? 0,
   } as never);
   const rc = { log: pino({ level: 'silent' }), retries: 0 };
   const readyOf = (st: any) => st.conditions.find((c: any) => c.type === 'Ready').status;
@@ -72,7 +75,8 @@ function setup() {
     cached,
     patches,
     readyOf,
-    fail: (f: boolean) => (failing = f),
+    events,
+    fail: (f: boolean | string) => (failing = f === true ? Reasons.WaitingForDependency : f),
     reconcile: () => rec.reconcile('ns/a', rc as never),
     /** The watch delivers the object as the API server now has it. */
     deliver: (rv: string) => {
@@ -108,5 +112,62 @@ describe('status writes the cache has not seen yet', () => {
     t.deliver('12');
     await t.reconcile();
     expect(t.patches.map(t.readyOf)).toEqual(['False', 'True']);
+  });
+});
+
+describe('a new resource waiting for a dependency', () => {
+  afterEach(() => vi.useRealTimers());
+  const waiting = (t: ReturnType<typeof setup>) => t.patches.map((p) => p.conditions[0].reason);
+
+  it('shows no status while the hold lasts, then one write when what it waits for is ready', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const t = setup({ status: undefined, holdMs: 5000 });
+    t.fail(true);
+    const first: any = await t.reconcile();
+    expect(t.patches).toEqual([]);
+    expect(first.requeueAfterMs).toBe(5000);
+    vi.advanceTimersByTime(2000);
+    const second: any = await t.reconcile(); // woken early, still waiting: the rest of the hold
+    expect(second.requeueAfterMs).toBe(3000);
+    t.fail(false);
+    await t.reconcile();
+    expect(t.patches.map(t.readyOf)).toEqual(['True']);
+    expect(t.events).toEqual([]); // a new resource turning Ready is not an event
+  });
+
+  it('is written Ready=False WaitingForDependency, with its event, once the hold is over', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const t = setup({ status: undefined, holdMs: 5000 });
+    t.fail(true);
+    await t.reconcile();
+    vi.advanceTimersByTime(5000);
+    const outcome: any = await t.reconcile();
+    expect(waiting(t)).toEqual([Reasons.WaitingForDependency]);
+    expect(t.readyOf(t.patches[0])).toBe('False');
+    expect(t.events).toEqual([Reasons.WaitingForDependency]);
+    expect(outcome).toEqual({ backoff: true });
+  });
+
+  it('starts a new hold for a resource re-created under the same name', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const t = setup({ status: undefined, holdMs: 5000 });
+    t.fail(true);
+    await t.reconcile();
+    vi.advanceTimersByTime(5000);
+    t.cached.metadata.uid = 'u2';
+    const outcome: any = await t.reconcile();
+    expect(t.patches).toEqual([]);
+    expect(outcome.requeueAfterMs).toBe(5000);
+  });
+
+  it('holds nothing for a resource that has a status, or that fails for another reason', async () => {
+    const old = setup({ holdMs: 5000 });
+    old.fail(true);
+    await old.reconcile();
+    expect(waiting(old)).toEqual([Reasons.WaitingForDependency]);
+    const refused = setup({ status: undefined, holdMs: 5000 });
+    refused.fail(Reasons.NotAllowed);
+    await refused.reconcile();
+    expect(waiting(refused)).toEqual([Reasons.NotAllowed]);
   });
 });
