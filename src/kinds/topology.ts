@@ -161,8 +161,8 @@ export class TopologyReconciler {
    * dependency. Applied together with what it needs (a queue with its vhost), a resource would
    * be written Ready=False WaitingForDependency with a Warning event, then Ready=True with
    * another, moments later: two status writes and two events where one write says it all. So for
-   * a short while from when this replica first found it waiting, it shows no status; what it
-   * waits for wakes it when ready, and it is written Ready=False only if the wait outlasts this.
+   * a short while from when this replica first found it waiting, it shows no status (its retries
+   * go on as usual); it is written Ready=False only if the wait outlasts this.
    */
   private holdNew(k: string, r: Obj): number {
     if (r.status?.conditions?.length) return 0;
@@ -278,8 +278,9 @@ export class TopologyReconciler {
       if (brokerKey && err instanceof ManagementError && isOutage(err)) this.d.onUnreachable(brokerKey);
       const held = f.reason === Reasons.WaitingForDependency ? this.holdNew(k, r) : 0;
       if (held > 0) {
+        // Retried as if written (a dependency read from a cache a moment behind is seen soon).
         log.debug({ msg: f.message, heldMs: held }, 'new and waiting: no status yet');
-        return { requeueAfterMs: held };
+        return f.outcome;
       }
       log.info({ reason: f.reason, msg: f.message }, 'not ready');
       await this.writeStatus(k, cached, r, {
