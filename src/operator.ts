@@ -8,7 +8,7 @@ import { TOPOLOGY_KINDS } from './kinds/index.ts';
 import { Surveyor, type SurveyedKind } from './kinds/survey.ts';
 import { RELEASE_ANNOTATION, TopologyReconciler, type Inside } from './kinds/topology.ts';
 import { depKeys } from './kinds/types.ts';
-import { nsName, splitNsName } from './kinds/keys.ts';
+import { key, nsName, parts, splitNsName } from './kinds/keys.ts';
 import { isReady } from './runtime/conditions.ts';
 import { Controller } from './runtime/controller.ts';
 import { Recorder } from './runtime/events.ts';
@@ -216,6 +216,7 @@ export class Operator {
         resyncMs: this.resyncMs,
         terminatingGraceMs: o.terminatingGraceMs ?? 30_000,
         newWaitHoldMs: o.newWaitHoldMs ?? 5_000,
+        declaredNotYet: (dep) => this.declaredNotYet(dep),
       });
       this.reconcilers.push(rec);
       const controller = new Controller({
@@ -306,6 +307,21 @@ export class Operator {
       const i = d.indexOf('|');
       this.controllers.get(d.slice(0, i))?.enqueue(d.slice(i + 1));
     }
+  }
+
+  /** See TopologyDeps.declaredNotYet: only object dependencies have declarers. */
+  private declaredNotYet(dep: string) {
+    const p = parts(dep);
+    if (p[0] !== 'obj') return undefined;
+    const object = key(...p.slice(1));
+    for (const rec of this.reconcilers) {
+      const owner = rec.claims.owner(object);
+      if (!owner) continue;
+      const r = this.lookup(rec.plural, ...splitNsName(owner.key));
+      if (!r || r.metadata.deletionTimestamp || rec.reconciledOnce(r)) return undefined;
+      return { kind: rec.kind.def.kind, plural: rec.plural, key: owner.key };
+    }
+    return undefined;
   }
 
   /** Resources of every kind whose broker object lives in this vhost of this broker. */

@@ -10,7 +10,7 @@ import type { SecretCache } from '../runtime/secrets.ts';
 import type { BrokerRegistry, BrokerResource } from './brokers.ts';
 import { ClaimIndex, type Claim } from './claims.ts';
 import type { DependencyIndex } from './dependencies.ts';
-import { key, nsName, splitNsName } from './keys.ts';
+import { key, nsName, parts, splitNsName } from './keys.ts';
 import { writeStatus } from './status.ts';
 import { refusal } from './tenancy.ts';
 import {
@@ -67,6 +67,11 @@ export interface TopologyDeps extends Refs {
   terminatingGraceMs: number;
   /** How long a new resource waiting for a dependency goes without a status (see holdNew). */
   newWaitHoldMs: number;
+  /**
+   * The resource that declares the object of this dependency key, if one does and has not been
+   * reconciled yet: the object is then not in the broker yet, or not known to be.
+   */
+  declaredNotYet(dep: string): { kind: string; plural: string; key: string } | undefined;
 }
 
 interface Failure {
@@ -246,6 +251,7 @@ export class TopologyReconciler {
       }
       const ctx = this.context(r, broker.key, broker.client, log, depSet);
       const desired = await this.kind.desired(r, ctx);
+      this.waitForDeclarers(k, depSet);
       const applied = await this.kind.apply(desired, r, ctx);
       // What goes inside a vhost just created is written without reading it first.
       if (applied === 'created' && this.kind.holds) this.d.createdEmpty(broker.key, this.kind.holds(r));
@@ -292,6 +298,28 @@ export class TopologyReconciler {
     } finally {
       this.d.deps.set(this.dependentKey(namespace, name), depSet);
     }
+  }
+
+  /**
+   * What a resource needs in the broker (its vhost, a binding's exchange) may be declared by a
+   * resource not reconciled yet, as when they are applied together: it is not there yet, and a
+   * request would only fail. Waits for that resource instead (its status write wakes this one).
+   */
+  private waitForDeclarers(self: string, depSet: Set<string>): void {
+    for (const dep of depSet) {
+      const declarer = this.d.declaredNotYet(dep);
+      if (!declarer || (declarer.plural === this.plural && declarer.key === self)) continue;
+      depSet.add(depKeys.resource(declarer.plural, ...splitNsName(declarer.key)));
+      throw new Blocked(
+        Reasons.WaitingForDependency,
+        `${declarer.kind} ${declarer.key} has not declared ${describe(parts(dep).slice(2))} in the broker yet`,
+      );
+    }
+  }
+
+  /** Whether this resource has been reconciled: it has a status, or its first one is being written. */
+  reconciledOnce(r: Obj): boolean {
+    return !!r.status?.conditions?.length || this.written.has(nsName(r.metadata.namespace, r.metadata.name));
   }
 
   /** Why the broker's tenancy rules refuse this resource, if they do (nothing is written then). */

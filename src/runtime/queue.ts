@@ -26,6 +26,7 @@ export class WorkQueue {
   private tokens: number;
   private lastRefill: number;
   private shuttingDown = false;
+  private handing = false;
   private idleWaiters: Array<() => void> = [];
 
   constructor(opts: QueueOptions = {}) {
@@ -53,14 +54,24 @@ export class WorkQueue {
       return;
     }
     if (this.queued.has(key)) return;
-    const waiter = this.waiters.shift();
-    if (waiter) {
-      this.processing.add(key);
-      waiter(key);
-      return;
-    }
     this.queued.add(key);
     this.queue.push(key);
+    // Idle workers get it once the current task has run: adds of the same key in one burst (a
+    // resource changed, then its object created) collapse into one reconcile, not two.
+    if (this.waiters.length && !this.handing) {
+      this.handing = true;
+      queueMicrotask(() => this.handOut());
+    }
+  }
+
+  private handOut(): void {
+    this.handing = false;
+    while (this.waiters.length && this.queue.length) {
+      const key = this.queue.shift()!;
+      this.queued.delete(key);
+      this.processing.add(key);
+      this.waiters.shift()!(key);
+    }
   }
 
   /** Queues key after delayMs; an earlier pending deadline wins. */

@@ -17,6 +17,7 @@ useOperator(import.meta.url, (c) => (ctx = c), {
     await proxy?.close();
     await c.broker.del(`/vhosts/${enc(`${c.namespace}-fresh`)}`);
     await c.broker.del(`/vhosts/${enc(`${c.namespace}-paired`)}`);
+    await c.broker.del(`/vhosts/${enc(`${c.namespace}-behind`)}`);
   },
 });
 
@@ -149,5 +150,27 @@ describe('broker requests per new object', () => {
     } finally {
       watch.abort();
     }
+  });
+
+  it('sends nothing for a queue until the RabbitVhost applied with it has created its vhost', async () => {
+    const vhost = `${ctx.namespace}-behind`;
+    const v = enc(vhost);
+    const start = proxy.log.length;
+    // The vhost's creation takes 3 s: the queue below is reconciled meanwhile.
+    proxy.slow(new RegExp(`^/api/vhosts/${v}$`), 3000); // v: letters, digits, '-' and '%'
+    try {
+      await ctx.create('rabbitvhosts', 'behind', { brokerRef: b, name: vhost });
+      await eventually(
+        async () => proxy.log.slice(start),
+        (l) => l.some((x) => x.endsWith(` /api/vhosts/${v}`)),
+        { what: 'the vhost on its way' },
+      );
+      await ctx.create('rabbitqueues', 'behind', { brokerRef: b, vhost, name: 'behind' });
+      await ready('behind');
+    } finally {
+      proxy.slow(undefined);
+    }
+    const queue = proxy.log.slice(start).filter((l) => l.includes(`/api/queues/${v}/`));
+    expect(queue).toEqual([`PUT /api/queues/${v}/behind`]);
   });
 });

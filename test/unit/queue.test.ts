@@ -61,6 +61,20 @@ describe('WorkQueue: dedup and exclusivity', () => {
     expect(q.inFlight).toBe(1);
     expect(q.length).toBe(0);
   });
+
+  it('collapses adds of one key in one burst into one hand-out, even with a get() waiting', async () => {
+    const q = new WorkQueue();
+    const first = q.get();
+    const second = q.get();
+    q.add('x'); // a resource's status changed...
+    q.add('x'); // ...and its object was created: both wake the same dependent
+    expect(await first).toBe('x');
+    expect(await peek(second)).toBe('pending');
+    q.done('x');
+    expect(await peek(second)).toBe('pending'); // not handed out again
+    q.add('y');
+    expect(await second).toBe('y');
+  });
 });
 
 describe('WorkQueue: delays and backoff', () => {
