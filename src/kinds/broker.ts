@@ -153,7 +153,7 @@ export class BrokerReconciler {
         // Every dependent learns of the outage now and then fails fast until the probe sees the broker back.
         this.d.notify(depKeys.broker(key));
       }
-      log.info({ reason: f.reason, msg: f.message }, 'broker not ready');
+      log.info({ reason: f.reason, detail: f.message }, 'broker not ready');
       await writeStatus(this.d.kube, this.d.recorder, 'rabbitbrokers', r, {
         ready: false,
         reason: f.reason,

@@ -285,10 +285,10 @@ export class TopologyReconciler {
       const held = f.reason === Reasons.WaitingForDependency ? this.holdNew(k, r) : 0;
       if (held > 0) {
         // Retried as if written (a dependency read from a cache a moment behind is seen soon).
-        log.debug({ msg: f.message, heldMs: held }, 'new and waiting: no status yet');
+        log.debug({ reason: f.reason, detail: f.message, heldMs: held }, 'new and waiting: no status yet');
         return f.outcome;
       }
-      log.info({ reason: f.reason, msg: f.message }, 'not ready');
+      log.info({ reason: f.reason, detail: f.message }, 'not ready');
       await this.writeStatus(k, cached, r, {
         ready: false,
         reason: f.reason,
