@@ -233,6 +233,10 @@ export class Operator {
       this.addKind(plural, controller, {
         onChange: (obj) => {
           rec.claim(obj);
+          // What waits for this resource (a permission for its RabbitUser to be Ready) looks
+          // again now that the cache it reads has the change (woken at the status write, it
+          // could read the cache a moment before the change arrived and back off).
+          this.notify(depKeys.resource(plural, obj.metadata.namespace, obj.metadata.name));
           const id = `${plural}|${keyOf(obj)}`;
           if (!this.seen.has(id) && settled(obj, rec.finalizer) && isReady(getBroker(...brokerOf(obj)))) {
             // First sight of a resource that was Ready at its generation (an operator restart):

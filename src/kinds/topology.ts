@@ -257,8 +257,7 @@ export class TopologyReconciler {
       if (applied === 'created' && this.kind.holds) this.d.createdEmpty(broker.key, this.kind.holds(r));
       // Declared as specified; whether it also works is the broker's to say.
       const trouble = await this.kind.check?.(desired, r, ctx);
-      const wasReady = r.status?.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True');
-      const changed = await this.writeStatus(k, cached, r, {
+      await this.writeStatus(k, cached, r, {
         ready: !trouble,
         reason: trouble?.reason ?? Reasons.Reconciled,
         message:
@@ -268,9 +267,9 @@ export class TopologyReconciler {
         extra: this.kind.status?.(desired, r, ctx),
       });
       if (applied !== 'unchanged') log.info({ applied }, 'applied to the broker');
-      // Resources waiting for this one (a permission for its RabbitUser) care about its status;
-      // objects inside this one (a vhost's queues) only about its creation.
-      if (changed || !wasReady) this.d.notify(depKeys.resource(this.plural, namespace, name));
+      // Resources waiting for this one (a permission for its RabbitUser) are woken by the cache
+      // when it has the status written here; objects inside this one (a vhost's queues) care
+      // only about its creation, which is news now.
       if (applied === 'created') this.d.notify(depKeys.object(broker.key, this.kind.identity(r, this.d)));
       if (trouble) log.info({ reason: trouble.reason, message: trouble.message }, 'declared, not working');
       if (trouble?.soon) return { backoff: true };
