@@ -257,6 +257,7 @@ export class TopologyReconciler {
       if (applied === 'created' && this.kind.holds) this.d.createdEmpty(broker.key, this.kind.holds(r));
       // Declared as specified; whether it also works is the broker's to say.
       const trouble = await this.kind.check?.(desired, r, ctx);
+      const first = !r.status?.conditions?.length;
       await this.writeStatus(k, cached, r, {
         ready: !trouble,
         reason: trouble?.reason ?? Reasons.Reconciled,
@@ -269,8 +270,10 @@ export class TopologyReconciler {
       if (applied !== 'unchanged') log.info({ applied }, 'applied to the broker');
       // Resources waiting for this one (a permission for its RabbitUser) are woken by the cache
       // when it has the status written here; objects inside this one (a vhost's queues) care
-      // only about its creation, which is news now.
-      if (applied === 'created') this.d.notify(depKeys.object(broker.key, this.kind.identity(r, this.d)));
+      // about its creation, and those waiting for its first reconcile (waitForDeclarers) about
+      // that: both are news now.
+      if (applied === 'created' || first)
+        this.d.notify(depKeys.object(broker.key, this.kind.identity(r, this.d)));
       if (trouble) log.info({ reason: trouble.reason, message: trouble.message }, 'declared, not working');
       if (trouble?.soon) return { backoff: true };
       // While the broker's survey compares this object every surveyInterval, a reconcile of its
@@ -302,13 +305,13 @@ export class TopologyReconciler {
   /**
    * What a resource needs in the broker (its vhost, a binding's exchange) may be declared by a
    * resource not reconciled yet, as when they are applied together: it is not there yet, and a
-   * request would only fail. Waits for that resource instead (its status write wakes this one).
+   * request would only fail. Waits for that resource instead: its first reconcile that declares
+   * the object wakes this one through the object's key (one that fails leaves it to its retries).
    */
   private waitForDeclarers(self: string, depSet: Set<string>): void {
     for (const dep of depSet) {
       const declarer = this.d.declaredNotYet(dep);
       if (!declarer || (declarer.plural === this.plural && declarer.key === self)) continue;
-      depSet.add(depKeys.resource(declarer.plural, ...splitNsName(declarer.key)));
       throw new Blocked(
         Reasons.WaitingForDependency,
         `${declarer.kind} ${declarer.key} has not declared ${describe(parts(dep).slice(2))} in the broker yet`,
