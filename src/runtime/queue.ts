@@ -56,8 +56,8 @@ export class WorkQueue {
     if (this.queued.has(key)) return;
     this.queued.add(key);
     this.queue.push(key);
-    // Idle workers get it once the current task has run: adds of the same key in one burst (a
-    // resource changed, then its object created) collapse into one reconcile, not two.
+    // Idle workers get it once the current task has run: adds of the same key in one burst (two
+    // things it waits for, changed by one reconcile) collapse into one reconcile, not two.
     if (this.waiters.length && !this.handing) {
       this.handing = true;
       queueMicrotask(() => this.handOut());
