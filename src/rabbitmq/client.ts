@@ -753,10 +753,9 @@ export class ManagementClient {
   }
 
   /**
-   * Every queue in a vhost, read without stats and with basic columns only, in one request.
-   * [] when the vhost doesn't exist.
+   * The queues of one vhost (or of the whole broker), read without stats and with basic columns
+   * only, in one request. [] when the vhost doesn't exist.
    */
-  /** The queues of one vhost, or of the whole broker. */
   async listQueues(vhost?: string): Promise<readonly QueueInfo[]> {
     const columns = queueListColumns(await this.capabilities()).join(',');
     const path = vhost === undefined ? api`/queues` : api`/queues/${vhost}`;
