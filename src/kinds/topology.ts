@@ -108,6 +108,9 @@ type Obj = Resource<any, any>;
 
 const HOUR_MS = 60 * 60_000;
 
+/** A resource some reconcile has written a status to (a new one has none). */
+const hasStatus = (r: Obj) => !!r.status?.conditions?.length;
+
 /** The broker cannot be talked to at all (no answer, or a certificate not trusted): probe it. */
 const isOutage = (err: ManagementError) => err.category === 'Unreachable' || err.category === 'Untrusted';
 
@@ -170,7 +173,7 @@ export class TopologyReconciler {
    * go on as usual); it is written Ready=False only if the wait outlasts this.
    */
   private holdNew(k: string, r: Obj): number {
-    if (r.status?.conditions?.length) return 0;
+    if (hasStatus(r)) return 0;
     const now = Date.now();
     let since = this.waitingSince.get(k);
     if (!since || since.uid !== r.metadata.uid) {
@@ -257,7 +260,7 @@ export class TopologyReconciler {
       if (applied === 'created' && this.kind.holds) this.d.createdEmpty(broker.key, this.kind.holds(r));
       // Declared as specified; whether it also works is the broker's to say.
       const trouble = await this.kind.check?.(desired, r, ctx);
-      const first = !r.status?.conditions?.length;
+      const first = !hasStatus(r);
       await this.writeStatus(k, cached, r, {
         ready: !trouble,
         reason: trouble?.reason ?? Reasons.Reconciled,
@@ -321,7 +324,7 @@ export class TopologyReconciler {
 
   /** Whether this resource has been reconciled: it has a status, or its first one is being written. */
   reconciledOnce(r: Obj): boolean {
-    return !!r.status?.conditions?.length || this.written.has(nsName(r.metadata.namespace, r.metadata.name));
+    return hasStatus(r) || this.written.has(nsName(r.metadata.namespace, r.metadata.name));
   }
 
   /** Why the broker's tenancy rules refuse this resource, if they do (nothing is written then). */
