@@ -19,6 +19,20 @@ export class DependencyIndex {
     }
   }
 
+  /**
+   * Adds one dependency at once, before the reconcile that needs it reads it: a change that lands
+   * between that read and the reconcile's end then still finds the dependent (`set` replaces the
+   * whole set when the reconcile ends).
+   */
+  add(dependent: string, dep: string): void {
+    let f = this.forward.get(dependent);
+    if (!f) this.forward.set(dependent, (f = new Set()));
+    f.add(dep);
+    let r = this.reverse.get(dep);
+    if (!r) this.reverse.set(dep, (r = new Set()));
+    r.add(dependent);
+  }
+
   clear(dependent: string): void {
     for (const d of this.forward.get(dependent) ?? []) {
       const r = this.reverse.get(d);

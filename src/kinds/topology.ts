@@ -353,7 +353,10 @@ export class TopologyReconciler {
       kube: this.d.kube,
       secrets: this.d.secrets,
       lookup: this.d.lookup,
-      dependOn: (dep) => depSet.add(dep),
+      dependOn: (dep) => {
+        depSet.add(dep);
+        this.d.deps.add(this.dependentKey(r.metadata.namespace, r.metadata.name), dep);
+      },
       declaredByOther: (identity) => {
         const others = this.claims.others(key(brokerKey, ...identity), self);
         return others.find((c) => !c.deleting || c.retain)?.key;
