@@ -40,6 +40,8 @@ const POLICY = argv.includes('--finalizer-policy');
 const NO_FLOORS = argv.includes('--no-floors');
 // --operator-log FILE: the operator's stdout (its log, and what --node-args "--trace-gc" prints).
 const OPERATOR_LOG = opt('operator-log', '');
+// --idle-surveys N: idle surveys measured after convergence (the table shows their median).
+const IDLE_SURVEYS = Math.max(1, Number(opt('idle-surveys', '3')));
 // The operator runs as the image runs it: the compiled JavaScript, with the image's NODE_OPTIONS.
 buildDist();
 const IMAGE_ENV = imageEnv();
@@ -446,22 +448,23 @@ async function scenario(env: Environment, kc: k8s.KubeConfig, spec: string, inde
     seen = await lastSurvey();
     const idleCpu0 = cpuSeconds(pid);
     const idleThreads0 = threadCpu(pid);
-    const surveysWanted = 3;
+    const surveysWanted = IDLE_SURVEYS;
     const surveyCpu: number[] = [];
     // An idle survey should find nothing to repair: drift found here is a repair loop.
-    const idleSurveys: { drifted: number; requests: number; durationMs: number }[] = [];
+    const idleSurveys: { cpuMs: number; drifted: number; requests: number; durationMs: number }[] = [];
     for (let k = 0; k < surveysWanted; k++) {
       while ((await lastSurvey()) === seen) await sleep(500);
       const st = await brokerStatus();
       seen = st?.lastSurveyTime;
       surveyCpu.push(Number(st?.survey?.cpuMs));
       idleSurveys.push({
+        cpuMs: st?.survey?.cpuMs,
         drifted: st?.survey?.drifted,
         requests: st?.survey?.requests,
         durationMs: st?.survey?.durationMs,
       });
     }
-    const surveyCpuMs = surveyCpu.sort((a, b) => a - b)[1]!; // the median of three
+    const surveyCpuMs = surveyCpu.sort((a, b) => a - b)[(surveysWanted - 1) >> 1]!; // the median
     const idleSurveyMs = ((cpuSeconds(pid) - idleCpu0) / surveysWanted) * 1000;
     const idleThreads = Object.fromEntries(
       Object.entries(threadCpu(pid)).map(([t, s]) => [

@@ -16,6 +16,7 @@ export interface Informer<T> {
  */
 export class InformerGroup<T extends k8s.KubernetesObject> implements Informer<T> {
   private readonly byNamespace: Map<string, SupervisedInformer<T>>;
+  private last: { parts: ReadonlyArray<T>[]; all: ReadonlyArray<T> } | undefined;
 
   constructor(byNamespace: Map<string, SupervisedInformer<T>>) {
     this.byNamespace = byNamespace;
@@ -40,7 +41,14 @@ export class InformerGroup<T extends k8s.KubernetesObject> implements Informer<T
 
   list(namespace?: string): ReadonlyArray<T> {
     if (namespace !== undefined) return this.byNamespace.get(namespace)?.list(namespace) ?? [];
-    return [...this.byNamespace.values()].flatMap((i) => i.list());
+    // The same array while no member's list changed (see SupervisedInformer.list).
+    const parts = [...this.byNamespace.values()].map((i) => i.list());
+    const last = this.last;
+    if (last && last.parts.length === parts.length && last.parts.every((p, i) => p === parts[i]))
+      return last.all;
+    const all = Object.freeze(parts.flat());
+    this.last = { parts, all };
+    return all;
   }
 
   get isSynced(): boolean {

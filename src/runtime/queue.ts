@@ -20,7 +20,10 @@ export class WorkQueue {
   private readonly processing = new Set<string>();
   private readonly dirty = new Set<string>();
   private readonly failures = new Map<string, number>();
-  private readonly delayed = new Map<string, { at: number; timer: NodeJS.Timeout }>();
+  /** Each delayed key's deadline; the heap orders them for the one timer. */
+  private readonly delayed = new Map<string, number>();
+  private readonly deadlines = new DeadlineHeap();
+  private timer: { at: number; handle: NodeJS.Timeout } | undefined;
   private readonly waiters: Array<(key: string | undefined) => void> = [];
   private readonly opts: Required<QueueOptions>;
   private tokens: number;
@@ -44,11 +47,8 @@ export class WorkQueue {
   /** Queues key now, unless it is already waiting. */
   add(key: string): void {
     if (this.shuttingDown) return;
-    const d = this.delayed.get(key);
-    if (d) {
-      clearTimeout(d.timer);
-      this.delayed.delete(key);
-    }
+    // Its heap entry stays until the timer passes it (it no longer matches delayed then).
+    this.delayed.delete(key);
     if (this.processing.has(key)) {
       this.dirty.add(key);
       return;
@@ -80,14 +80,36 @@ export class WorkQueue {
     if (delayMs <= 0) return this.add(key);
     const at = this.opts.now() + delayMs;
     const existing = this.delayed.get(key);
-    if (existing && existing.at <= at) return;
-    if (existing) clearTimeout(existing.timer);
-    const timer = setTimeout(() => {
-      this.delayed.delete(key);
-      this.add(key);
-    }, delayMs);
-    timer.unref();
-    this.delayed.set(key, { at, timer });
+    if (existing !== undefined && existing <= at) return;
+    this.delayed.set(key, at);
+    this.deadlines.push(at, key);
+    // Entries left behind by earlier deadlines and adds: dropped once they outnumber the live ones.
+    if (this.deadlines.size > 2 * this.delayed.size + 1024) this.deadlines.rebuild(this.delayed);
+    this.arm();
+  }
+
+  // One timer for the earliest deadline, not one per key: 10,000 resources waiting for their
+  // resync were 10,000 timers (and as many timer lists, one per distinct delay).
+  private arm(): void {
+    const next = this.deadlines.peek();
+    if (next === undefined || (this.timer && this.timer.at <= next)) return;
+    if (this.timer) clearTimeout(this.timer.handle);
+    const handle = setTimeout(() => this.fire(), Math.max(0, next - this.opts.now()));
+    handle.unref();
+    this.timer = { at: next, handle };
+  }
+
+  private fire(): void {
+    this.timer = undefined;
+    const now = this.opts.now();
+    for (let e = this.deadlines.peekEntry(); e && e.at <= now; e = this.deadlines.peekEntry()) {
+      this.deadlines.pop();
+      // Stale unless it is still this key's deadline (the key may have been added or moved since).
+      if (this.delayed.get(e.key) !== e.at) continue;
+      this.delayed.delete(e.key);
+      this.add(e.key);
+    }
+    this.arm();
   }
 
   /** Queues key after its next backoff step; returns the delay used. */
@@ -147,8 +169,10 @@ export class WorkQueue {
   /** Stops handing out keys; resolves when in-flight work is done. */
   async shutdown(): Promise<void> {
     this.shuttingDown = true;
-    for (const d of this.delayed.values()) clearTimeout(d.timer);
+    if (this.timer) clearTimeout(this.timer.handle);
+    this.timer = undefined;
     this.delayed.clear();
+    this.deadlines.rebuild(this.delayed);
     this.queue.length = 0;
     this.queued.clear();
     for (const w of this.waiters.splice(0)) w(undefined);
@@ -162,5 +186,58 @@ export class WorkQueue {
     this.lastRefill = now;
     this.tokens -= 1;
     return this.tokens >= 0 ? 0 : (-this.tokens / this.opts.qps) * 1000;
+  }
+}
+
+/** A binary min-heap of (deadline, key). */
+class DeadlineHeap {
+  private items: Array<{ at: number; key: string }> = [];
+
+  get size(): number {
+    return this.items.length;
+  }
+
+  peek(): number | undefined {
+    return this.items[0]?.at;
+  }
+
+  peekEntry(): { at: number; key: string } | undefined {
+    return this.items[0];
+  }
+
+  push(at: number, key: string): void {
+    const a = this.items;
+    a.push({ at, key });
+    let i = a.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (a[parent]!.at <= a[i]!.at) break;
+      [a[parent], a[i]] = [a[i]!, a[parent]!];
+      i = parent;
+    }
+  }
+
+  pop(): void {
+    const a = this.items;
+    const last = a.pop();
+    if (!a.length || !last) return;
+    a[0] = last;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let min = i;
+      if (l < a.length && a[l]!.at < a[min]!.at) min = l;
+      if (r < a.length && a[r]!.at < a[min]!.at) min = r;
+      if (min === i) break;
+      [a[min], a[i]] = [a[i]!, a[min]!];
+      i = min;
+    }
+  }
+
+  /** Only the entries of these deadlines. */
+  rebuild(live: Map<string, number>): void {
+    this.items = [];
+    for (const [key, at] of live) this.push(at, key);
   }
 }

@@ -1,5 +1,6 @@
 import type { Kube } from '../../src/runtime/kube.ts';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { InformerGroup } from '../../src/runtime/informer-group.ts';
 import { strip, SupervisedInformer } from '../../src/runtime/informer.ts';
 import { FakeWatcher, memoryLogger } from '../support/fake-watch.ts';
 
@@ -170,6 +171,55 @@ describe('SupervisedInformer: synced only after a LIST that succeeded', () => {
     expect(seen.restarts).toBe(1);
     expect(warnings()).toHaveLength(1);
     expect(warnings()[0]!.msg).toMatch(/failed/);
+  });
+});
+
+describe('SupervisedInformer: list()', () => {
+  it('hands out one frozen array until the cache changes (the idle survey allocates nothing per object)', async () => {
+    const { inf, watcher, lister } = make();
+    lister.ok(list('10', obj('a', '1'), obj('b', '1')));
+    const started = inf.start();
+    const w0 = await watcher.call(0);
+    await w0.open();
+    await started;
+    const first = inf.list();
+    expect(Object.isFrozen(first)).toBe(true);
+    expect(inf.list()).toBe(first);
+    // A change of any kind is a new array; nothing else is.
+    w0.emit('MODIFIED', obj('b', '2'));
+    const second = inf.list();
+    expect(second).not.toBe(first);
+    expect(second.map((o) => o.metadata.resourceVersion).sort()).toEqual(['1', '2']);
+    expect(inf.list()).toBe(second);
+    w0.emit('DELETED', obj('a', '3'));
+    expect(inf.list().map((o) => o.metadata.name)).toEqual(['b']);
+    // A delete of what the cache does not hold changes nothing.
+    const third = inf.list();
+    w0.emit('DELETED', obj('zz', '4'));
+    expect(inf.list()).toBe(third);
+    w0.emit('ADDED', obj('c', '5'));
+    expect(inf.list()).not.toBe(third);
+    expect(first.map((o) => o.metadata.name).sort()).toEqual(['a', 'b']);
+  });
+
+  it('a group of per-namespace informers hands out one array while no member changed', () => {
+    const lists = new Map<string, ReadonlyArray<any>>([
+      ['x', Object.freeze([{ metadata: { name: 'a' } }])],
+      ['y', Object.freeze([{ metadata: { name: 'b' } }])],
+    ]);
+    const member = (ns: string) => ({ list: () => lists.get(ns)! }) as unknown as SupervisedInformer<any>;
+    const group = new InformerGroup<any>(
+      new Map([
+        ['x', member('x')],
+        ['y', member('y')],
+      ]),
+    );
+    const first = group.list();
+    expect(first.map((o) => o.metadata.name)).toEqual(['a', 'b']);
+    expect(group.list()).toBe(first);
+    lists.set('y', Object.freeze([{ metadata: { name: 'c' } }]));
+    expect(group.list()).not.toBe(first);
+    expect(group.list().map((o) => o.metadata.name)).toEqual(['a', 'c']);
   });
 });
 

@@ -109,6 +109,45 @@ describe('WorkQueue: delays and backoff', () => {
     expect(q.pendingDelayed).toBe(0);
   });
 
+  it('many delayed keys come out in deadline order through one timer', async () => {
+    vi.spyOn(Math, 'random').mockReturnValue(0.5);
+    const q = new WorkQueue({ now: () => Date.now() });
+    const delays = Array.from({ length: 200 }, (_, i) => ((i * 7919) % 200) * 10 + 10.5);
+    delays.forEach((d, i) => q.addAfter(`k${i}`, d));
+    expect(q.pendingDelayed).toBe(200);
+    expect(vi.getTimerCount()).toBe(1);
+    const order: string[] = [];
+    for (let t = 0; t <= 2010; t += 10) {
+      vi.advanceTimersByTime(10);
+      while (q.length) order.push((await q.get())!);
+    }
+    const expected = delays
+      .map((d, i) => [d, `k${i}`] as const)
+      .sort((a, b) => a[0] - b[0])
+      .map(([, k]) => k);
+    expect(order).toEqual(expected);
+    expect(q.pendingDelayed).toBe(0);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('a deadline moved earlier, or cancelled by add(), fires once and at the new time', async () => {
+    const q = new WorkQueue({ now: () => Date.now() });
+    for (let i = 0; i < 3000; i++) q.addAfter('a', 100_000 - i); // each earlier than the last
+    q.addAfter('b', 500);
+    q.add('b');
+    expect(await q.get()).toBe('b');
+    q.done('b');
+    vi.advanceTimersByTime(1000);
+    expect(q.length).toBe(0); // b's old deadline is not a second add
+    vi.advanceTimersByTime(97_000);
+    expect(q.length).toBe(1);
+    expect(await q.get()).toBe('a');
+    q.done('a');
+    vi.advanceTimersByTime(10_000);
+    expect(q.length).toBe(0);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
   it('add() cancels a pending delayed add', () => {
     const q = new WorkQueue({ now: () => Date.now() });
     q.addAfter('a', 1000);

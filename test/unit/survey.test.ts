@@ -239,6 +239,45 @@ describe('Surveyor', () => {
     expect(enqueued).toEqual(['ns/late']);
   });
 
+  it("takes an informer's frozen list as it is, and sees a resource replaced in a new list", async () => {
+    const { state, client, q } = await fakeBroker();
+    let checks = 0;
+    const counting = {
+      ...queueKind,
+      inSync: (r: any, snap: any, ctx: any) => {
+        checks++;
+        return queueKind.inSync!(r, snap, ctx);
+      },
+    };
+    // As the informers hand it out: one frozen array until the cache changes.
+    let current: ReadonlyArray<unknown> = Object.freeze([queue('a'), queue('late', false)]);
+    const enqueued: string[] = [];
+    const surveyor = new Surveyor({
+      kinds: [
+        {
+          kind: counting,
+          list: () => current,
+          enqueue: (k: string) => enqueued.push(k),
+          brokerOf: () => 'ns/b',
+        },
+        { kind: vhostKind, list: () => Object.freeze([]), enqueue: () => {}, brokerOf: () => 'ns/b' },
+      ] as never,
+      secrets: {} as SecretCache,
+      refs: { lookup: () => undefined },
+      log: pino({ level: 'silent' }),
+    });
+    state.queues.set('a', q('a'));
+    expect(await surveyor.survey('ns/b', client)).toMatchObject({ managed: 2, drifted: 0 });
+    expect(checks).toBe(1); // `late` is not Ready: not judged
+    expect(await surveyor.survey('ns/b', client)).toMatchObject({ drifted: 0 });
+    expect(checks).toBe(1);
+    // The informer replaced `late` with its Ready version: a new list, judged at once.
+    current = Object.freeze([current[0], queue('late')]);
+    expect(await surveyor.survey('ns/b', client)).toMatchObject({ drifted: 1 });
+    expect(enqueued).toEqual(['ns/late']);
+    expect(checks).toBe(3);
+  });
+
   it('reads the vhost tables broker-wide for many vhosts, per vhost while other vhosts hold most rows', async () => {
     const { state, client, q } = await fakeBroker();
     const vhosts = Array.from({ length: 8 }, (_, i) => `w${i}`);
