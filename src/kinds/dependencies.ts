@@ -5,18 +5,25 @@
  */
 export class DependencyIndex {
   private readonly forward = new Map<string, Set<string>>();
-  private readonly reverse = new Map<string, Set<string>>();
+  private readonly reverse = new Map<string, { key: string; dependents: Set<string> }>();
 
   /** Replaces the dependencies of `dependent` (a "<plural>|<namespace>/<name>" key). */
   set(dependent: string, deps: Iterable<string>): void {
     this.clear(dependent);
-    const set = new Set(deps);
+    const set = new Set<string>();
+    for (const d of deps) set.add(this.link(d, dependent));
     this.forward.set(dependent, set);
-    for (const d of set) {
-      let r = this.reverse.get(d);
-      if (!r) this.reverse.set(d, (r = new Set()));
-      r.add(dependent);
-    }
+  }
+
+  /**
+   * Records dependent under dep; returns dep's one copy: thousands of resources depend on the same
+   * broker, Secret and vhost, and each reconcile builds those keys anew.
+   */
+  private link(dep: string, dependent: string): string {
+    let r = this.reverse.get(dep);
+    if (!r) this.reverse.set(dep, (r = { key: dep, dependents: new Set() }));
+    r.dependents.add(dependent);
+    return r.key;
   }
 
   /**
@@ -27,23 +34,20 @@ export class DependencyIndex {
   add(dependent: string, dep: string): void {
     let f = this.forward.get(dependent);
     if (!f) this.forward.set(dependent, (f = new Set()));
-    f.add(dep);
-    let r = this.reverse.get(dep);
-    if (!r) this.reverse.set(dep, (r = new Set()));
-    r.add(dependent);
+    f.add(this.link(dep, dependent));
   }
 
   clear(dependent: string): void {
     for (const d of this.forward.get(dependent) ?? []) {
       const r = this.reverse.get(d);
-      r?.delete(dependent);
-      if (r?.size === 0) this.reverse.delete(d);
+      r?.dependents.delete(dependent);
+      if (r?.dependents.size === 0) this.reverse.delete(d);
     }
     this.forward.delete(dependent);
   }
 
   dependents(dep: string): string[] {
-    return [...(this.reverse.get(dep) ?? [])];
+    return [...(this.reverse.get(dep)?.dependents ?? [])];
   }
 
   get size(): number {
