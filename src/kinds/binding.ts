@@ -23,11 +23,9 @@ export const bindingsTable: Table<BindingInfo> = {
   name: 'bindings',
   noun: 'binding',
   scope: 'vhost',
-  // The default exchange's implicit binding of every queue is not a declarable binding.
+  // (listBindings leaves out the default exchange's implicit binding of every queue.)
   read: async (client, vhost) =>
-    entries(bindingsTable, await client.listBindings(vhost), (b) =>
-      b.source === '' ? undefined : [rowKey(b.vhost, b), b],
-    ),
+    entries(bindingsTable, await client.listBindings(vhost), (b) => [rowKey(b.vhost, b), b]),
 };
 
 /** A binding's row key in the survey's table and (after 'binding') its identity. */

@@ -6,6 +6,7 @@
 import { STATUS_CODES } from 'node:http';
 import { Agent, buildConnector, request } from 'undici';
 import { Deadline } from '../runtime/deadline.ts';
+import { intern, NO_ARGUMENTS } from '../runtime/intern.ts';
 import { wasNeverSent } from '../runtime/unsent.ts';
 import type { Logger } from 'pino';
 import { errorFromNoResponse, errorFromResponse, ManagementError } from './errors.ts';
@@ -350,26 +351,32 @@ function toUser(raw: any): UserInfo {
 const policyPath = (kind: PolicyKind, vhost: string, name: string) =>
   `${POLICY_PATHS[kind]}/${segment(vhost)}/${segment(name)}`;
 
+// Rows keep one copy of what thousands of them repeat (vhost, type, empty arguments): the survey
+// holds the last answer of every list, 10,000 queues and their bindings at a time.
+const args = (a: Record<string, unknown> | undefined) =>
+  a && Object.keys(a).length ? { ...a } : NO_ARGUMENTS;
+const text = <T>(s: T): T => (typeof s === 'string' ? (intern(s) as T) : s);
+
 function toExchange(raw: any): ExchangeInfo {
   return {
     name: raw.name,
-    vhost: raw.vhost,
-    type: raw.type,
+    vhost: text(raw.vhost),
+    type: text(raw.type),
     durable: raw.durable === true,
     auto_delete: raw.auto_delete === true,
     internal: raw.internal === true,
-    arguments: { ...(raw.arguments ?? {}) },
+    arguments: args(raw.arguments),
   };
 }
 
 function toBinding(raw: any): BindingInfo {
   return {
-    vhost: raw.vhost,
-    source: raw.source,
+    vhost: text(raw.vhost),
+    source: text(raw.source),
     destination: raw.destination,
-    destination_type: raw.destination_type,
+    destination_type: text(raw.destination_type),
     routing_key: raw.routing_key ?? '',
-    arguments: { ...(raw.arguments ?? {}) },
+    arguments: args(raw.arguments),
     properties_key: raw.properties_key,
   };
 }
@@ -386,10 +393,10 @@ function toPolicy(raw: any): PolicyInfo {
 }
 
 function toQueue(raw: any): QueueInfo {
-  const args = raw.arguments ?? {};
+  const a = args(raw.arguments);
   // Without `type` (not a cheap column before 4.2) the arguments tell: the broker stores
   // x-queue-type whenever it was given or injected, and its absence means classic.
-  return { ...raw, arguments: args, type: raw.type ?? queueTypeFromArguments(args) };
+  return { ...raw, vhost: text(raw.vhost), arguments: a, type: text(raw.type ?? queueTypeFromArguments(a)) };
 }
 
 /**
@@ -795,9 +802,14 @@ export class ManagementClient {
 
   // ---------------------------------------------------------------- bindings
 
-  /** Every binding in a vhost or in the broker, the default exchange's implicit ones included. */
+  /** Every binding in a vhost or in the broker but the default exchange's implicit ones. */
   async listBindings(vhost?: string): Promise<readonly BindingInfo[]> {
-    return this.#listedRows(vhost === undefined ? api`/bindings` : api`/bindings/${vhost}`, toBinding);
+    const path = vhost === undefined ? api`/bindings` : api`/bindings/${vhost}`;
+    // The default exchange's implicit binding of every queue (one per queue, never declarable)
+    // is left out: kept, it doubled what the survey holds of a vhost of queues.
+    return this.#listed(path, {}, (rows: any[]) =>
+      Object.freeze(rows.filter((b) => b.source !== '').map(toBinding)),
+    ).then((l) => l ?? EMPTY);
   }
 
   /** The bindings from one exchange to one queue or exchange. */

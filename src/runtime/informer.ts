@@ -1,5 +1,6 @@
 import type * as k8s from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { intern } from './intern.ts';
 import { describeError, type Kube } from './kube.ts';
 
 export type Handler<T> = (obj: T) => void;
@@ -328,8 +329,7 @@ export function strip(obj: k8s.KubernetesObject): void {
     delete meta.annotations[LAST_APPLIED];
     if (Object.keys(meta.annotations).length === 0) delete meta.annotations;
   }
-  // Each object is parsed on its own, so 10,000 resources held 10,000 copies of their kind, API
-  // version, finalizer and condition texts: one copy of each is kept instead.
+  // One copy of the texts every resource of a kind repeats (see intern).
   if (obj.apiVersion) obj.apiVersion = intern(obj.apiVersion);
   if (obj.kind) obj.kind = intern(obj.kind);
   if (meta.namespace) meta.namespace = intern(meta.namespace);
@@ -341,20 +341,6 @@ export function strip(obj: k8s.KubernetesObject): void {
         if (typeof c[f] === 'string') c[f] = intern(c[f]);
     }
   }
-}
-
-const interned = new Map<string, string>();
-const INTERN_MAX = 4096;
-const INTERN_MAX_LENGTH = 256;
-
-/** One shared copy of a short text (the table starts over when full, so rare texts do not fill it). */
-function intern(s: string): string {
-  const hit = interned.get(s);
-  if (hit !== undefined) return hit;
-  if (s.length > INTERN_MAX_LENGTH) return s;
-  if (interned.size >= INTERN_MAX) interned.clear();
-  interned.set(s, s);
-  return s;
 }
 
 function sameVersion(a: k8s.KubernetesObject | undefined, b: k8s.KubernetesObject): boolean {
