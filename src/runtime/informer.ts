@@ -322,12 +322,14 @@ const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
  * keeps in an annotation: together most of an object's size.
  */
 export function strip(obj: k8s.KubernetesObject): void {
-  const meta = obj?.metadata;
+  let meta = obj?.metadata;
   if (!meta) return;
-  if (meta.managedFields) delete meta.managedFields;
-  if (meta.annotations?.[LAST_APPLIED] !== undefined) {
-    delete meta.annotations[LAST_APPLIED];
-    if (Object.keys(meta.annotations).length === 0) delete meta.annotations;
+  // Copies without the fields, not `delete`: an object that loses a property turns into a hash
+  // table (about 450 bytes more for each of 10,000 cached resources).
+  if (meta.managedFields || meta.annotations?.[LAST_APPLIED] !== undefined) {
+    const { managedFields: _fields, annotations, ...rest } = meta;
+    const { [LAST_APPLIED]: _applied, ...kept } = annotations ?? {};
+    meta = obj.metadata = Object.keys(kept).length ? { ...rest, annotations: kept } : rest;
   }
   // One copy of the texts every resource of a kind repeats (see intern).
   if (obj.apiVersion) obj.apiVersion = intern(obj.apiVersion);
