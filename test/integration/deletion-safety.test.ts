@@ -242,6 +242,9 @@ describe('finalizers are released without deleting only when nothing can be dele
     await ready('rabbitqueues', 'q-flaky');
     // A secret store re-creating the Secret: gone for a moment.
     await ctx.core.deleteNamespacedSecret({ name: 'flaky-admin', namespace: ns });
+    // Removed only once warren has seen the Secret go (its broker says so): the two changes come
+    // through different watches, and a deletion seen first would be carried out with it.
+    await reason('rabbitbrokers', 'flaky', 'SecretNotFound');
     await ctx.remove('rabbitqueues', 'q-flaky');
     const held = await reason('rabbitqueues', 'q-flaky', 'DeleteFailed');
     expect(readyOf(held).message).toContain('flaky-admin');
@@ -270,6 +273,7 @@ describe('finalizers are released without deleting only when nothing can be dele
     });
     await ready('rabbitqueues', 'q-stuck');
     await ctx.core.deleteNamespacedSecret({ name: 'stuck-admin', namespace: ns });
+    await reason('rabbitbrokers', 'stuck', 'SecretNotFound');
     await ctx.remove('rabbitqueues', 'q-stuck');
     await reason('rabbitqueues', 'q-stuck', 'DeleteFailed');
     // Held, it backs off like any failing resource: its own status writes do not re-queue it.
