@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { imageNodeArgs } from '../../bench/image-env.ts';
 
-// The image's CMD passes V8 flags to node; a misspelled or removed flag stops the container at start,
+// The image's CMD passes V8 flags to node; one this Node does not know stops the container at start,
 // which only the end-to-end run would otherwise show. Node 24 here is the image's Node.
 function start(flags: string[]) {
   return spawnSync(process.execPath, [...flags, '-'], {
