@@ -20,7 +20,7 @@ import { hashPassword, ManagementClient } from '../src/rabbitmq/index.ts';
 import { corePath, customPath, Kube } from '../src/runtime/kube.ts';
 import { KubeConfig } from '../src/runtime/kubeconfig.ts';
 import { buildDist, imageEnv, imageNodeArgs } from './image-env.ts';
-import { cpuSeconds, pool } from './measure.ts';
+import { cpuSample, cpuSeconds, cpuSpent, pool, type CpuSample } from './measure.ts';
 import { startEnvironment, REPO, type Environment } from '../test/support/environment.ts';
 import { freePort } from '../test/support/ports.ts';
 
@@ -242,6 +242,13 @@ async function scenario(env: Environment, kc: k8s.KubeConfig, spec: string, inde
   let apiFloor = NaN;
   let apiWritesFloor = NaN;
   let brokerFloor = NaN;
+  // Where the machine's CPU went in each timed phase (is it CPU-bound, and on whom?). Both ends of
+  // a phase name the processes alike (the operator once it runs).
+  const cpuByPhase: Record<string, ReturnType<typeof cpuSpent> & { wall: number }> = {};
+  const labels: Record<number, string> = { [process.pid]: 'bench' };
+  const sample = () => cpuSample(labels);
+  const phase = (name: string, wall: number, from: CpuSample) =>
+    (cpuByPhase[name] = { wall, ...cpuSpent(from, sample()) });
   if (NO_FLOORS) {
     if (POLICY) await finalizerPolicy(env, kc, 'apply', `${tag}-policy`);
   } else {
@@ -249,9 +256,11 @@ async function scenario(env: Environment, kc: k8s.KubeConfig, spec: string, inde
     const floorNs = `${tag}-floor`;
     await core.createNamespace({ body: { metadata: { name: floorNs } } });
     await pool(w.secrets, PARALLEL, secret(floorNs));
+    let c = sample();
     let t = Date.now();
     await pool(w.objects, PARALLEL, create(floorNs));
     apiFloor = (Date.now() - t) / 1000;
+    phase('API floor', apiFloor, c);
     if (POLICY) await finalizerPolicy(env, kc, 'apply', `${tag}-policy`);
 
     // Floor 1b: the API server alone takes the writes the issue allows warren per object (create,
@@ -260,6 +269,7 @@ async function scenario(env: Environment, kc: k8s.KubeConfig, spec: string, inde
     await core.createNamespace({ body: { metadata: { name: writesNs } } });
     await pool(w.secrets, PARALLEL, secret(writesNs));
     const kube = lean;
+    c = sample();
     t = Date.now();
     await pool(w.objects, PARALLEL, async (o) => {
       const made = (await create(writesNs)(o)) as {
@@ -286,6 +296,7 @@ async function scenario(env: Environment, kc: k8s.KubeConfig, spec: string, inde
       });
     });
     apiWritesFloor = (Date.now() - t) / 1000;
+    phase('writes floor', apiWritesFloor, c);
     // Its finalizers would hold the namespace's deletion: clear them (not timed).
     await pool(w.objects, PARALLEL, (o) =>
       kube.jsonPatch({ plural: o.plural, namespace: writesNs, name: o.name }, [
@@ -296,9 +307,11 @@ async function scenario(env: Environment, kc: k8s.KubeConfig, spec: string, inde
     // Floor 2: the broker alone takes the declarations, in phases (vhosts; queues, exchanges, users;
     // bindings, permissions).
     if (what === 'queues') await client.putVhost(w.vhosts[0]!, { description: '', tags: [] });
+    c = sample();
     t = Date.now();
-    for (const phase of w.declare) await pool(phase, BROKER_CONCURRENCY, (d) => d(client));
+    for (const step of w.declare) await pool(step, BROKER_CONCURRENCY, (d) => d(client));
     brokerFloor = (Date.now() - t) / 1000;
+    phase('broker floor', brokerFloor, c);
     // Clear the broker so warren starts from nothing.
     for (const v of w.vhosts) await client.deleteVhost(v);
     for (const s of w.objects.filter((o) => o.plural === 'rabbitusers'))
@@ -347,6 +360,7 @@ async function scenario(env: Environment, kc: k8s.KubeConfig, spec: string, inde
     stdio: ['ignore', OPERATOR_LOG ? openSync(OPERATOR_LOG, 'a') : 'ignore', 'inherit'],
   });
   const pid = proc.pid!;
+  labels[pid] = 'warren';
   try {
     const deadline = Date.now() + 120_000;
     while (
@@ -430,6 +444,7 @@ async function scenario(env: Environment, kc: k8s.KubeConfig, spec: string, inde
       for (const plural of plurals) watch(plural);
     });
     await sleep(500);
+    const c = sample();
     const t = Date.now();
     await pool(w.objects, PARALLEL, create(ns));
     const createSeconds = (Date.now() - t) / 1000;
@@ -437,6 +452,7 @@ async function scenario(env: Environment, kc: k8s.KubeConfig, spec: string, inde
     await allReady;
     for (const a of aborts) a.abort();
     const warrenSeconds = (Date.now() - t) / 1000;
+    phase('warren', warrenSeconds, c);
     const cpu = cpuSeconds(pid) - cpu0;
     const mem = memory(pid);
     const broker = diff(await counters(port, 'warren_broker_requests', 'method'), broker0);
@@ -508,6 +524,7 @@ async function scenario(env: Environment, kc: k8s.KubeConfig, spec: string, inde
       kubeWritesPerObject: (sum(kube) - (kube.get ?? 0) - (kube.list ?? 0) - (kube.watch ?? 0)) / total,
       broker,
       kube,
+      cpuByPhase,
     };
   } finally {
     proc.kill('SIGTERM');
@@ -597,4 +614,20 @@ for (const r of rows) {
   console.log(
     `| ${r.scenario} | ${r.objects} | ${f(r.apiFloor)} | ${f(r.apiWritesFloor)} | ${f(r.brokerFloor)} | ${f(r.warrenSeconds)} | ${f(r.ratio, 2)} | ${f(r.ratioToWrites, 2)} | ${f(r.cpuMsPerObject)} | ${f(r.peakRssMb, 0)} | ${f(r.idleRssMb, 0)} | ${f(r.surveyCpuMs, 0)} | ${f(r.idleCpuMsPerInterval, 0)} | ${f(r.brokerPerObject, 2)} (${f(r.brokerWritesPerObject, 2)}) | ${f(r.kubePerObject, 2)} (${f(r.kubeWritesPerObject, 2)}) |`,
   );
+}
+
+// Where the CPU went: per timed phase, how busy the machine's cores were and what each process spent
+// (the broker is beam.smp; processes under 0.1 s are left out).
+const procs = ['kube-apiserver', 'etcd', 'beam.smp', 'warren', 'bench', 'kube-controller'];
+console.log(`\n| scenario | phase | wall s | cores busy % | ${procs.join(' s | ')} s | others s |`);
+console.log(`|${'---|'.repeat(procs.length + 5)}`);
+for (const r of rows) {
+  for (const [name, p] of Object.entries(r.cpuByPhase)) {
+    const others = Object.entries(p.seconds)
+      .filter(([k]) => !procs.includes(k))
+      .reduce((a, [, s]) => a + s, 0);
+    console.log(
+      `| ${r.scenario} | ${name} | ${f(p.wall)} | ${f(p.busy * 100, 0)} | ${procs.map((k) => f(p.seconds[k] ?? 0)).join(' | ')} | ${f(others)} |`,
+    );
+  }
 }
