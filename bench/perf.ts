@@ -9,6 +9,10 @@
 // (create, finalizer, status); and the broker taking the same declarations from a plain client at
 // warren's request concurrency (maxConcurrentRequests). warren's time is from the first create to
 // the last Ready.
+//
+// A second table says, for each timed phase, how busy the machine's cores were and what each
+// process (the API server, etcd, the broker, warren, the bench) spent: whether a run is bound by the
+// machine's CPU, and by whose.
 import * as k8s from '@kubernetes/client-node';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
