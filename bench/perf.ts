@@ -15,7 +15,7 @@
 // machine's CPU, and by whose.
 import * as k8s from '@kubernetes/client-node';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -46,6 +46,9 @@ const NO_FLOORS = argv.includes('--no-floors');
 const OPERATOR_LOG = opt('operator-log', '');
 // --idle-surveys N: idle surveys measured after convergence (the table shows their median).
 const IDLE_SURVEYS = Math.max(1, Number(opt('idle-surveys', '3')));
+// --apiserver-pprof DIR: a CPU profile of the API server over the first 20 s of the writes floor
+// and of warren's run (what warren's run costs it beyond the same writes from a plain client).
+const APISERVER_PPROF = opt('apiserver-pprof', '');
 // The operator runs as the image runs it: the compiled JavaScript, with the image's NODE_OPTIONS.
 buildDist();
 const IMAGE_ENV = imageEnv();
@@ -253,6 +256,21 @@ async function scenario(env: Environment, kc: k8s.KubeConfig, spec: string, inde
   const sample = () => cpuSample(labels);
   const phase = (name: string, wall: number, from: CpuSample) =>
     (cpuByPhase[name] = { wall, ...cpuSpent(from, sample()) });
+  const profiles: Promise<unknown>[] = [];
+  const profileApiServer = (name: string) => {
+    if (!APISERVER_PPROF) return;
+    mkdirSync(APISERVER_PPROF, { recursive: true });
+    const file = join(APISERVER_PPROF, `${tag}-${name}.pprof`);
+    const kubectl = join(env.controlPlane.binDir, 'kubectl');
+    const get = `get --raw '/debug/pprof/profile?seconds=20'`;
+    const prof = spawn('sh', [
+      '-c',
+      `"${kubectl}" --kubeconfig "$0" ${get} > "$1"`,
+      env.controlPlane.kubeconfigPath,
+      file,
+    ]);
+    profiles.push(new Promise((r) => prof.on('exit', r)));
+  };
   if (NO_FLOORS) {
     if (POLICY) await finalizerPolicy(env, kc, 'apply', `${tag}-policy`);
   } else {
@@ -273,6 +291,7 @@ async function scenario(env: Environment, kc: k8s.KubeConfig, spec: string, inde
     await core.createNamespace({ body: { metadata: { name: writesNs } } });
     await pool(w.secrets, PARALLEL, secret(writesNs));
     const kube = lean;
+    profileApiServer('writes-floor');
     c = sample();
     t = Date.now();
     await pool(w.objects, PARALLEL, async (o) => {
@@ -448,6 +467,7 @@ async function scenario(env: Environment, kc: k8s.KubeConfig, spec: string, inde
       for (const plural of plurals) watch(plural);
     });
     await sleep(500);
+    profileApiServer('warren');
     const c = sample();
     const t = Date.now();
     await pool(w.objects, PARALLEL, create(ns));
@@ -457,6 +477,7 @@ async function scenario(env: Environment, kc: k8s.KubeConfig, spec: string, inde
     for (const a of aborts) a.abort();
     const warrenSeconds = (Date.now() - t) / 1000;
     phase('warren', warrenSeconds, c);
+    await Promise.all(profiles);
     const cpu = cpuSeconds(pid) - cpu0;
     const mem = memory(pid);
     const broker = diff(await counters(port, 'warren_broker_requests', 'method'), broker0);
