@@ -47,7 +47,8 @@ const OPERATOR_LOG = opt('operator-log', '');
 // --idle-surveys N: idle surveys measured after convergence (the table shows their median).
 const IDLE_SURVEYS = Math.max(1, Number(opt('idle-surveys', '3')));
 // --apiserver-pprof DIR: a CPU profile of the API server over the first 20 s of the writes floor
-// and of warren's run (what warren's run costs it beyond the same writes from a plain client).
+// and of warren's run (what warren's run costs it beyond the same writes from a plain client); a
+// phase shorter than that has what follows it in its profile.
 const APISERVER_PPROF = opt('apiserver-pprof', '');
 // The operator runs as the image runs it: the compiled JavaScript, with the image's NODE_OPTIONS.
 buildDist();
@@ -257,8 +258,9 @@ async function scenario(env: Environment, kc: k8s.KubeConfig, spec: string, inde
   const phase = (name: string, wall: number, from: CpuSample) =>
     (cpuByPhase[name] = { wall, ...cpuSpent(from, sample()) });
   const profiles: Promise<unknown>[] = [];
-  const profileApiServer = (name: string) => {
+  const profileApiServer = async (name: string) => {
     if (!APISERVER_PPROF) return;
+    await Promise.all(profiles); // the API server takes one CPU profile at a time
     mkdirSync(APISERVER_PPROF, { recursive: true });
     const file = join(APISERVER_PPROF, `${tag}-${name}.pprof`);
     const kubectl = join(env.controlPlane.binDir, 'kubectl');
@@ -269,7 +271,14 @@ async function scenario(env: Environment, kc: k8s.KubeConfig, spec: string, inde
       env.controlPlane.kubeconfigPath,
       file,
     ]);
-    profiles.push(new Promise((r) => prof.on('exit', r)));
+    profiles.push(
+      new Promise<void>((r) =>
+        prof.on('exit', (code) => {
+          if (code !== 0) console.error(`bench: the API server's profile ${file} failed (exit ${code})`);
+          r();
+        }),
+      ),
+    );
   };
   if (NO_FLOORS) {
     if (POLICY) await finalizerPolicy(env, kc, 'apply', `${tag}-policy`);
@@ -291,7 +300,7 @@ async function scenario(env: Environment, kc: k8s.KubeConfig, spec: string, inde
     await core.createNamespace({ body: { metadata: { name: writesNs } } });
     await pool(w.secrets, PARALLEL, secret(writesNs));
     const kube = lean;
-    profileApiServer('writes-floor');
+    await profileApiServer('writes-floor');
     c = sample();
     t = Date.now();
     await pool(w.objects, PARALLEL, async (o) => {
@@ -467,7 +476,7 @@ async function scenario(env: Environment, kc: k8s.KubeConfig, spec: string, inde
       for (const plural of plurals) watch(plural);
     });
     await sleep(500);
-    profileApiServer('warren');
+    await profileApiServer('warren');
     const c = sample();
     const t = Date.now();
     await pool(w.objects, PARALLEL, create(ns));
