@@ -1,5 +1,8 @@
-// What the benches share: a bounded-parallelism loop, a process's CPU time and the machine's.
-import { readdirSync, readFileSync } from 'node:fs';
+// What the benches share: a bounded-parallelism loop, CPU time (a process's, its threads', the
+// machine's) and the API server's CPU profile.
+import { spawn } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 
 /** Runs fn over items with at most `width` calls in flight. */
 export async function pool<T>(items: T[], width: number, fn: (t: T) => Promise<unknown>): Promise<void> {
@@ -11,10 +14,41 @@ export async function pool<T>(items: T[], width: number, fn: (t: T) => Promise<u
   );
 }
 
+/** A /proc stat file's command name and CPU seconds (user + system; USER_HZ is 100). */
+function statCpu(path: string): { name: string; seconds: number } {
+  const stat = readFileSync(path, 'utf8');
+  // The name may hold spaces and parentheses: it runs from the first '(' to the last ')'.
+  const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
+  return {
+    name: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')),
+    seconds: (Number(fields[11]) + Number(fields[12])) / 100, // utime, stime
+  };
+}
+
 /** CPU seconds (user + system) of a process, from /proc/<pid>/stat. */
 export function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
+  return statCpu(`/proc/${pid}/stat`).seconds;
+}
+
+/** CPU seconds summed by name over the numbered entries of a /proc directory (processes or threads). */
+function cpuByName(dir: string, labels: Record<number, string> = {}): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const entry of readdirSync(dir)) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const { name, seconds } = statCpu(`${dir}/${entry}/stat`);
+      const key = labels[Number(entry)] ?? name;
+      out[key] = (out[key] ?? 0) + seconds;
+    } catch {
+      // it ended meanwhile
+    }
+  }
+  return out;
+}
+
+/** CPU seconds per thread name (the main thread is `node`; V8's and libuv's workers have their own). */
+export function threadCpu(pid: number): Record<string, number> {
+  return cpuByName(`/proc/${pid}/task`);
 }
 
 /** The machine's CPU at one moment: its busy and total ticks (all cores) and each process's CPU. */
@@ -34,19 +68,7 @@ export function cpuSample(labels: Record<number, string> = {}): CpuSample {
     .slice(1, 9)
     .map(Number);
   const total = ticks.reduce((a, n) => a + n, 0);
-  const byName: Record<string, number> = {};
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const name = labels[Number(entry)] ?? stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
-      byName[name] = (byName[name] ?? 0) + (Number(fields[11]) + Number(fields[12])) / 100;
-    } catch {
-      // the process ended meanwhile
-    }
-  }
-  return { busy: total - ticks[3]! - ticks[4]!, total, byName };
+  return { busy: total - ticks[3]! - ticks[4]!, total, byName: cpuByName('/proc', labels) };
 }
 
 /**
@@ -60,4 +82,25 @@ export function cpuSpent(a: CpuSample, b: CpuSample): { busy: number; seconds: R
     if (spent >= 0.1) seconds[name] = Math.round(spent * 10) / 10;
   }
   return { busy: (b.busy - a.busy) / (b.total - a.total), seconds };
+}
+
+/**
+ * Writes a CPU profile of the API server over the next `seconds` to `file` (through kubectl's raw
+ * GET of /debug/pprof/profile); resolves when it is written, saying so on stderr if it failed.
+ */
+export function apiServerProfile(
+  kubectl: string,
+  kubeconfig: string,
+  file: string,
+  seconds: number,
+): Promise<void> {
+  mkdirSync(dirname(file), { recursive: true });
+  const get = `get --raw '/debug/pprof/profile?seconds=${seconds}'`;
+  const prof = spawn('sh', ['-c', `"$0" --kubeconfig "$1" ${get} > "$2"`, kubectl, kubeconfig, file]);
+  return new Promise((resolve) =>
+    prof.on('exit', (code) => {
+      if (code !== 0) console.error(`bench: the API server's profile ${file} failed (exit ${code})`);
+      resolve();
+    }),
+  );
 }

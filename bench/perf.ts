@@ -15,7 +15,7 @@
 // machine's CPU, and by whose.
 import * as k8s from '@kubernetes/client-node';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -24,7 +24,15 @@ import { hashPassword, ManagementClient } from '../src/rabbitmq/index.ts';
 import { corePath, customPath, Kube } from '../src/runtime/kube.ts';
 import { KubeConfig } from '../src/runtime/kubeconfig.ts';
 import { buildDist, imageEnv, imageNodeArgs } from './image-env.ts';
-import { cpuSample, cpuSeconds, cpuSpent, pool, type CpuSample } from './measure.ts';
+import {
+  apiServerProfile,
+  cpuSample,
+  cpuSeconds,
+  cpuSpent,
+  pool,
+  threadCpu,
+  type CpuSample,
+} from './measure.ts';
 import { startEnvironment, REPO, type Environment } from '../test/support/environment.ts';
 import { freePort } from '../test/support/ports.ts';
 
@@ -176,21 +184,6 @@ function mixed(k: number, tag: string): Workload {
   return w;
 }
 
-/** CPU seconds per thread name (the main thread is `node`; V8's and libuv's workers have their own). */
-function threadCpu(pid: number): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
-      out[comm] = (out[comm] ?? 0) + (Number(fields[11]) + Number(fields[12])) / 100;
-    } catch {
-      // the thread ended meanwhile
-    }
-  }
-  return out;
-}
 function memory(pid: number): { rss: number; hwm: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
@@ -261,24 +254,9 @@ async function scenario(env: Environment, kc: k8s.KubeConfig, spec: string, inde
   const profileApiServer = async (name: string) => {
     if (!APISERVER_PPROF) return;
     await Promise.all(profiles); // the API server takes one CPU profile at a time
-    mkdirSync(APISERVER_PPROF, { recursive: true });
-    const file = join(APISERVER_PPROF, `${tag}-${name}.pprof`);
     const kubectl = join(env.controlPlane.binDir, 'kubectl');
-    const get = `get --raw '/debug/pprof/profile?seconds=20'`;
-    const prof = spawn('sh', [
-      '-c',
-      `"${kubectl}" --kubeconfig "$0" ${get} > "$1"`,
-      env.controlPlane.kubeconfigPath,
-      file,
-    ]);
-    profiles.push(
-      new Promise<void>((r) =>
-        prof.on('exit', (code) => {
-          if (code !== 0) console.error(`bench: the API server's profile ${file} failed (exit ${code})`);
-          r();
-        }),
-      ),
-    );
+    const file = join(APISERVER_PPROF, `${tag}-${name}.pprof`);
+    profiles.push(apiServerProfile(kubectl, env.controlPlane.kubeconfigPath, file, 20));
   };
   if (NO_FLOORS) {
     if (POLICY) await finalizerPolicy(env, kc, 'apply', `${tag}-policy`);

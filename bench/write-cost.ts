@@ -2,8 +2,8 @@
 // RabbitQueues at parallelism 16, from a plain client: the create, then status writes made in
 // different ways. Wall time and CPU of kube-apiserver, etcd and this process per phase; with
 // --pprof DIR, a CPU profile of the API server over the first 8 s of each phase.
-import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
@@ -11,7 +11,7 @@ import { GROUP, VERSION } from '../src/api/common.ts';
 import { Kube, customPath } from '../src/runtime/kube.ts';
 import { KubeConfig } from '../src/runtime/kubeconfig.ts';
 import { startEnvironment } from '../test/support/environment.ts';
-import { cpuSeconds, pool } from './measure.ts';
+import { apiServerProfile, cpuSeconds, pool } from './measure.ts';
 
 const argv = process.argv;
 const opt = (name: string, dflt: string) => {
@@ -58,13 +58,8 @@ try {
   const phase = async (label: string, fn: (name: string) => Promise<unknown>) => {
     let profiled: Promise<unknown> | undefined;
     if (PPROF) {
-      mkdirSync(PPROF, { recursive: true });
       const file = join(PPROF, `${label.replace(/[^a-z0-9]+/gi, '-')}.pprof`);
-      const prof = spawn('sh', [
-        '-c',
-        `"${kubectl}" --kubeconfig "${env.controlPlane.kubeconfigPath}" get --raw '/debug/pprof/profile?seconds=8' > "${file}"`,
-      ]);
-      profiled = new Promise((r) => prof.on('exit', r));
+      profiled = apiServerProfile(kubectl, env.controlPlane.kubeconfigPath, file, 8);
     }
     const c0 = closed();
     const a0 = cpuSeconds(apiserver);
