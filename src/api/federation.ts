@@ -73,6 +73,30 @@ export const RabbitFederation = defineKind({
         .enum(['classic', 'quorum'])
         .optional()
         .describe('The type of the upstream queue of exchange federation (RabbitMQ 4.2 or later).'),
+      resourceCleanupMode: z
+        .enum(['default', 'never'])
+        .optional()
+        .describe(
+          'never: a link that stops (its policy removed, the upstream changed) leaves its upstream queue in place, with what it holds, for the next link to consume; default: the queue is deleted.',
+        ),
+      channelUseMode: z
+        .enum(['multiple', 'single'])
+        .optional()
+        .describe(
+          'Whether a link uses separate channels to consume and to publish (multiple, default) or one.',
+        ),
+      consumerTag: z
+        .string()
+        .min(1)
+        .max(255)
+        .optional()
+        .describe('The consumer tag of the links on the upstream (queue federation).'),
+      bindNowait: z
+        .boolean()
+        .optional()
+        .describe(
+          'Exchange federation: declare bindings upstream without waiting for the broker to confirm them.',
+        ),
     }),
     immutableOptional('name'),
   ),

@@ -85,6 +85,10 @@ export function upstreamValue(r: Federation, uris: SecretUris): Record<string, u
     ['trust-user-id', s.trustUserId],
     ['ack-mode', s.ackMode],
     ['queue-type', s.queueType],
+    ['resource-cleanup-mode', s.resourceCleanupMode],
+    ['channel-use-mode', s.channelUseMode],
+    ['consumer-tag', s.consumerTag],
+    ['bind-nowait', s.bindNowait],
   ];
   for (const [k, x] of fields) if (x !== undefined) v[k] = x;
   return v;

@@ -391,6 +391,78 @@ describe('RabbitFederation', () => {
     expect(await receive(envB, VH, 'fed.yq', 1)).toEqual(['through the set']);
   });
 
+  it('with resourceCleanupMode never, a stopped link leaves its upstream queue, and the next link delivers what it held', async () => {
+    await ctx.create('rabbitexchanges', 'upstream-w', {
+      brokerRef: { name: 'local' },
+      vhost: ctx.vhost,
+      name: 'fed.w',
+    });
+    await ctx.create('rabbitexchanges', 'fed-w', { brokerRef: B, vhost: VH, name: 'fed.w' });
+    await ctx.create('rabbitqueues', 'fed-wq', { brokerRef: B, vhost: VH, name: 'fed.wq' });
+    await ctx.create('rabbitbindings', 'fed-wb', {
+      brokerRef: B,
+      vhost: VH,
+      source: 'fed.w',
+      destination: 'fed.wq',
+      routingKey: 'k',
+    });
+    await ctx.create('rabbitfederations', 'keep-a', {
+      brokerRef: B,
+      vhost: VH,
+      uriSecretRef: { name: 'a-uri' },
+      resourceCleanupMode: 'never',
+      channelUseMode: 'single',
+      consumerTag: 'keep-a-links',
+      bindNowait: false,
+    });
+    const policy = {
+      brokerRef: B,
+      vhost: VH,
+      pattern: '^fed\\.w$',
+      applyTo: 'exchanges',
+      definition: { 'federation-upstream': 'keep-a' },
+    };
+    await ctx.create('rabbitpolicies', 'federate-w', policy);
+    await ready('rabbitexchanges', 'upstream-w');
+    await ready('rabbitbindings', 'fed-wb');
+    await eventually(
+      get('rabbitfederations', 'keep-a'),
+      (o) => isReadyNow(o) && o.status?.runningLinks === 1,
+      {
+        ...within,
+        what: 'keep-a with one running link',
+      },
+    );
+    expect((await bAdmin.get(`/parameters/federation-upstream/${VH}/keep-a`)).body.value).toMatchObject({
+      'resource-cleanup-mode': 'never',
+      'channel-use-mode': 'single',
+      'consumer-tag': 'keep-a-links',
+      'bind-nowait': false,
+    });
+    await publish(ctx.env, ctx.vhost, 'fed.w', 'k', ['while linked']);
+    expect(await receive(envB, VH, 'fed.wq', 1)).toEqual(['while linked']);
+
+    // The link stops with its policy. The default mode would delete its queue on broker A, and a
+    // message published there meanwhile would go nowhere; never keeps both.
+    await ctx.remove('rabbitpolicies', 'federate-w');
+    await ctx.waitGone('rabbitpolicies', 'federate-w');
+    const links = async () =>
+      ((await bAdmin.get(`/federation-links/${enc(VH)}`)).body as Array<{ upstream: string }>).filter(
+        (l) => l.upstream === 'keep-a',
+      ).length;
+    await eventually(links, (n) => n === 0, { ...within, what: 'the link of keep-a stopped' });
+    const upstreamQueues = async () =>
+      ((await ctx.broker.get(`/queues/${enc(ctx.vhost)}?columns=name`)).body as Array<{ name: string }>)
+        .map((q) => q.name)
+        .filter((n) => n.startsWith('federation: fed.w '));
+    expect(await upstreamQueues()).toHaveLength(1);
+    await publish(ctx.env, ctx.vhost, 'fed.w', 'k', ['while stopped']);
+
+    await ctx.create('rabbitpolicies', 'federate-w', policy);
+    expect(await receive(envB, VH, 'fed.wq', 1)).toEqual(['while stopped']);
+    await ctx.remove('rabbitpolicies', 'federate-w');
+  });
+
   it('refuses an upstream set named all', async () => {
     const err = await ctx
       .create('rabbitfederationupstreamsets', 'named-all', {

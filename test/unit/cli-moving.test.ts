@@ -283,6 +283,7 @@ const UPSTREAMS: Param[] = [
       'trust-user-id': false,
       'queue-type': 'quorum',
       'reconnect-delay': 3,
+      'resource-cleanup-mode': 'never',
     },
   },
   { component: 'federation-upstream', name: 'west', value: { uri: UP.replace('central', 'west') } },
@@ -307,6 +308,7 @@ describe('federation upstreams and upstream sets in warren export', () => {
         reconnectDelay: 3,
         trustUserId: false,
         queueType: 'quorum',
+        resourceCleanupMode: 'never',
         uriSecretRef: { name: 'central-eu-upstream-uri' },
         deletionPolicy: 'Retain',
       },
@@ -343,6 +345,10 @@ describe('federation upstreams and upstream sets in warren export', () => {
       expires: 1000,
       prefetchCount: 20,
       ackMode: 'on-publish',
+      resourceCleanupMode: 'never',
+      channelUseMode: 'single',
+      consumerTag: 'fed-orders',
+      bindNowait: true,
     });
     const value = upstreamValue({ metadata: { name: 'up', namespace: 'apps' }, spec } as any, {
       uris: { uri: [UP] },

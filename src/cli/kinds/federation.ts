@@ -30,6 +30,10 @@ const FIELDS: Record<string, string> = {
   'trust-user-id': 'trustUserId',
   'ack-mode': 'ackMode',
   'queue-type': 'queueType',
+  'resource-cleanup-mode': 'resourceCleanupMode',
+  'channel-use-mode': 'channelUseMode',
+  'consumer-tag': 'consumerTag',
+  'bind-nowait': 'bindNowait',
 };
 
 export const federation: CliKind<RabbitFederationSpec> = {
