@@ -24,8 +24,11 @@ const inSync = {
   ],
 };
 
-function setup(opts: { status?: unknown; holdMs?: number } = {}) {
+function setup(
+  opts: { status?: unknown; holdMs?: number; dependOn?: () => string | undefined; onApply?: () => void } = {},
+) {
   let failing: false | string = false;
+  const deps = new DependencyIndex();
   const patches: any[] = [];
   const events: string[] = [];
   // The cache: it never sees the reconciler's writes unless the test delivers them.
@@ -44,8 +47,13 @@ function setup(opts: { status?: unknown; holdMs?: number } = {}) {
   const kind: any = {
     def: { plural: PLURAL, kind: 'RabbitThing' },
     identity: (r: any) => ['thing', r.metadata.name],
-    desired: () => ({}),
+    desired: (_r: unknown, ctx: any) => {
+      const dep = opts.dependOn?.();
+      if (dep) ctx.dependOn(dep);
+      return {};
+    },
     apply: async () => {
+      opts.onApply?.();
       if (failing) throw new Blocked(failing as never, "vhost 'v' does not exist");
       return 'unchanged';
     },
@@ -60,12 +68,13 @@ function setup(opts: { status?: unknown; holdMs?: number } = {}) {
         broker: { metadata: { namespace: 'ns', name: 'b' }, spec: {} },
       }),
     },
-    deps: new DependencyIndex(),
+    deps,
     recorder: { emit: async (_r: unknown, _t: string, reason: string) => void events.push(reason) },
     lookup: () => undefined,
     notify: () => undefined,
     enqueue: () => undefined,
     surveyed: () => true,
+    declaredNotYet: () => undefined,
     resyncMs: 60_000,
     newWaitHoldMs: opts.holdMs ?? 0,
   } as never);
@@ -73,6 +82,7 @@ function setup(opts: { status?: unknown; holdMs?: number } = {}) {
   const readyOf = (st: any) => st.conditions.find((c: any) => c.type === 'Ready').status;
   return {
     cached,
+    deps,
     patches,
     readyOf,
     events,
@@ -170,5 +180,29 @@ describe('a new resource waiting for a dependency', () => {
     refused.fail(Reasons.NotAllowed);
     await refused.reconcile();
     expect(waiting(refused)).toEqual([Reasons.NotAllowed]);
+  });
+});
+
+describe('a change to a dependency while the reconcile that reads it runs', () => {
+  // The cache's event for a RabbitUser turning Ready can land after its permission's reconcile
+  // read the user and before that reconcile ends; the event looks up who depends on the user then.
+  it('finds the dependent already indexed, so it is woken and not left to a grown backoff', async () => {
+    const dep = 'res:rabbitusers/ns/jack';
+    let during: string[] = [];
+    const t = setup({ dependOn: () => dep, onApply: () => (during = t.deps.dependents(dep)) });
+    await t.reconcile();
+    expect(during).toEqual([`${PLURAL}|ns/a`]);
+    expect(t.deps.dependents(dep)).toEqual([`${PLURAL}|ns/a`]); // and kept once it ended
+  });
+
+  it('drops what the reconcile no longer depends on once it ends', async () => {
+    let dep = 'res:rabbitusers/ns/old';
+    const t = setup({ dependOn: () => dep });
+    await t.reconcile();
+    expect(t.deps.dependents('res:rabbitusers/ns/old')).toEqual([`${PLURAL}|ns/a`]);
+    dep = 'res:rabbitusers/ns/new';
+    await t.reconcile();
+    expect(t.deps.dependents('res:rabbitusers/ns/old')).toEqual([]);
+    expect(t.deps.dependents('res:rabbitusers/ns/new')).toEqual([`${PLURAL}|ns/a`]);
   });
 });
