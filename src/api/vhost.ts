@@ -23,6 +23,12 @@ export const RabbitVhost = defineKind({
         .describe(
           'With deletionPolicy Delete: also delete the vhost when it holds queues no resource declares (they are destroyed with it). Without it such a vhost is kept, with a Warning event naming them.',
         ),
+      deletionProtection: z
+        .boolean()
+        .optional()
+        .describe(
+          'RabbitMQ 4.1 or later. true: the broker refuses to delete the vhost (the UI, rabbitmqctl and the HTTP API all get an error), and deleting this resource with deletionPolicy Delete is held (DeleteFailed) until this is set to false; false: protection is lifted. Absent: left as it is in the broker.',
+        ),
       limits: z
         .object({ maxConnections: limit.optional(), maxQueues: limit.optional() })
         .optional()

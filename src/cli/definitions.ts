@@ -53,13 +53,20 @@ export function checkDefinitions(defs: unknown, what: string): Definitions {
 }
 
 /** The vhost's metadata, wherever this version put it. */
-export function vhostMetadata(v: Entry): { description: string; tags: string[]; defaultQueueType?: string } {
+export function vhostMetadata(v: Entry): {
+  description: string;
+  tags: string[];
+  defaultQueueType?: string;
+  protectedFromDeletion: boolean;
+} {
   const m = v.metadata ?? {};
   const dqt = v.default_queue_type ?? m.default_queue_type;
   return {
     description: v.description ?? m.description ?? '',
     tags: normalizeTags(v.tags ?? m.tags),
     defaultQueueType: typeof dqt === 'string' && dqt !== 'undefined' ? dqt : undefined,
+    // 4.1+ (definitions carry it from 4.2).
+    protectedFromDeletion: (v.protected_from_deletion ?? m.protected_from_deletion) === true,
   };
 }
 

@@ -1,6 +1,6 @@
 import { RabbitVhost, type RabbitVhostSpec } from '../api/vhost.ts';
-import type { Resource } from '../api/common.ts';
-import type { VhostInfo, VhostLimitName } from '../rabbitmq/index.ts';
+import { Reasons, type Resource } from '../api/common.ts';
+import type { Capabilities, VhostInfo, VhostLimitName } from '../rabbitmq/index.ts';
 import {
   applyLimits,
   differing,
@@ -9,7 +9,7 @@ import {
   sameSet,
   type Difference,
 } from './compare.ts';
-import { claim, Kept, type Table, type TopologyKind, entries } from './types.ts';
+import { Blocked, claim, Kept, type Table, type TopologyKind, entries } from './types.ts';
 
 export interface Desired {
   name: string;
@@ -17,6 +17,8 @@ export interface Desired {
   tags: string[];
   defaultQueueType?: string;
   tracing?: boolean;
+  /** Undefined: whatever the broker has is left alone. */
+  deletionProtection?: boolean;
   limits: Record<VhostLimitName, number | undefined>;
 }
 
@@ -47,7 +49,24 @@ function metadataDifferences(d: Desired, actual: VhostInfo): Difference[] {
       d.defaultQueueType === undefined || actual.default_queue_type === d.defaultQueueType,
     ],
     ['tracing', actual.tracing, d.tracing, d.tracing === undefined || actual.tracing === d.tracing],
+    [
+      'deletionProtection',
+      actual.protected_from_deletion ?? false,
+      d.deletionProtection,
+      d.deletionProtection === undefined ||
+        (actual.protected_from_deletion ?? false) === d.deletionProtection,
+    ],
   ]);
+}
+
+/** Protection asked of a broker that has none (before 4.1): nothing is declared. */
+function unprotectable(d: Desired, caps: Capabilities): Blocked | undefined {
+  if (!d.deletionProtection || caps.deletionProtection) return undefined;
+  const v = caps.version;
+  return new Blocked(
+    Reasons.Rejected,
+    `deletionProtection needs RabbitMQ 4.1 or later; this broker runs ${v.major}.${v.minor}.${v.patch}`,
+  );
 }
 
 const metadataMatches = (d: Desired, actual: VhostInfo) => metadataDifferences(d, actual).length === 0;
@@ -66,6 +85,7 @@ export const fromSpec = (r: Resource<RabbitVhostSpec>): Desired => ({
   tags: r.spec.tags ?? [],
   defaultQueueType: r.spec.defaultQueueType,
   tracing: r.spec.tracing,
+  deletionProtection: r.spec.deletionProtection,
   limits: { 'max-connections': r.spec.limits?.maxConnections, 'max-queues': r.spec.limits?.maxQueues },
 });
 
@@ -77,9 +97,14 @@ export const vhostKind: TopologyKind<RabbitVhostSpec, Desired> = {
   desired: (r) => fromSpec(r),
 
   async apply(d, _r, { client, knownAbsent }) {
+    if (d.deletionProtection !== undefined) {
+      const refused = unprotectable(d, await client.capabilities());
+      if (refused) throw refused;
+    }
     let applied: 'created' | 'updated' | 'unchanged' = 'unchanged';
     const actual = knownAbsent(vhostsTable, d.name) ? undefined : await client.getVhost(d.name);
-    if (!actual || !metadataMatches(d, actual)) {
+    const protectedNow = actual?.protected_from_deletion ?? false;
+    if (!actual || !metadataMatches({ ...d, deletionProtection: undefined }, actual)) {
       // 'created' only when the broker says so (201): then the vhost is known to be empty.
       applied = await client.putVhost(d.name, {
         description: d.description,
@@ -95,11 +120,21 @@ export const vhostKind: TopologyKind<RabbitVhostSpec, Desired> = {
       (name, value) => client.putVhostLimit(d.name, name, value),
       (name) => client.deleteVhostLimit(d.name, name),
     );
-    return limitsWritten && applied === 'unchanged' ? 'updated' : applied;
+    // Protection is not part of the PUT (which leaves it as it is): a request of its own.
+    const protect = d.deletionProtection !== undefined && d.deletionProtection !== protectedNow;
+    if (protect) await client.protectVhost(d.name, d.deletionProtection!);
+    return (limitsWritten || protect) && applied === 'unchanged' ? 'updated' : applied;
   },
 
   async remove(r, { client }) {
     const name = vhostName(r);
+    // Declared protected: the resource's deletion is the very accident protection is for.
+    if (r.spec.deletionProtection) {
+      throw new Blocked(
+        Reasons.DeleteFailed,
+        `vhost '${name}' is protected (spec.deletionProtection): set it to false to delete the vhost, or deletionPolicy to Retain to keep it`,
+      );
+    }
     // By now every resource inside is gone or retains its object: what is left, nobody declares.
     // Server-named queues (amq.gen-...) belong to live connections and go with them.
     if (!r.spec.deleteWithUnmanagedQueues) {
@@ -111,6 +146,9 @@ export const vhostKind: TopologyKind<RabbitVhostSpec, Desired> = {
         );
       }
     }
+    // Declared unprotected: protection someone turned on since is lifted with the rest.
+    if (r.spec.deletionProtection === false && (await client.capabilities()).deletionProtection)
+      await client.protectVhost(name, false);
     await client.deleteVhost(name);
   },
 
@@ -122,6 +160,7 @@ export const vhostKind: TopologyKind<RabbitVhostSpec, Desired> = {
     const actual = snap.row(vhostsTable, d.name);
     return (
       !!actual &&
+      !unprotectable(d, snap.caps) &&
       metadataMatches(d, actual) &&
       limitsMatch(d.limits, snap.row(vhostLimitsTable, d.name) ?? {})
     );

@@ -614,6 +614,13 @@ export class ManagementClient {
     return this.delete(api`/vhosts/${name}`, undefined, { timeoutMs: this.#vhostTimeout() });
   }
 
+  /** 4.1+: turns the vhost's deletion protection on or off (a protected vhost refuses DELETE with 412). */
+  async protectVhost(name: string, on: boolean): Promise<void> {
+    const path = api`/vhosts/${name}/deletion/protection`;
+    if (on) await this.post(path, {});
+    else await this.delete(path);
+  }
+
   async getVhostLimits(vhost: string): Promise<Record<string, number>> {
     return limitsOf(await this.get<VhostLimits[]>(api`/vhost-limits/${vhost}`));
   }

@@ -254,6 +254,7 @@ describe('warren export of what only a live broker shows', () => {
         ...extra,
       });
     vhost('app', { tracing: true });
+    vhost('vault', { protected_from_deletion: true });
     const queue = (name: string, extra = {}) =>
       inv.add(queuesTable, ['app', name], {
         name,
@@ -291,6 +292,12 @@ describe('warren export of what only a live broker shows', () => {
     expect(docsOf(res, 'RabbitVhost')[0]!.spec).toEqual({
       brokerRef: { name: 'local' },
       tracing: true, // classic, reported by 4.x for every vhost, is left out
+      deletionPolicy: 'Retain',
+    });
+    // Protected from deletion in the broker (4.1+): declared so.
+    expect(docsOf(res, 'RabbitVhost')[1]!.spec).toEqual({
+      brokerRef: { name: 'local' },
+      deletionProtection: true,
       deletionPolicy: 'Retain',
     });
     expect(docsOf(res, 'RabbitQueue').map((d) => d.metadata.name)).toEqual(['work']);

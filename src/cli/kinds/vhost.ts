@@ -20,6 +20,7 @@ export const vhost: CliKind<RabbitVhostSpec> = {
         default_queue_type: m.defaultQueueType,
         // Definitions do not carry tracing (a node-local setting): off.
         tracing: false,
+        ...(m.protectedFromDeletion && { protected_from_deletion: true }),
       });
       // 4.x puts the limits on the vhost, 3.x in a runtime parameter.
       if (v.limits && Object.keys(v.limits).length) add(page.vhostLimitsTable, [v.name], v.limits);
@@ -40,6 +41,7 @@ export const vhost: CliKind<RabbitVhostSpec> = {
         // classic is every broker's default (4.x reports it for every vhost).
         defaultQueueType: v.default_queue_type === 'classic' ? undefined : v.default_queue_type,
         tracing: v.tracing || undefined,
+        deletionProtection: v.protected_from_deletion || undefined,
         limits: limitsSpec(inv.row(page.vhostLimitsTable, name!), LIMITS),
       },
     })),
