@@ -49,6 +49,8 @@ export interface OperatorOptions {
   terminatingGraceMs?: number;
   /** How long a new resource waiting for a dependency shows no status before Ready=False (5 s). */
   newWaitHoldMs?: number;
+  /** The first retry's delay after a failed reconcile (0.5 s), doubled on each failure after. */
+  retryBaseDelayMs?: number;
   /** Fencing: writes to the broker and to Kubernetes are refused while this says false. */
   canWrite?: () => boolean;
   /** Aborts when leadership ends: writes in flight are cut off with it. */
@@ -167,10 +169,17 @@ export class Operator {
       metrics: o.metrics,
       concurrency: o.concurrency ?? 16,
       gate: () => this.cachesSynced,
+      queue: o.retryBaseDelayMs === undefined ? undefined : { baseDelayMs: o.retryBaseDelayMs },
     };
 
     const surveyed: SurveyedKind[] = [];
-    const surveyor = new Surveyor({ kinds: surveyed, secrets: this.secrets, refs: { lookup }, log });
+    const surveyor = new Surveyor({
+      kinds: surveyed,
+      secrets: this.secrets,
+      refs: { lookup },
+      log,
+      dependencies: (d) => this.deps.of(d),
+    });
     const broker = new BrokerReconciler({
       surveyor,
       metrics: o.metrics,

@@ -46,6 +46,11 @@ export class DependencyIndex {
     this.forward.delete(dependent);
   }
 
+  /** What `dependent` depends on, as its last reconcile declared it. */
+  of(dependent: string): ReadonlySet<string> {
+    return this.forward.get(dependent) ?? new Set();
+  }
+
   dependents(dep: string): string[] {
     return [...(this.reverse.get(dep)?.dependents ?? [])];
   }

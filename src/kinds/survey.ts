@@ -1,10 +1,10 @@
 import type { Logger } from 'pino';
 import { randomUUID } from 'node:crypto';
-import type { Resource } from '../api/common.ts';
+import { Reasons, type Resource } from '../api/common.ts';
 import { api, countRequests, type ManagementClient } from '../rabbitmq/index.ts';
-import { isReady } from '../runtime/conditions.ts';
+import { findCondition, isReady } from '../runtime/conditions.ts';
 import type { SecretCache } from '../runtime/secrets.ts';
-import { key, nsName } from './keys.ts';
+import { key, nsName, parts } from './keys.ts';
 import type { Refs, Snapshot, Table, TopologyKind, UnmanagedSummary } from './types.ts';
 
 export interface SurveyedKind {
@@ -100,8 +100,18 @@ export class Surveyor {
   /** Per broker, surveys left reading per vhost after a broker-wide read did not pay (see wide). */
   private readonly narrowFor = new Map<string, number>();
 
-  constructor(opts: { kinds: SurveyedKind[]; secrets: SecretCache; refs: Refs; log: Logger }) {
+  /** What a resource ("<plural>|<namespace>/<name>") depends on (DependencyIndex.of). */
+  private readonly dependencies: (dependent: string) => Iterable<string>;
+
+  constructor(opts: {
+    kinds: SurveyedKind[];
+    secrets: SecretCache;
+    refs: Refs;
+    log: Logger;
+    dependencies?: (dependent: string) => Iterable<string>;
+  }) {
     this.kinds = opts.kinds;
+    this.dependencies = opts.dependencies ?? (() => []);
     this.secrets = opts.secrets;
     this.refs = opts.refs;
     this.log = opts.log;
@@ -212,6 +222,8 @@ export class Surveyor {
       }
       if (plain && inSync) settled.add(k);
     }
+    if (round && !sameRows) this.wakeWaiting(brokerKey, members, snap, tables);
+
     // Back in place: drifted last time, still declared, not drifted now.
     const previous = this.lastDrifted.get(brokerKey) ?? new Set();
     const current = previous.size
@@ -253,6 +265,43 @@ export class Surveyor {
       unmanaged: total,
       resetDetected,
     };
+  }
+
+  /**
+   * What a resource waits for may be made outside warren (a user by hand, an application's
+   * exchange): no declarer then wakes it, and its backoff grows to minutes. A survey whose rows
+   * changed queues each resource waiting for objects the broker now has, and only those (a
+   * thousand queues waiting for a vhost that does not come send nothing more).
+   */
+  private wakeWaiting(
+    brokerKey: string,
+    members: Member[],
+    snap: Snapshot,
+    tables: ReadonlyMap<Table, unknown>,
+  ): void {
+    // An object's identity starts with its table's noun (['user', name], ['queue', vhost, name]).
+    const byNoun = new Map<string, Table>();
+    for (const t of tables.keys()) byNoun.set(t.noun, t);
+    for (const { k, resources } of members) {
+      for (const r of resources) {
+        const ready = findCondition(r.status?.conditions, 'Ready');
+        if (ready?.status !== 'False' || ready.reason !== Reasons.WaitingForDependency) continue;
+        // Every object it needs that a table shows is there now (a permission: its vhost and user).
+        let seen = 0;
+        let missing = false;
+        for (const dep of this.dependencies(`${k.kind.def.plural}|${keyOf(r)}`)) {
+          const [type, broker, noun, ...names] = parts(dep);
+          const table = type === 'obj' && broker === brokerKey ? byNoun.get(noun!) : undefined;
+          if (!table) continue;
+          seen++;
+          if (snap.row(table, ...names) === undefined) {
+            missing = true;
+            break;
+          }
+        }
+        if (seen && !missing) k.enqueue(keyOf(r));
+      }
+    }
   }
 
   /**

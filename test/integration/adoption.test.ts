@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { readTree, warren } from '../support/cli.ts';
 import type { TestContext } from '../support/context.ts';
 import { enc } from '../support/management.ts';
-import type { RunningOperator } from '../support/operator.ts';
+import { aSurveyStartedNow, type RunningOperator } from '../support/operator.ts';
 import { useOperator } from '../support/suite.ts';
 import { eventually } from '../support/wait.ts';
 
@@ -159,17 +159,7 @@ describe('adopting a hand-made broker', () => {
       // warren has surveyed the broker since the hand-made objects exist (two surveys ending after
       // now: the second started after the first ended). Users are broker-wide: one made after the
       // last survey would be declared once more, identically, without a read (README "Adoption").
-      const madeAt = Date.now();
-      const ends = new Set<string>();
-      await eventually(
-        () => ctx.get('rabbitbrokers', 'local'),
-        (b) => {
-          const t = b.status?.lastSurveyTime ?? '';
-          if (Date.parse(t) > madeAt) ends.add(t);
-          return ends.size >= 2;
-        },
-        { what: 'a survey started after the hand-made objects', timeoutMs: 30_000, intervalMs: 200 },
-      );
+      await aSurveyStartedNow(ctx, 'local', 'a survey started after the hand-made objects');
       const before = writes();
       step('two surveys since');
 

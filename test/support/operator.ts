@@ -5,6 +5,7 @@ import { Operator } from '../../src/operator.ts';
 import { KubeConfig } from '../../src/runtime/kubeconfig.ts';
 import { makeMetrics, type Metrics } from '../../src/runtime/metrics.ts';
 import type { TestContext } from './context.ts';
+import { eventually } from './wait.ts';
 
 export interface RunningOperator {
   operator: Operator;
@@ -52,6 +53,8 @@ export async function startOperator(
     namespaces?: string[];
     /** How a RabbitmqCluster's Service is addressed (default: as in a cluster). */
     serviceHost?: (service: string, namespace: string) => string;
+    newWaitHoldMs?: number;
+    retryBaseDelayMs?: number;
   } = {},
 ): Promise<RunningOperator> {
   const kc = KubeConfig.fromFile(opts.kubeconfigPath ?? ctx.env.kubeconfigPath);
@@ -69,6 +72,8 @@ export async function startOperator(
     concurrency: 4,
     resyncMs: opts.resyncMs ?? 60_000,
     terminatingGraceMs: opts.terminatingGraceMs,
+    newWaitHoldMs: opts.newWaitHoldMs,
+    retryBaseDelayMs: opts.retryBaseDelayMs,
     identity: `test-${ctx.namespace}`,
   });
   const started = operator.startCaches().then(() => operator.startControllers());
@@ -78,4 +83,27 @@ export async function startOperator(
       .filter((v) => v.labels.controller === controller)
       .reduce((sum, v) => sum + v.value, 0);
   return { operator, metrics, started, reconciles, stop: () => operator.stop() };
+}
+
+/**
+ * Resolves once a survey of the RabbitBroker `broker` that started after now has ended: two
+ * survey end times after now (the second survey started after the first ended). The status
+ * carries whole seconds, so an end in the current second does not count.
+ */
+export async function aSurveyStartedNow(
+  ctx: TestContext,
+  broker = 'local',
+  what = 'a survey started after now',
+) {
+  const now = Date.now();
+  const ends = new Set<string>();
+  await eventually(
+    () => ctx.get('rabbitbrokers', broker),
+    (b) => {
+      const t = b.status?.lastSurveyTime ?? '';
+      if (Date.parse(t) > now) ends.add(t);
+      return ends.size >= 2;
+    },
+    { what, timeoutMs: 30_000, intervalMs: 200 },
+  );
 }

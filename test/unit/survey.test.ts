@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { queueKind, queuesTable } from '../../src/kinds/queue.ts';
+import { key } from '../../src/kinds/keys.ts';
 import { Surveyor } from '../../src/kinds/survey.ts';
 import { vhostKind } from '../../src/kinds/vhost.ts';
 import { ManagementClient, type QueueInfo } from '../../src/rabbitmq/index.ts';
@@ -407,5 +408,54 @@ describe('Surveyor', () => {
     linkState = 'up';
     await surveyor.survey('ns/b', client);
     expect(enqueued).toEqual(['ns/l']);
+  });
+
+  it('queues a resource waiting for objects once a survey finds them all, made outside warren', async () => {
+    const { state, client } = await fakeBroker();
+    const waiting = (name: string, vhost: string) => ({
+      ...queue(name, false, vhost),
+      status: {
+        observedGeneration: 1,
+        conditions: [
+          {
+            type: 'Ready',
+            status: 'False',
+            reason: 'WaitingForDependency',
+            message: '',
+            lastTransitionTime: '',
+          },
+        ],
+      },
+    });
+    const obj = (...identity: string[]) => key('obj', 'ns/b', ...identity);
+    // As the reconciles declared them: w needs vhost v2; never needs v3; both need v.
+    const deps: Record<string, string[]> = {
+      'rabbitqueues|ns/w': [obj('vhost', 'v'), obj('vhost', 'v2'), key('secret', 'ns', 's')],
+      'rabbitqueues|ns/never': [obj('vhost', 'v'), obj('vhost', 'v3')],
+    };
+    const enqueued: string[] = [];
+    const surveyor = new Surveyor({
+      kinds: [
+        {
+          kind: queueKind,
+          list: () => [waiting('w', 'v2'), waiting('never', 'v3')],
+          enqueue: (k: string) => enqueued.push(k),
+          brokerOf: () => 'ns/b',
+        },
+        { kind: vhostKind, list: () => [], enqueue: (k: string) => enqueued.push(k), brokerOf: () => 'ns/b' },
+      ] as never,
+      secrets: {} as SecretCache,
+      refs: { lookup: () => undefined },
+      log: pino({ level: 'silent' }),
+      dependencies: (d) => deps[d] ?? [],
+    });
+    await surveyor.survey('ns/b', client);
+    await surveyor.survey('ns/b', client); // nothing changed in the broker: nothing to look at
+    expect(enqueued).toEqual([]);
+    state.vhosts.push('v2'); // made by hand
+    await surveyor.survey('ns/b', client);
+    expect(enqueued).toEqual(['ns/w']);
+    await surveyor.survey('ns/b', client); // unchanged since: not queued again
+    expect(enqueued).toEqual(['ns/w']);
   });
 });
