@@ -70,27 +70,31 @@ const linksTable: Table<FederationLink[]> = {
 
 export const upstreamName = (r: Resource<{ name?: string }, unknown>) => r.spec.name ?? r.metadata.name;
 
+/** The upstream parameter's keys and the RabbitFederation fields that set them (export reads them back). */
+export const UPSTREAM_FIELDS = {
+  exchange: 'exchange',
+  queue: 'queue',
+  expires: 'expires',
+  'message-ttl': 'messageTTL',
+  'max-hops': 'maxHops',
+  'prefetch-count': 'prefetchCount',
+  'reconnect-delay': 'reconnectDelay',
+  'trust-user-id': 'trustUserId',
+  'ack-mode': 'ackMode',
+  'queue-type': 'queueType',
+  'resource-cleanup-mode': 'resourceCleanupMode',
+  'channel-use-mode': 'channelUseMode',
+  'consumer-tag': 'consumerTag',
+  'bind-nowait': 'bindNowait',
+} as const satisfies Record<string, keyof RabbitFederationSpec>;
+
 /** The upstream parameter's value a resource declares, with this URI. Pure: `warren diff` uses it too. */
 export function upstreamValue(r: Federation, uris: SecretUris): Record<string, unknown> {
-  const s = r.spec;
   const v: Record<string, unknown> = { uri: uriValue(uris.uris.uri!) };
-  const fields: Array<[string, unknown]> = [
-    ['exchange', s.exchange],
-    ['queue', s.queue],
-    ['expires', s.expires],
-    ['message-ttl', s.messageTTL],
-    ['max-hops', s.maxHops],
-    ['prefetch-count', s.prefetchCount],
-    ['reconnect-delay', s.reconnectDelay],
-    ['trust-user-id', s.trustUserId],
-    ['ack-mode', s.ackMode],
-    ['queue-type', s.queueType],
-    ['resource-cleanup-mode', s.resourceCleanupMode],
-    ['channel-use-mode', s.channelUseMode],
-    ['consumer-tag', s.consumerTag],
-    ['bind-nowait', s.bindNowait],
-  ];
-  for (const [k, x] of fields) if (x !== undefined) v[k] = x;
+  for (const [k, field] of Object.entries(UPSTREAM_FIELDS)) {
+    const x = r.spec[field];
+    if (x !== undefined) v[k] = x;
+  }
   return v;
 }
 

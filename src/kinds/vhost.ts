@@ -49,12 +49,20 @@ function metadataDifferences(d: Desired, actual: VhostInfo): Difference[] {
       d.defaultQueueType === undefined || actual.default_queue_type === d.defaultQueueType,
     ],
     ['tracing', actual.tracing, d.tracing, d.tracing === undefined || actual.tracing === d.tracing],
+  ]);
+}
+
+const isProtected = (actual: VhostInfo | undefined) => actual?.protected_from_deletion ?? false;
+
+/** Deletion protection is not in the vhost's PUT: compared, and set, on its own. */
+function protectionDifferences(d: Desired, actual: VhostInfo): Difference[] {
+  const now = isProtected(actual);
+  return differing([
     [
       'deletionProtection',
-      actual.protected_from_deletion ?? false,
+      now,
       d.deletionProtection,
-      d.deletionProtection === undefined ||
-        (actual.protected_from_deletion ?? false) === d.deletionProtection,
+      d.deletionProtection === undefined || now === d.deletionProtection,
     ],
   ]);
 }
@@ -74,6 +82,7 @@ const metadataMatches = (d: Desired, actual: VhostInfo) => metadataDifferences(d
 /** What a reconcile would change in an existing vhost (its limits as listed by vhostLimitsTable). */
 export const differences = (d: Desired, actual: VhostInfo, limits: Record<string, number>): Difference[] => [
   ...metadataDifferences(d, actual),
+  ...protectionDifferences(d, actual),
   ...limitDifferences(d.limits, limits),
 ];
 
@@ -103,8 +112,8 @@ export const vhostKind: TopologyKind<RabbitVhostSpec, Desired> = {
     }
     let applied: 'created' | 'updated' | 'unchanged' = 'unchanged';
     const actual = knownAbsent(vhostsTable, d.name) ? undefined : await client.getVhost(d.name);
-    const protectedNow = actual?.protected_from_deletion ?? false;
-    if (!actual || !metadataMatches({ ...d, deletionProtection: undefined }, actual)) {
+    const protectedNow = isProtected(actual);
+    if (!actual || !metadataMatches(d, actual)) {
       // 'created' only when the broker says so (201): then the vhost is known to be empty.
       applied = await client.putVhost(d.name, {
         description: d.description,
@@ -162,6 +171,7 @@ export const vhostKind: TopologyKind<RabbitVhostSpec, Desired> = {
       !!actual &&
       !unprotectable(d, snap.caps) &&
       metadataMatches(d, actual) &&
+      protectionDifferences(d, actual).length === 0 &&
       limitsMatch(d.limits, snap.row(vhostLimitsTable, d.name) ?? {})
     );
   },

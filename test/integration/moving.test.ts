@@ -67,6 +67,27 @@ async function receive(env: EnvironmentInfo, vhost: string, queue: string, n: nu
   return got;
 }
 
+/**
+ * Exchange fed.<x> on broker A (this file's vhost), and on broker B exchange fed.<x> with queue
+ * fed.<x>q bound to it by routing key k: what a federation policy on B then connects.
+ */
+async function federatedExchange(x: string): Promise<void> {
+  await ctx.create('rabbitexchanges', `upstream-${x}`, {
+    brokerRef: { name: 'local' },
+    vhost: ctx.vhost,
+    name: `fed.${x}`,
+  });
+  await ctx.create('rabbitexchanges', `fed-${x}`, { brokerRef: B, vhost: VH, name: `fed.${x}` });
+  await ctx.create('rabbitqueues', `fed-${x}q`, { brokerRef: B, vhost: VH, name: `fed.${x}q` });
+  await ctx.create('rabbitbindings', `fed-${x}b`, {
+    brokerRef: B,
+    vhost: VH,
+    source: `fed.${x}`,
+    destination: `fed.${x}q`,
+    routingKey: 'k',
+  });
+}
+
 /** Resolves after the RabbitBroker `b` reported `count` more surveys. */
 async function surveys(count: number) {
   let seen = 0;
@@ -356,20 +377,7 @@ describe('RabbitFederation', () => {
       { upstream: 'from-a2' },
     ]);
 
-    await ctx.create('rabbitexchanges', 'upstream-y', {
-      brokerRef: { name: 'local' },
-      vhost: ctx.vhost,
-      name: 'fed.y',
-    });
-    await ctx.create('rabbitexchanges', 'fed-y', { brokerRef: B, vhost: VH, name: 'fed.y' });
-    await ctx.create('rabbitqueues', 'fed-yq', { brokerRef: B, vhost: VH, name: 'fed.yq' });
-    await ctx.create('rabbitbindings', 'fed-yb', {
-      brokerRef: B,
-      vhost: VH,
-      source: 'fed.y',
-      destination: 'fed.yq',
-      routingKey: 'k',
-    });
+    await federatedExchange('y');
     await ctx.create('rabbitpolicies', 'federate-y', {
       brokerRef: B,
       vhost: VH,
@@ -392,20 +400,7 @@ describe('RabbitFederation', () => {
   });
 
   it('with resourceCleanupMode never, a stopped link leaves its upstream queue, and the next link delivers what it held', async () => {
-    await ctx.create('rabbitexchanges', 'upstream-w', {
-      brokerRef: { name: 'local' },
-      vhost: ctx.vhost,
-      name: 'fed.w',
-    });
-    await ctx.create('rabbitexchanges', 'fed-w', { brokerRef: B, vhost: VH, name: 'fed.w' });
-    await ctx.create('rabbitqueues', 'fed-wq', { brokerRef: B, vhost: VH, name: 'fed.wq' });
-    await ctx.create('rabbitbindings', 'fed-wb', {
-      brokerRef: B,
-      vhost: VH,
-      source: 'fed.w',
-      destination: 'fed.wq',
-      routingKey: 'k',
-    });
+    await federatedExchange('w');
     await ctx.create('rabbitfederations', 'keep-a', {
       brokerRef: B,
       vhost: VH,

@@ -18,23 +18,7 @@ import {
   valueDifferences,
 } from './parameters.ts';
 
-// The upstream parameter's keys as RabbitFederation fields (the inverse of the page's upstreamValue).
-const FIELDS: Record<string, string> = {
-  exchange: 'exchange',
-  queue: 'queue',
-  expires: 'expires',
-  'message-ttl': 'messageTTL',
-  'max-hops': 'maxHops',
-  'prefetch-count': 'prefetchCount',
-  'reconnect-delay': 'reconnectDelay',
-  'trust-user-id': 'trustUserId',
-  'ack-mode': 'ackMode',
-  'queue-type': 'queueType',
-  'resource-cleanup-mode': 'resourceCleanupMode',
-  'channel-use-mode': 'channelUseMode',
-  'consumer-tag': 'consumerTag',
-  'bind-nowait': 'bindNowait',
-};
+const FIELDS: Record<string, string> = page.UPSTREAM_FIELDS;
 
 export const federation: CliKind<RabbitFederationSpec> = {
   kind: page.federationKind,
