@@ -238,6 +238,7 @@ export class Operator {
         list: () => this.informers.get(plural)!.list(),
         enqueue: (key) => controller.enqueue(key),
         brokerOf: (r) => brokerOf(r).join('/'),
+        admitted: (r) => !rec.refusedByCache(r),
       });
       this.addKind(plural, controller, {
         onChange: (obj) => {
@@ -345,6 +346,8 @@ export class Operator {
       for (const r of this.informers.get(rec.plural)!.list()) {
         if (rec.brokerKey(r) !== brokerKey || rec.kind.vhostOf(r, { lookup: this.lookup }) !== vhost)
           continue;
+        // What tenancy refuses neither holds a vhost's deletion nor keeps it.
+        if (rec.refusedByCache(r)) continue;
         out.push({
           kind: rec.kind.def.kind,
           plural: rec.plural,

@@ -63,7 +63,25 @@ const tenantRule = z.object({
     .array(pattern)
     .optional()
     .describe(
-      "User tags their RabbitUsers may carry; absent: any tag but administrator, policymaker and impersonator, which are refused unless listed here. '*' allows every tag.",
+      "User tags their RabbitUsers may carry; absent: any tag but administrator, policymaker, impersonator and monitoring, which are refused unless listed here. '*' allows every tag.",
+    ),
+  declareVhosts: z
+    .array(pattern)
+    .optional()
+    .describe(
+      'Vhosts these namespaces may declare as RabbitVhost (create, change, delete), as names or patterns; absent: those vhosts allows; empty: none, they may only use vhosts the platform declares (and its limits stay).',
+    ),
+  adoptUsers: z
+    .array(pattern)
+    .optional()
+    .describe(
+      'Existing broker users (made by hand, by an import, by another namespace) their RabbitUsers may take over, as names or patterns; absent: none. Users made by their own namespace are always theirs.',
+    ),
+  operatorPolicies: z
+    .boolean()
+    .optional()
+    .describe(
+      "Whether they may declare RabbitOperatorPolicies (the platform's caps, which RabbitMQ lets only administrators set); default false.",
     ),
 });
 
@@ -111,7 +129,7 @@ export const RabbitBroker = defineKind({
         .array(tenantRule)
         .optional()
         .describe(
-          "What resources from other namespaces may do: the first rule whose namespaces match applies. A namespace that allowedNamespaces admits and no rule matches may touch every vhost and grant every tag but administrator, policymaker and impersonator. The broker's own namespace is never restricted.",
+          "What resources from other namespaces may do: the first rule whose namespaces match applies. A namespace that allowedNamespaces admits and no rule matches may touch and declare every vhost, grant every tag but administrator, policymaker, impersonator and monitoring, declare no operator policy and adopt no existing user. The broker's own namespace is never restricted.",
         ),
       surveyInterval: withRules(
         z

@@ -13,7 +13,20 @@ export const RabbitUser = defineKind({
       brokerRef,
       deletionPolicy,
       username: brokerName().optional().describe("The user's name in the broker; defaults to metadata.name."),
-      tags: z.array(z.string()).optional().describe('Free-form tags, e.g. management, administrator.'),
+      tags: z
+        .array(
+          z
+            .string()
+            .min(1)
+            .max(255)
+            .regex(/^[^,\s](?:[^,]*[^,\s])?$/)
+            .describe('One tag: no commas (the broker splits on them) and no spaces at either end.'),
+        )
+        .max(64)
+        .optional()
+        .describe(
+          "Free-form tags, one per item, e.g. management. administrator, policymaker, impersonator and monitoring are privileged: another namespace may set them only where the broker's tenants rule lists them.",
+        ),
       credentialsSecretRef: z
         .object({ name: z.string().min(1) })
         .optional()

@@ -101,7 +101,7 @@ export class BrokerReconciler {
       if (due) {
         this.lastSurvey.set(key, Date.now());
         try {
-          survey = await this.d.surveyor.survey(key, client);
+          survey = await this.d.surveyor.survey(key, client, r.metadata.generation);
         } catch (err) {
           surveyError = err instanceof Error ? err.message : String(err);
           this.d.metrics?.surveyFailures.inc({ broker: key });

@@ -5,6 +5,7 @@ import { ManagementClient } from '../rabbitmq/index.ts';
 import { parseDuration } from '../runtime/duration.ts';
 import type { RefCache, SecretCache } from '../runtime/secrets.ts';
 import { resolveConnection, type ConnectionSources } from './connection.ts';
+import { notAdmitted } from './tenancy.ts';
 import { Blocked, depKeys } from './types.ts';
 
 export type BrokerResource = Resource<RabbitBrokerSpec, any>;
@@ -15,6 +16,8 @@ export interface ResolvedBroker {
   client: ManagementClient;
   /** The user warren logs in as. */
   username: string;
+  /** The host names of its management endpoint (URIs naming them reach this broker). */
+  hosts: string[];
 }
 
 // Where no cache of a kind was given (unit tests): nothing of it exists.
@@ -87,20 +90,14 @@ export class BrokerRegistry {
     if (!broker || (broker.metadata.deletionTimestamp && !opts.forDeletion)) {
       throw new Blocked(Reasons.BrokerNotFound, `RabbitBroker ${key} not found`);
     }
-    if (namespace !== fromNamespace) {
-      const allowed = broker.spec.allowedNamespaces ?? [];
-      if (!allowed.includes('*') && !allowed.includes(fromNamespace)) {
-        throw new Blocked(
-          Reasons.NotAllowed,
-          `RabbitBroker ${key} does not list namespace ${fromNamespace} in allowedNamespaces`,
-        );
-      }
-    }
+    const outside = notAdmitted(broker, fromNamespace);
+    if (outside) throw new Blocked(Reasons.NotAllowed, outside);
     const client = await this.clientFor(key, broker, deps);
     const outage = this.down.get(key);
     if (outage !== undefined)
       throw new Blocked(Reasons.BrokerUnreachable, `RabbitBroker ${key} is unreachable: ${outage}`);
-    return { key, broker, client, username: this.clients.get(key)!.username };
+    const hosts = [new URL(client.endpoint).hostname.replace(/^\[|\]$/g, '')];
+    return { key, broker, client, username: this.clients.get(key)!.username, hosts };
   }
 
   /** Records an outage; true if the broker was up until now. */

@@ -129,7 +129,19 @@ export async function resolveConnection(
     const svcName = user?.serviceReference?.name;
     if (!svcName)
       throw new Blocked(Reasons.BrokerNotReady, `${what} has no status.defaultUser.serviceReference yet`);
-    const svcNs = user?.serviceReference?.namespace ?? cns;
+    // The cluster's status is written by whoever may write it, not only by its operator: it may
+    // name objects in the cluster's own namespace only (else any Secret in the cluster could be
+    // read and sent as Basic auth to any Service).
+    const foreign = (field: string, n: string | undefined) => {
+      if (n !== undefined && n !== cns)
+        throw new Blocked(
+          Reasons.NotAllowed,
+          `${what}: status.defaultUser.${field}.namespace is ${n}: only the cluster's own namespace ${cns} is used`,
+        );
+    };
+    foreign('serviceReference', user?.serviceReference?.namespace);
+    if (!credentials) foreign('secretReference', user?.secretReference?.namespace);
+    const svcNs = cns;
     deps.add(refKeys.service(svcNs, svcName));
     const service = await read(src.services, svcNs, svcName);
     if (!service)
@@ -149,7 +161,7 @@ export async function resolveConnection(
       if (!name)
         throw new Blocked(Reasons.BrokerNotReady, `${what} has no default user Secret in its status yet`);
       credentials = {
-        namespace: sref?.namespace ?? cns,
+        namespace: cns,
         name,
         keys: { username: sref?.keys?.username ?? 'username', password: sref?.keys?.password ?? 'password' },
       };

@@ -127,6 +127,7 @@ export const federationKind: TopologyKind<RabbitFederationSpec, Desired> = {
   def: RabbitFederation,
   identity: (r) => ['federation-upstream', r.spec.vhost, upstreamName(r)],
   vhostOf: (r) => r.spec.vhost,
+  touches: (_r, d) => ({ uris: d && Object.values(d.uris.uris).flat() }),
 
   async desired(r, ctx) {
     ctx.dependOn(depKeys.object(ctx.brokerKey, ['vhost', r.spec.vhost]));
@@ -187,15 +188,16 @@ interface SetDesired {
 const setName = upstreamName;
 
 /**
- * The broker names of the referenced upstreams, from their resources' status (declared at least
- * once); undefined while one is missing or not declared yet, with the reason. `warren diff` takes
- * the names from their specs instead (`declaredName`), as they would be once declared.
+ * The broker names of the referenced upstreams, from their specs once they have been declared (a
+ * status says when, never which name); undefined while one is missing or not declared yet, with
+ * the reason. `warren diff` takes them whether declared or not (`declaredName`).
  */
 export function members(
   r: UpstreamSet,
   refs: Refs,
   brokerKey?: string,
-  declaredName: (f: Federation) => string | undefined = (f) => f.status?.name,
+  declaredName: (f: Federation) => string | undefined = (f) =>
+    f.status?.observedGeneration !== undefined ? upstreamName(f) : undefined,
 ): string[] | string {
   const out: string[] = [];
   const ns = r.metadata.namespace;

@@ -3,7 +3,7 @@ import type { Resource } from '../api/common.ts';
 import type { Permission } from '../rabbitmq/index.ts';
 import { differing, sameAsLastTime, type Difference } from './compare.ts';
 import {
-  appliedSubject,
+  previousSubject,
   removeIfMoved,
   resolveSubject,
   specSubject,
@@ -55,7 +55,6 @@ export const permissionKind: TopologyKind<RabbitPermissionSpec, Desired> = {
   async apply(d, r, ctx) {
     const { client } = ctx;
     const moved = await removeIfMoved(
-      r,
       d,
       (old) => ['permission', old.vhost, old.user],
       ctx,
@@ -71,19 +70,19 @@ export const permissionKind: TopologyKind<RabbitPermissionSpec, Desired> = {
     return actual ? 'updated' : 'created';
   },
 
-  async remove(r, { client }) {
-    const s = appliedSubject(r);
-    if (s) await client.deletePermission(s.vhost, s.user);
+  async remove(r, ctx) {
+    const s = specSubject(r, ctx) ?? previousSubject(ctx.previous);
+    if (s) await ctx.client.deletePermission(s.vhost, s.user);
   },
 
   tables: [permissionsTable],
-  claims(r) {
-    const s = appliedSubject(r);
+  claims(r, refs) {
+    const s = specSubject(r, refs);
     return s ? [claim(permissionsTable, s.vhost, s.user)] : [];
   },
 
-  inSync(r, snap) {
-    const s = appliedSubject(r);
+  inSync(r, snap, refs) {
+    const s = specSubject(r, refs);
     const actual = s && snap.row(permissionsTable, s.vhost, s.user);
     return !!actual && sameAsLastTime(r, [actual], () => !differences(r.spec, actual).length);
   },

@@ -58,6 +58,7 @@ function makePolicyKind(
     def,
     identity: (r) => [kind, r.spec.vhost, policyName(r)],
     vhostOf: (r) => r.spec.vhost,
+    ...(kind === 'operator-policy' && { touches: () => ({ operatorPolicy: true }) }),
 
     desired(r, ctx) {
       ctx.dependOn(depKeys.object(ctx.brokerKey, ['vhost', r.spec.vhost]));

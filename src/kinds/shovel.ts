@@ -151,6 +151,7 @@ export const shovelKind: TopologyKind<RabbitShovelSpec, Desired, Status> = {
   def: RabbitShovel,
   identity: (r) => ['shovel', r.spec.vhost, shovelName(r)],
   vhostOf: (r) => r.spec.vhost,
+  touches: (_r, d) => ({ uris: d && Object.values(d.uris.uris).flat() }),
 
   async desired(r, ctx) {
     ctx.dependOn(depKeys.object(ctx.brokerKey, ['vhost', r.spec.vhost]));

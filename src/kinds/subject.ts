@@ -61,23 +61,24 @@ export function resolveSubject(r: Resource<SubjectSpec, any>, ctx: KindContext):
   const ns = r.metadata.namespace;
   const s = r.spec;
   const vhost = s.vhostRef
-    ? referenced(ctx, 'rabbitvhosts', 'RabbitVhost', ns, s.vhostRef.name, (v) => v.status?.name)
+    ? referenced(ctx, 'rabbitvhosts', 'RabbitVhost', ns, s.vhostRef.name, vhostName)
     : (s.vhost ?? '/');
   const user = s.userRef
-    ? referenced(ctx, 'rabbitusers', 'RabbitUser', ns, s.userRef.name, (u) => u.status?.username)
+    ? referenced(ctx, 'rabbitusers', 'RabbitUser', ns, s.userRef.name, username)
     : s.user!;
   ctx.dependOn(depKeys.object(ctx.brokerKey, ['vhost', vhost]));
   ctx.dependOn(depKeys.object(ctx.brokerKey, ['user', user]));
   return { vhost, user };
 }
 
-/** The subject last applied (from status), else what the spec names directly. */
-export function appliedSubject(
-  r: Resource<SubjectSpec, { user?: string; vhost?: string }>,
-): Subject | undefined {
-  const vhost = r.status?.vhost ?? (r.spec.vhostRef ? undefined : (r.spec.vhost ?? '/'));
-  const user = r.status?.user ?? r.spec.user;
-  return vhost && user ? { vhost, user } : undefined;
+/**
+ * The subject a resource last applied, from warren's own bookkeeping (its identity then:
+ * [type, vhost, user, ...]), never from its status: a status anyone may write would name any
+ * user's permission in any vhost.
+ */
+export function previousSubject(previous: string[] | undefined): Subject | undefined {
+  if (!previous || previous[1] === '(unresolved)') return undefined;
+  return { vhost: previous[1]!, user: previous[2]! };
 }
 
 /** The broker's "vhost_or_user_not_found" means a dependency is missing, not that the spec is wrong. */
@@ -104,13 +105,12 @@ export function waitIfMissing(err: unknown, s: Subject): never {
  * another resource declares that one.
  */
 export async function removeIfMoved(
-  r: Resource<SubjectSpec, { user?: string; vhost?: string }>,
   now: Subject,
   identity: (old: Subject) => string[],
   ctx: KindContext,
   remove: (old: Subject) => Promise<unknown>,
 ): Promise<boolean> {
-  const old = appliedSubject(r);
+  const old = previousSubject(ctx.previous);
   if (!old || (old.user === now.user && old.vhost === now.vhost)) return false;
   if (ctx.declaredByOther(identity(old))) return false;
   await remove(old);

@@ -13,6 +13,8 @@ export interface SurveyedKind {
   enqueue: (key: string) => void;
   /** The "<namespace>/<name>" of the RabbitBroker a resource uses. */
   brokerOf: (r: Resource<any, any>) => string;
+  /** Whether the broker's tenancy rules admit it: what they refuse is not surveyed, nor counted. */
+  admitted?: (r: Resource<any, any>) => boolean;
 }
 
 export interface SurveyResult {
@@ -43,6 +45,7 @@ type Member = { k: SurveyedKind; resources: Resource<any, any>[] };
 type Unmanaged = { total: number; byVhost: Map<string, UnmanagedSummary> };
 /** What one survey worked from and what it made of it, for the next one to reuse. */
 type Round = {
+  rules: number | undefined;
   lists: ReadonlyArray<ReadonlyArray<Resource<any, any>>>;
   statuses: ReadonlyArray<ReadonlyArray<unknown>>;
   members: Member[];
@@ -117,16 +120,21 @@ export class Surveyor {
     this.log = opts.log;
   }
 
-  async survey(brokerKey: string, client: ManagementClient): Promise<SurveyResult> {
+  /** `rules`: the RabbitBroker's generation (its tenancy rules decide what is surveyed). */
+  async survey(brokerKey: string, client: ManagementClient, rules?: number): Promise<SurveyResult> {
     try {
-      return await this.surveyOnce(brokerKey, client);
+      return await this.surveyOnce(brokerKey, client, rules);
     } catch (err) {
       this.lastOk.delete(brokerKey); // resources fall back to their own resync until one succeeds
       throw err;
     }
   }
 
-  private async surveyOnce(brokerKey: string, client: ManagementClient): Promise<SurveyResult> {
+  private async surveyOnce(
+    brokerKey: string,
+    client: ManagementClient,
+    rules?: number,
+  ): Promise<SurveyResult> {
     const started = Date.now();
     const cpu0 = process.cpuUsage();
     // Idle, the resources are the very objects of last time (informers replace one that changes;
@@ -148,13 +156,16 @@ export class Surveyor {
     });
     const sameResources =
       !!round &&
+      round.rules === rules &&
       lists.every((l, i) => l === round.lists[i]) &&
       statuses.every((st, i) => st === round.statuses[i]);
     const members: Member[] = sameResources
       ? round.members
       : this.kinds.map((k, i) => ({
           k,
-          resources: lists[i]!.filter((r) => k.brokerOf(r) === brokerKey && !r.metadata.deletionTimestamp),
+          resources: lists[i]!.filter(
+            (r) => k.brokerOf(r) === brokerKey && !r.metadata.deletionTimestamp && (k.admitted?.(r) ?? true),
+          ),
         }));
     const managed = members.reduce((n, m) => n + m.resources.length, 0);
 
@@ -241,6 +252,7 @@ export class Surveyor {
     const claimed = sameResources ? round.claimed : this.claimed(members);
     const { total, byVhost } = sameResources && sameRows ? round.unmanaged : this.unmanaged(tables, claimed);
     this.lastRound.set(brokerKey, {
+      rules,
       lists,
       statuses,
       members,

@@ -3,7 +3,7 @@ import type { Resource } from '../api/common.ts';
 import type { TopicPermission } from '../rabbitmq/index.ts';
 import { differing, sameAsLastTime, type Difference } from './compare.ts';
 import {
-  appliedSubject,
+  previousSubject,
   removeIfMoved,
   resolveSubject,
   specSubject,
@@ -55,7 +55,6 @@ export const topicPermissionKind: TopologyKind<RabbitTopicPermissionSpec, Desire
   async apply(d, r, ctx) {
     const { client } = ctx;
     const moved = await removeIfMoved(
-      r,
       d,
       (old) => ['topic-permission', old.vhost, old.user, d.exchange],
       ctx,
@@ -70,19 +69,19 @@ export const topicPermissionKind: TopologyKind<RabbitTopicPermissionSpec, Desire
     return actual ? 'updated' : 'created';
   },
 
-  async remove(r, { client }) {
-    const s = appliedSubject(r);
-    if (s) await client.deleteTopicPermission(s.vhost, s.user, r.spec.exchange);
+  async remove(r, ctx) {
+    const s = specSubject(r, ctx) ?? previousSubject(ctx.previous);
+    if (s) await ctx.client.deleteTopicPermission(s.vhost, s.user, r.spec.exchange);
   },
 
   tables: [topicPermissionsTable],
-  claims(r) {
-    const s = appliedSubject(r);
+  claims(r, refs) {
+    const s = specSubject(r, refs);
     return s ? [claim(topicPermissionsTable, s.vhost, s.user, r.spec.exchange)] : [];
   },
 
-  inSync(r, snap) {
-    const s = appliedSubject(r);
+  inSync(r, snap, refs) {
+    const s = specSubject(r, refs);
     const actual = s && snap.row(topicPermissionsTable, s.vhost, s.user, r.spec.exchange);
     return !!actual && sameAsLastTime(r, [actual], () => !differences(r.spec, actual).length);
   },

@@ -7,12 +7,12 @@ import { addFinalizer, removeFinalizer } from '../runtime/finalizers.ts';
 import type { Kube } from '../runtime/kube.ts';
 import { apiStatus, corePath, customPath, namespaceRefusesContent } from '../runtime/kube.ts';
 import type { SecretCache } from '../runtime/secrets.ts';
-import type { BrokerRegistry, BrokerResource } from './brokers.ts';
+import type { BrokerRegistry, BrokerResource, ResolvedBroker } from './brokers.ts';
 import { ClaimIndex, type Claim } from './claims.ts';
 import type { DependencyIndex } from './dependencies.ts';
 import { key, nsName, parts, splitNsName } from './keys.ts';
 import { writeStatus } from './status.ts';
-import { refusal } from './tenancy.ts';
+import { adoptionRefusal, refusal, restricted, type BrokerFacts } from './tenancy.ts';
 import {
   Blocked,
   Kept,
@@ -122,6 +122,8 @@ export class TopologyReconciler {
   readonly claims = new ClaimIndex();
   /** Per resource, the status last written and the resourceVersion it was written over. */
   private readonly written = new Map<string, { over: string | undefined; status: unknown }>();
+  /** Per resource, the broker object it last applied (renames and moves; see KindContext.previous). */
+  private readonly applied = new Map<string, { uid: string; identity: string[] }>();
   /** New resources (no status yet) found waiting for a dependency, and since when (see holdNew). */
   private readonly waitingSince = new Map<string, { uid: string | undefined; at: number }>();
   private readonly d: TopologyDeps;
@@ -190,9 +192,7 @@ export class TopologyReconciler {
     if (this.written.has(k) && this.written.get(k)!.over !== r.metadata.resourceVersion)
       this.written.delete(k);
     // What its tenancy rules refuse declares nothing: a tenant cannot squat another's object.
-    const [bns, bname] = splitNsName(this.brokerKey(r));
-    const broker = this.d.lookup('rabbitbrokers', bns, bname) as BrokerResource | undefined;
-    if (broker && this.refused(r, { broker })) {
+    if (this.refusedByCache(r)) {
       for (const k of this.claims.remove(nsName(r.metadata.namespace, r.metadata.name))) this.d.enqueue(k);
       return;
     }
@@ -212,6 +212,7 @@ export class TopologyReconciler {
     if (!cached) {
       this.d.deps.clear(this.dependentKey(namespace, name));
       this.waitingSince.delete(k);
+      this.applied.delete(k);
       return;
     }
     // Never mutate the informer's object; status written below is reflected on this copy.
@@ -252,10 +253,14 @@ export class TopologyReconciler {
           `${this.kind.def.kind} ${owner.key} already declares ${describe(this.kind.identity(r, this.d))} (the oldest declaration owns it)`,
         );
       }
-      const ctx = this.context(r, broker.key, broker.client, log, depSet);
+      const ctx = this.context(r, broker, log, depSet);
       const desired = await this.kind.desired(r, ctx);
+      // What desired() resolved (URIs from a Secret) passes the same guard before any write.
+      const refusedNow = this.refused(r, broker, desired);
+      if (refusedNow) throw new Blocked(Reasons.NotAllowed, refusedNow);
       this.waitForDeclarers(k, depSet);
       const applied = await this.kind.apply(desired, r, ctx);
+      this.applied.set(k, { uid: r.metadata.uid, identity: this.kind.identity(r, this.d) });
       // What goes inside a vhost just created is written without reading it first.
       if (applied === 'created' && this.kind.holds) this.d.createdEmpty(broker.key, this.kind.holds(r));
       // Declared as specified; whether it also works is the broker's to say.
@@ -327,28 +332,46 @@ export class TopologyReconciler {
     return hasStatus(r) || this.written.has(nsName(r.metadata.namespace, r.metadata.name));
   }
 
-  /** Why the broker's tenancy rules refuse this resource, if they do (nothing is written then). */
-  private refused(r: Obj, broker: { broker: BrokerResource; username?: string }): string | undefined {
-    const vhost = this.kind.holds ? this.kind.holds(r) : this.kind.vhostOf?.(r, this.d);
+  /**
+   * Why the broker's tenancy rules refuse this resource, if they do (nothing is written or
+   * deleted then): the one guard, given every name the resource would reach (`d`: what desired()
+   * resolved), and what warren's own connection knows of the broker.
+   */
+  private refused(
+    r: Obj,
+    broker: Pick<ResolvedBroker, 'broker'> & Partial<BrokerFacts>,
+    d?: unknown,
+  ): string | undefined {
+    const holds = this.kind.holds?.(r);
     return refusal(
       broker.broker,
       r.metadata.namespace,
-      { vhost, user: this.kind.grants?.(r) },
-      broker.username,
+      {
+        vhost: holds === undefined ? this.kind.vhostOf?.(r, this.d) : undefined,
+        declaresVhost: holds,
+        ...this.kind.touches?.(r, d),
+      },
+      { username: broker.username, hosts: broker.hosts },
     );
   }
 
-  private context(
-    r: Obj,
-    brokerKey: string,
-    client: KindContext['client'],
-    log: Logger,
-    depSet: Set<string>,
-  ): KindContext {
+  /** The guard with the cached RabbitBroker (no connection yet): what declares nothing and deletes nothing. */
+  refusedByCache(r: Obj): string | undefined {
+    const [bns, bname] = splitNsName(this.brokerKey(r));
+    const broker = this.d.lookup('rabbitbrokers', bns, bname) as BrokerResource | undefined;
+    return broker && this.refused(r, { broker });
+  }
+
+  private context(r: Obj, broker: ResolvedBroker, log: Logger, depSet: Set<string>): KindContext {
     const self = nsName(r.metadata.namespace, r.metadata.name);
+    const brokerKey = broker.key;
     return {
-      client,
+      client: broker.client,
       brokerKey,
+      previous: ((a) => (a?.uid === r.metadata.uid ? a.identity : undefined))(this.applied.get(self)),
+      tenant: restricted(broker.broker, r.metadata.namespace),
+      adoptionRefusal: (user, createdBy) =>
+        adoptionRefusal(broker.broker, r.metadata.namespace, user, createdBy),
       log,
       kube: this.d.kube,
       secrets: this.d.secrets,
@@ -411,9 +434,7 @@ export class TopologyReconciler {
     }
     // What its namespace may not touch, it may not delete either (it may be another team's): not
     // the object, and no wait for what others declare inside a vhost it was refused.
-    const [bns, bname] = splitNsName(this.brokerKey(r));
-    const cachedBroker = this.d.lookup('rabbitbrokers', bns, bname) as BrokerResource | undefined;
-    const refusedHere = cachedBroker && this.refused(r, { broker: cachedBroker });
+    const refusedHere = this.refusedByCache(r);
     if (refusedHere)
       return release('Warning', 'FinalizerReleased', `${refusedHere}: nothing deleted in the broker`);
     const others = this.claims.others(this.objectKey(r), self);
@@ -481,9 +502,10 @@ export class TopologyReconciler {
       const refused = this.refused(r, broker);
       if (refused)
         return release('Warning', 'FinalizerReleased', `${refused}: nothing deleted in the broker`);
-      const ctx = this.context(r, broker.key, broker.client, log, depSet);
+      const ctx = this.context(r, broker, log, depSet);
       const unmanaged = this.kind.holds ? ctx.unmanagedIn(this.kind.holds(r)) : undefined;
       await this.kind.remove(r, ctx);
+      this.applied.delete(self);
       // Whatever lived inside the object (a vhost's queues and permissions) is gone with it.
       this.d.notify(depKeys.object(broker.key, this.kind.identity(r, this.d)));
       const note = unmanaged?.count

@@ -4,6 +4,7 @@ import type { Capabilities, ManagementClient } from '../rabbitmq/index.ts';
 import type { Kube } from '../runtime/kube.ts';
 import type { SecretCache } from '../runtime/secrets.ts';
 import { key } from './keys.ts';
+import type { Touch } from './tenancy.ts';
 
 /** A reconcile cannot go on for a reason the user can act on; becomes Ready=False with that reason. */
 export class Blocked extends Error {
@@ -40,6 +41,15 @@ export interface KindContext extends Refs {
   knownAbsent(table: Table, ...parts: string[]): boolean;
   /** What the last survey found in a vhost that no resource declares. */
   unmanagedIn(vhost: string): UnmanagedSummary | undefined;
+  /**
+   * The broker object this resource last applied, as this process saw it (warren's own
+   * bookkeeping, never a status anyone can write): what a rename or a move leaves behind.
+   */
+  previous: string[] | undefined;
+  /** The resource's namespace is not the broker's: tenancy rules apply (src/kinds/tenancy.ts). */
+  tenant: boolean;
+  /** Why this namespace may not adopt an existing broker user made elsewhere (tenancy.ts adoptionRefusal). */
+  adoptionRefusal(user: string, createdBy: string | undefined): string | undefined;
 }
 
 /** What a write to the broker did: a created object wakes whatever waits for it. */
@@ -135,8 +145,12 @@ export interface TopologyKind<Spec = any, Desired = any, Status = any> {
   identity(r: Resource<Spec, Status>, refs: Refs): string[];
   /** The vhost the object lives in (and is destroyed with), if any. */
   vhostOf?(r: Resource<Spec, Status>, refs: Refs): string | undefined;
-  /** For a user: its name in the broker and its tags, which tenancy rules may refuse (src/kinds/tenancy.ts). */
-  grants?(r: Resource<Spec, Status>): { name: string; tags: string[] };
+  /**
+   * What else it touches that tenancy rules may refuse (src/kinds/tenancy.ts), besides the vhost
+   * it lives in or is: a user and its tags, the URIs it connects with (`d`, once desired() read
+   * them), an operator policy. Every name here comes from the spec or what it references.
+   */
+  touches?(r: Resource<Spec, Status>, d?: Desired): Omit<Touch, 'vhost' | 'declaresVhost'>;
   /** For a vhost: its name in the broker (the objects whose vhostOf is this name live inside it). */
   holds?(r: Resource<Spec, Status>): string;
   /** Resolves defaults, references and secrets; throws Blocked when it cannot. */

@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { API_VERSION, Reasons, type Resource } from '../api/common.ts';
 import { RabbitUser, type RabbitUserSpec } from '../api/user.ts';
 import {
+  api,
+  brokerTags,
   hashPassword,
   isHashingAlgorithm,
   passwordMatches,
@@ -15,6 +17,7 @@ import {
   Blocked,
   claim,
   depKeys,
+  Kept,
   type Applied,
   type KindContext,
   type Table,
@@ -69,7 +72,7 @@ export const username = (r: User) => r.spec.username ?? r.metadata.name;
 /** The user as the spec describes it, credentials aside (they come from a Secret). */
 export const fromSpec = (r: User) => ({
   username: username(r),
-  tags: r.spec.tags ?? [],
+  tags: brokerTags(r.spec.tags ?? []),
   limits: {
     'max-connections': r.spec.limits?.maxConnections,
     'max-channels': r.spec.limits?.maxChannels,
@@ -162,6 +165,34 @@ async function credential(
 
 const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
 
+// Which namespace's resources made a broker user, kept beside it in the broker (a global runtime
+// parameter per user, written only for tenants' users): it goes with the broker's data, and no
+// status or annotation a tenant can write says it. A tenant may change or delete only the users
+// its namespace made, or those its rule lets it adopt.
+const creatorPath = (user: string) => api`/global-parameters/${`warren.dev-user-creator.${user}`}`;
+
+async function createdBy(ctx: KindContext, user: string): Promise<string | undefined> {
+  const p = await ctx.client.get<{ value?: unknown }>(creatorPath(user));
+  return typeof p?.value === 'string' ? p.value : undefined;
+}
+
+async function recordCreator(ctx: KindContext, user: string, namespace: string): Promise<void> {
+  await ctx.client.put(creatorPath(user), { name: `warren.dev-user-creator.${user}`, value: namespace });
+}
+
+/** Deletes a user, a tenant's only if its namespace made it (or adopted it); the record goes with it. */
+async function deleteOwnUser(ctx: KindContext, user: string, namespace: string): Promise<void> {
+  if (ctx.tenant) {
+    const by = await createdBy(ctx, user);
+    if (by !== namespace)
+      throw new Kept(
+        `user '${user}' was not made by namespace ${namespace}'s resources (${by ? `but by ${by}'s` : 'no record'}): nothing deleted`,
+      );
+  }
+  await ctx.client.deleteUser(user);
+  if (ctx.tenant) await ctx.client.delete(creatorPath(user));
+}
+
 export function credentialMatches(c: Credential, storedHash: string, algorithm: string): boolean {
   switch (c.kind) {
     case 'none':
@@ -176,7 +207,7 @@ export function credentialMatches(c: Credential, storedHash: string, algorithm: 
 export const userKind: TopologyKind<RabbitUserSpec, Desired, Status> = {
   def: RabbitUser,
   identity: (r) => ['user', username(r)],
-  grants: (r) => ({ name: username(r), tags: r.spec.tags ?? [] }),
+  touches: (r) => ({ user: { name: username(r), tags: r.spec.tags ?? [] } }),
 
   async desired(r, ctx) {
     const spec = fromSpec(r);
@@ -188,6 +219,14 @@ export const userKind: TopologyKind<RabbitUserSpec, Desired, Status> = {
     const { client } = ctx;
     let applied: Applied = 'unchanged';
     const actual = ctx.knownAbsent(usersTable, d.username) ? undefined : await client.getUser(d.username);
+    if (ctx.tenant) {
+      const ns = r.metadata.namespace;
+      // Recorded before the user is made: a record without its user takes nothing from anyone.
+      const by = actual ? await createdBy(ctx, d.username) : undefined;
+      const refused = actual ? ctx.adoptionRefusal(d.username, by) : undefined;
+      if (refused) throw new Blocked(Reasons.NotAllowed, refused);
+      if (by !== ns) await recordCreator(ctx, d.username, ns);
+    }
     const credentialOk =
       !!actual && credentialMatches(d.credential, actual.password_hash, actual.hashing_algorithm);
     if (!actual || !credentialOk || !sameSet(actual.tags, d.tags)) {
@@ -218,22 +257,33 @@ export const userKind: TopologyKind<RabbitUserSpec, Desired, Status> = {
       (name, value) => client.putUserLimit(d.username, name, value),
       (name) => client.deleteUserLimit(d.username, name),
     );
-    const previous = r.status?.username;
-    const renamed = !!previous && previous !== d.username;
-    // A renamed user: the old broker user goes, unless another resource declares it.
-    if (renamed && !ctx.declaredByOther(['user', previous])) await client.deleteUser(previous);
+    const previous = ctx.previous?.[1];
+    const renamed = previous !== undefined && previous !== d.username;
+    // A renamed user: the old broker user goes, unless another resource declares it (or it was
+    // never this namespace's: then it is left as it is).
+    if (renamed && !ctx.declaredByOther(['user', previous]))
+      await deleteOwnUser(ctx, previous, r.metadata.namespace).catch((err) => {
+        if (!(err instanceof Kept)) throw err;
+        ctx.log.warn({ user: previous }, err.message);
+      });
     return applied === 'unchanged' && (limitsWritten || renamed) ? 'updated' : applied;
   },
 
-  async remove(r, { client }) {
-    await client.deleteUser(r.status?.username ?? username(r));
+  async remove(r, ctx) {
+    const name = username(r);
+    const previous = ctx.previous?.[1];
+    if (previous !== undefined && previous !== name && !ctx.declaredByOther(['user', previous]))
+      await deleteOwnUser(ctx, previous, r.metadata.namespace).catch((err) => {
+        if (!(err instanceof Kept)) throw err;
+      });
+    await deleteOwnUser(ctx, name, r.metadata.namespace);
   },
 
   tables: [usersTable, userLimitsTable],
-  claims: (r) => [claim(usersTable, r.status?.username ?? username(r))],
+  claims: (r) => [claim(usersTable, username(r))],
 
   inSync(r, snap, { secrets }) {
-    const name = r.status?.username ?? username(r);
+    const name = username(r);
     const actual = snap.row(usersTable, name);
     if (!actual) return false;
     const limits = snap.row(userLimitsTable, name);

@@ -320,6 +320,9 @@ export function normalizeTags(tags: unknown): string[] {
   return list.map((t) => String(t).trim()).filter((t) => t !== '');
 }
 
+/** Tags as the broker reads them from a PUT: joined with commas, split on commas, trimmed. */
+export const brokerTags = (tags: readonly string[]): string[] => normalizeTags(tags.join(','));
+
 function limitsOf(rows: Array<{ value?: Record<string, number> }> | undefined): Record<string, number> {
   return { ...(rows?.[0]?.value ?? {}) };
 }
@@ -655,7 +658,7 @@ export class ManagementClient {
    */
   putUser(name: string, body: UserBody): Promise<'created' | 'updated'> {
     const path = api`/users/${name}`;
-    const tags = body.tags.join(',');
+    const tags = brokerTags(body.tags).join(',');
     if ('passwordless' in body) return this.put(path, { password_hash: '', tags });
     // The broker accepts any algorithm name, and the user then can't log in.
     if (!isHashingAlgorithm(body.hashing_algorithm)) {
