@@ -136,6 +136,50 @@ describe('a RabbitBroker discovered from a RabbitmqCluster', () => {
     await eventually(() => ctx.get('rabbitbrokers', 'far'), isReadyNow, { what: 'far Ready once allowed' });
   });
 
+  it("reads no Secret or Service outside the cluster's namespace, whatever its status names", async () => {
+    // Whoever may write a RabbitmqCluster's status (not only its operator) names another
+    // namespace's Secret: warren would read it and send it as Basic auth to a Service of theirs.
+    await ctx.core.createNamespacedSecret({
+      namespace: other,
+      body: { metadata: { name: 'not-yours' }, stringData: { username: 'u', password: 'p' } },
+    });
+    const sneaky = await createCluster(ctx, {
+      name: 'sneaky',
+      managementPort: port(),
+      username: ctx.env.adminUser,
+      password: ctx.env.adminPassword,
+    });
+    await sneaky.patchStatus({ defaultUser: { secretReference: { name: 'not-yours', namespace: other } } });
+    await ctx.create('rabbitbrokers', 'sneaky', { rabbitmqClusterRef: { name: 'sneaky' } });
+    const r = await eventually(
+      () => ctx.get('rabbitbrokers', 'sneaky'),
+      (b) => readyOf(b)?.reason === 'NotAllowed',
+      { what: 'sneaky refused' },
+    );
+    expect(readyOf(r).message).toMatch(
+      new RegExp(
+        `status.defaultUser.secretReference.namespace is ${other}: only the cluster's own namespace`,
+      ),
+    );
+    await sneaky.patchStatus({
+      defaultUser: {
+        secretReference: { name: 'sneaky-default-user', namespace: ctx.namespace },
+        serviceReference: { name: 'sneaky', namespace: other },
+      },
+    });
+    await eventually(
+      () => ctx.get('rabbitbrokers', 'sneaky'),
+      (b) => /serviceReference.namespace is/.test(readyOf(b)?.message ?? ''),
+      { what: 'sneaky refused for its Service' },
+    );
+    await sneaky.patchStatus({
+      defaultUser: { serviceReference: { name: 'sneaky', namespace: ctx.namespace } },
+    });
+    await eventually(() => ctx.get('rabbitbrokers', 'sneaky'), isReadyNow, {
+      what: 'sneaky Ready in its own namespace',
+    });
+  });
+
   it('refuses a RabbitBroker with both an endpoint and a cluster, or neither, at the API server', async () => {
     await expect(
       ctx.create('rabbitbrokers', 'both', {
