@@ -153,4 +153,32 @@ describe('resolveConnection', () => {
     );
     expect(insecure).toMatchObject({ insecure: true, https: { rejectUnauthorized: false } });
   });
+
+  it.each([
+    ['secretReference', { secretReference: { name: 'token', namespace: 'kube-system' } }],
+    ['serviceReference', { serviceReference: { name: 'evil', namespace: 'attacker' } }],
+  ])(
+    'refuses a cluster status whose %s names another namespace (attack: read any Secret)',
+    async (field, user) => {
+      const secrets = sources().secrets;
+      const read: string[] = [];
+      const watching: RefCache<any> = {
+        ...secrets,
+        get: async (ns, name) => (read.push(`${ns}/${name}`), secrets.get(ns, name)),
+      };
+      const cluster = {
+        ...tlsCluster,
+        status: { defaultUser: { ...tlsCluster.status.defaultUser, ...user } },
+      };
+      const err = await resolveConnection(
+        broker({ rabbitmqClusterRef: { name: 'rabbit' } }),
+        sources({ secrets: watching, clusters: cache({ 'apps/rabbit': cluster }) }),
+        new Set(),
+      ).catch((e) => e);
+      expect(err).toBeInstanceOf(Blocked);
+      expect(err.reason).toBe('NotAllowed');
+      expect(err.message).toContain(`status.defaultUser.${field}.namespace is`);
+      expect(read.filter((k) => !k.startsWith('apps/'))).toEqual([]);
+    },
+  );
 });
