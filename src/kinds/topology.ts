@@ -124,6 +124,8 @@ export class TopologyReconciler {
   private readonly written = new Map<string, { over: string | undefined; status: unknown }>();
   /** Per resource, the broker object it last applied (renames and moves; see KindContext.previous). */
   private readonly applied = new Map<string, { uid: string; identity: string[] }>();
+  /** Resources a reconcile found refused by tenancy (an adoption, a URI), at which generation: they claim nothing. */
+  private readonly refusedAt = new Map<string, { uid: string; generation: number | undefined }>();
   /** New resources (no status yet) found waiting for a dependency, and since when (see holdNew). */
   private readonly waitingSince = new Map<string, { uid: string | undefined; at: number }>();
   private readonly d: TopologyDeps;
@@ -192,7 +194,13 @@ export class TopologyReconciler {
     if (this.written.has(k) && this.written.get(k)!.over !== r.metadata.resourceVersion)
       this.written.delete(k);
     // What its tenancy rules refuse declares nothing: a tenant cannot squat another's object.
-    if (this.refusedByCache(r)) {
+    // (Refusals only a reconcile can see, such as an existing user it may not adopt, hold for
+    // the generation they were found at.)
+    const refusedAt = this.refusedAt.get(k);
+    if (
+      (refusedAt?.uid === r.metadata.uid && refusedAt.generation === r.metadata.generation) ||
+      this.refusedByCache(r)
+    ) {
       for (const k of this.claims.remove(nsName(r.metadata.namespace, r.metadata.name))) this.d.enqueue(k);
       return;
     }
@@ -213,6 +221,7 @@ export class TopologyReconciler {
       this.d.deps.clear(this.dependentKey(namespace, name));
       this.waitingSince.delete(k);
       this.applied.delete(k);
+      this.refusedAt.delete(k);
       return;
     }
     // Never mutate the informer's object; status written below is reflected on this copy.
@@ -261,6 +270,7 @@ export class TopologyReconciler {
       this.waitForDeclarers(k, depSet);
       const applied = await this.kind.apply(desired, r, ctx);
       this.applied.set(k, { uid: r.metadata.uid, identity: this.kind.identity(r, this.d) });
+      if (this.refusedAt.delete(k)) this.claim(r);
       // What goes inside a vhost just created is written without reading it first.
       if (applied === 'created' && this.kind.holds) this.d.createdEmpty(broker.key, this.kind.holds(r));
       // Declared as specified; whether it also works is the broker's to say.
@@ -292,6 +302,10 @@ export class TopologyReconciler {
       const f = classify(err);
       if (!f) throw err;
       if (brokerKey && err instanceof ManagementError && isOutage(err)) this.d.onUnreachable(brokerKey);
+      if (f.reason === Reasons.NotAllowed && brokerKey) {
+        this.refusedAt.set(k, { uid: r.metadata.uid, generation: r.metadata.generation });
+        for (const other of this.claims.remove(k)) this.d.enqueue(other);
+      }
       const held = f.reason === Reasons.WaitingForDependency ? this.holdNew(k, r) : 0;
       if (held > 0) {
         // Retried as if written (a dependency read from a cache a moment behind is seen soon).
