@@ -53,7 +53,8 @@ describe('the guard and the broker read names alike', () => {
         admitted++;
         await client.putUser(user(), { passwordless: true, tags });
         const held: string[] = (await ctx.broker.get(`/users/${enc(user())}`)).body.tags;
-        expect([...held].sort()).toEqual([...new Set(brokerTags(tags))].sort());
+        // The broker keeps a repeated tag twice, as it split it.
+        expect([...held].sort()).toEqual(brokerTags(tags).sort());
         for (const t of held) expect(PRIVILEGED_TAGS).not.toContain(t.toLowerCase());
       }),
       { numRuns: 60, seed: 24 },
