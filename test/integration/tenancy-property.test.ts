@@ -36,15 +36,15 @@ afterAll(async () => {
 
 describe('the guard and the broker read names alike', () => {
   it('tags: whatever the guard admits carries no privileged tag in the broker, and the broker holds exactly the tags the guard checked', async () => {
-    const piece = fc.constantFrom(
-      'management',
-      'administrator',
-      'Monitoring',
-      'policymaker',
-      'jack_tag',
-      'x y',
+    // Mostly harmless tags, so that many lists are admitted; the rest tries every way around the guard.
+    const piece = fc.oneof(
+      { arbitrary: fc.constantFrom('management', 'jack_tag', 'x y', 'Tag-1'), weight: 4 },
+      { arbitrary: fc.constantFrom('administrator', 'Monitoring', 'policymaker'), weight: 1 },
     );
-    const edge = fc.constantFrom('', ',', ' ', ' , ', '\t', '\u00a0', '\u200e', '\u0085');
+    const edge = fc.oneof(
+      { arbitrary: fc.constant(''), weight: 4 },
+      { arbitrary: fc.constantFrom(',', ' ', ' , ', '\t', '\u00a0', '\u200e', '\u0085'), weight: 1 },
+    );
     const tag = fc.tuple(edge, piece, edge).map((t) => t.join(''));
     let admitted = 0;
     await fc.assert(
