@@ -148,11 +148,12 @@ afterAll(async () => {
     `/users/${enc(victim())}`,
     `/users/${enc(`bob-${ctx.namespace}`)}`,
     `/users/${enc(`decoy-${ctx.namespace}`)}`,
+    `/users/${enc(`eve-${ctx.namespace}`)}`,
     `/users/${enc(`carol-${ctx.namespace}`)}`,
     `/users/${enc(`root-${ctx.namespace}`)}`,
   ])
     await ctx?.broker.del(path);
-  for (const user of ['bob', 'decoy', 'carol'])
+  for (const user of ['bob', 'decoy', 'eve', 'carol'])
     await ctx?.broker.del(`/global-parameters/${enc(`warren.dev-user-creator.${user}-${ctx.namespace}`)}`);
   for (const ns of [teamA, teamB, outsider])
     await ctx?.core.deleteNamespace({ name: ns }).catch(() => undefined);
@@ -233,25 +234,27 @@ describe('attacks by a tenant sharing the broker', () => {
     // A vhost of team B's own, and a decoy user, Ready; then their status is rewritten.
     await b.create('rabbitvhosts', 'own', { name: `${vB()}-own` });
     await b.create('rabbitusers', 'decoy', { username: `decoy-${ctx.namespace}` });
+    await b.create('rabbitusers', 'eve', { username: `eve-${ctx.namespace}` });
     await ready(teamB, 'rabbitvhosts', 'own');
     await ready(teamB, 'rabbitusers', 'decoy');
+    await ready(teamB, 'rabbitusers', 'eve');
     await b.patchStatus('rabbitvhosts', 'own', { name: vA() });
-    await b.patchStatus('rabbitusers', 'bob', { username: victim() });
+    await b.patchStatus('rabbitusers', 'eve', { username: victim() });
     await b.patchStatus('rabbitusers', 'decoy', { username: ctx.env.adminUser });
     // A permission through references lands where the referenced specs say.
-    await b.create('rabbitpermissions', 'bob-own', {
+    await b.create('rabbitpermissions', 'eve-own', {
       vhostRef: { name: 'own' },
-      userRef: { name: 'bob' },
+      userRef: { name: 'eve' },
       configure: '.*',
       write: '.*',
       read: '.*',
     });
-    await ready(teamB, 'rabbitpermissions', 'bob-own');
+    await ready(teamB, 'rabbitpermissions', 'eve-own');
     expect(
-      (await ctx.broker.get(`/permissions/${enc(`${vB()}-own`)}/${enc(`bob-${ctx.namespace}`)}`)).status,
+      (await ctx.broker.get(`/permissions/${enc(`${vB()}-own`)}/${enc(`eve-${ctx.namespace}`)}`)).status,
     ).toBe(200);
     expect((await ctx.broker.get(`/permissions/${enc(vA())}/${enc(victim())}`)).body.configure).toBe('.*');
-    expect((await ctx.broker.get(`/permissions/${enc(vA())}/${enc(`bob-${ctx.namespace}`)}`)).status).toBe(
+    expect((await ctx.broker.get(`/permissions/${enc(vA())}/${enc(`eve-${ctx.namespace}`)}`)).status).toBe(
       404,
     );
     // Deleting the decoy deletes the decoy, not the user its status names (warren's own admin).
