@@ -6,12 +6,17 @@
 //   deploy/install.yaml      every object of deploy/kustomization.yaml in one file (the README's install)
 //   deploy/namespaced/rbac-namespace.yaml  Role + RoleBinding `warren` for one watched namespace (the
 //                            namespaced installation: no ClusterRole at all)
+//   deploy/rbac-tenants.yaml ClusterRoles warren-view and warren-edit for tenants, aggregated into the
+//                            built-in view/edit/admin roles (RabbitBroker and every /status left out of edit)
+//   deploy/secrets-policy.yaml  a ValidatingAdmissionPolicy that keeps warren's Secret writes to the
+//                            Secrets it makes (cluster-scoped; the namespaced installation applies it too)
 //   deploy/optional/finalizer-policy.yaml  a MutatingAdmissionPolicy that gives each new topology
 //                            resource warren's finalizer at creation (one API write less per object)
 //   deploy/namespaced/install.yaml  the namespaced installation without the CRDs: the same objects as
 //                            install.yaml minus the cluster roles, WATCH_NAMESPACE set, and the Role for
 //                            warren-system itself
-// Everything else in deploy/ is written by hand (rbac.yaml holds the Secrets, Events and namespaces rules).
+// Everything else in deploy/ is written by hand (rbac.yaml holds the Secrets, Events and namespaces rules;
+// optional/networkpolicy.yaml the operator's egress policy).
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, normalize, relative } from 'node:path';
 import { parse, parseAllDocuments, stringify } from 'yaml';
@@ -58,6 +63,139 @@ export function kindsRbac(plurals: string[]): string {
     GENERATED +
     '# The rules for every other resource are in rbac.yaml, by hand.\n' +
     [role, binding].map((d) => stringify(d)).join('---\n')
+  );
+}
+
+/** The Kubernetes username of warren's ServiceAccount (both installations run it in warren-system). */
+export const WARREN_USERNAME = 'system:serviceaccount:warren-system:warren';
+/** The label, and its value, on every Secret warren makes (src/kinds/user.ts: `<name>-user-credentials`). */
+export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
+export const MANAGED_BY_VALUE = 'warren';
+/** Kinds only a cluster (platform) admin may write: a RabbitBroker's endpoint can point anywhere. */
+export const ADMIN_ONLY_PLURALS = ['rabbitbrokers'];
+
+const AGGREGATE = (...roles: string[]) =>
+  Object.fromEntries(roles.map((r) => [`rbac.authorization.k8s.io/aggregate-to-${r}`, 'true']));
+
+/**
+ * The tenants' roles, aggregated into the built-in ones (so `edit` in a namespace carries them):
+ *   warren-view  read every warren kind (RabbitBrokers too: a tenant sees which brokers exist and
+ *                their status); labelled for view, edit and admin, as the built-in view role is
+ *   warren-edit  read and write every topology kind; no RabbitBroker (admin-only: whoever writes one
+ *                chooses the endpoint warren connects to, and the tenancy rules) and no /status
+ *                (warren writes status; a tenant writing it could forge Ready); labelled for edit and admin
+ */
+export function tenantRbac(plurals: string[], topologyPlurals: string[]): string {
+  const writable = topologyPlurals.filter((p) => !ADMIN_ONLY_PLURALS.includes(p));
+  const view = {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'ClusterRole',
+    metadata: { name: 'warren-view', labels: { ...LABELS, ...AGGREGATE('view', 'edit', 'admin') } },
+    rules: [
+      { apiGroups: [GROUP], resources: plurals, verbs: ['get', 'list', 'watch'] },
+      { apiGroups: [GROUP], resources: plurals.map((p) => `${p}/status`), verbs: ['get'] },
+    ],
+  };
+  const edit = {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'ClusterRole',
+    metadata: { name: 'warren-edit', labels: { ...LABELS, ...AGGREGATE('edit', 'admin') } },
+    rules: [
+      {
+        apiGroups: [GROUP],
+        resources: writable,
+        verbs: ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete', 'deletecollection'],
+      },
+    ],
+  };
+  return (
+    GENERATED +
+    "# Tenants' roles, aggregated into the built-in view, edit and admin ClusterRoles: whoever holds\n" +
+    "# `edit` (or `admin`) in a namespace may write warren's topology kinds there, `view` may read them.\n" +
+    '# warren-edit has no rabbitbrokers (an admin-only kind: its endpoint can point anywhere, and it\n' +
+    '# says which namespaces may use the broker) and no */status (only warren writes status). Nothing\n' +
+    '# is bound here: bind warren-edit or warren-view in a RoleBinding, or rely on the aggregation.\n' +
+    '# Cluster-scoped: the namespaced installation applies it the same way (docs/rbac.md).\n' +
+    [view, edit].map((d) => stringify(d)).join('---\n')
+  );
+}
+
+/**
+ * A ValidatingAdmissionPolicy (admissionregistration.k8s.io/v1, GA in Kubernetes 1.30) and its
+ * binding, matched to warren's ServiceAccount only: warren may create or patch a Secret only if it is
+ * Opaque and carries warren's label, and patch it only if it carried the label before. RBAC cannot say
+ * this (it has no rule on a Secret's type or labels), and `create` + `get` on every Secret would let a
+ * stolen warren token mint a token for any ServiceAccount through a kubernetes.io/service-account-token
+ * Secret. The expressions are exported for the tests.
+ */
+export const SECRET_RULES = (() => {
+  const labelled = (o: string) =>
+    `has(${o}.metadata.labels) && "${MANAGED_BY_LABEL}" in ${o}.metadata.labels && ` +
+    `${o}.metadata.labels["${MANAGED_BY_LABEL}"] == "${MANAGED_BY_VALUE}"`;
+  return {
+    match: `request.userInfo.username == "${WARREN_USERNAME}"`,
+    opaque: 'object.type == "Opaque"',
+    labelled: labelled('object'),
+    wasLabelled: `request.operation != "UPDATE" || (${labelled('oldObject')})`,
+  };
+})();
+
+export function secretsPolicy(): string {
+  const name = 'warren-secrets';
+  const policy = {
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    kind: 'ValidatingAdmissionPolicy',
+    metadata: { name, labels: LABELS },
+    spec: {
+      // Fail closed: if the policy cannot be evaluated, warren's Secret write is refused (and only
+      // warren's: the match condition leaves every other user's requests alone).
+      failurePolicy: 'Fail',
+      matchConstraints: {
+        resourceRules: [
+          { apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['secrets'] },
+        ],
+      },
+      matchConditions: [{ name: 'warren-service-account', expression: SECRET_RULES.match }],
+      validations: [
+        {
+          expression: SECRET_RULES.opaque,
+          reason: 'Forbidden',
+          message: 'warren may write only Secrets of type Opaque',
+        },
+        {
+          expression: SECRET_RULES.labelled,
+          reason: 'Forbidden',
+          message: `warren may write only Secrets labelled ${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE}`,
+        },
+        {
+          expression: SECRET_RULES.wasLabelled,
+          reason: 'Forbidden',
+          message: `warren may change only Secrets it made (labelled ${MANAGED_BY_LABEL}=${MANAGED_BY_VALUE} before the change)`,
+        },
+      ],
+    },
+  };
+  const binding = {
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    kind: 'ValidatingAdmissionPolicyBinding',
+    metadata: { name, labels: LABELS },
+    spec: { policyName: name, validationActions: ['Deny'] },
+  };
+  return (
+    GENERATED +
+    "# warren's Secret writes, limited to the Secrets it makes (docs/rbac.md). RBAC grants warren create\n" +
+    "# and patch on Secrets, and cannot look at a Secret's type or labels; with `get` as well, a stolen\n" +
+    '# warren token could create a kubernetes.io/service-account-token Secret for any ServiceAccount\n' +
+    '# and read the token the cluster puts in it. This policy (Kubernetes 1.30+, no webhook) matches\n' +
+    "# only warren's ServiceAccount, on CREATE and UPDATE (a patch is an UPDATE at admission), and\n" +
+    '# admits only an Opaque Secret labelled app.kubernetes.io/managed-by=warren (the generated\n' +
+    '# <name>-user-credentials Secrets); an UPDATE also needs the label on the old object, so warren\n' +
+    '# cannot take over a Secret by labelling it. DELETE is not matched: RBAC gives warren no delete on\n' +
+    '# Secrets (the garbage collector removes generated ones through their owner reference).\n' +
+    '# Cluster-scoped: install.yaml carries it; for the namespaced installation a cluster admin applies\n' +
+    '#   kubectl apply --server-side -f deploy/secrets-policy.yaml\n' +
+    '# If warren runs under another ServiceAccount or namespace, edit the username in matchConditions.\n' +
+    [policy, binding].map((d) => stringify(d, { lineWidth: 0 })).join('---\n')
   );
 }
 
@@ -160,6 +298,8 @@ export function namespaceRbac(plurals: string[]): string {
     '# installation"). Apply it in each namespace listed in WATCH_NAMESPACE:\n' +
     '#   kubectl apply -n team-a -f deploy/namespaced/rbac-namespace.yaml\n' +
     '# The subject is the ServiceAccount warren in warren-system; edit it if warren runs elsewhere.\n' +
+    '# RBAC cannot limit the Secrets warren creates and patches to its own: deploy/secrets-policy.yaml\n' +
+    '# does (cluster-scoped, applied once by a cluster admin; docs/rbac.md).\n' +
     namespaceRbacDocs(plurals)
       .map((d) => stringify(d))
       .join('---\n')
@@ -191,7 +331,10 @@ export function namespacedInstall(plurals: string[]): string {
     GENERATED +
     '# warren watching only the namespaces in WATCH_NAMESPACE (here warren-system: edit the Deployment),\n' +
     '# with Roles instead of ClusterRoles. The CRDs are cluster-scoped: a cluster admin applies them once\n' +
-    '# (kubectl apply --server-side -k crds). For every other watched namespace:\n' +
+    '# (kubectl apply --server-side -k crds), and with them the cluster-scoped policy that keeps\n' +
+    "# warren's Secret writes to the Secrets it makes, and the tenants' aggregated roles:\n" +
+    '#   kubectl apply --server-side -f deploy/secrets-policy.yaml -f deploy/rbac-tenants.yaml\n' +
+    '# For every other watched namespace:\n' +
     '#   kubectl apply -n <namespace> -f deploy/namespaced/rbac-namespace.yaml\n' +
     out.map((d) => stringify(d)).join('---\n')
   );
@@ -253,6 +396,8 @@ export function deployFiles(
   const out = new Map<string, string>([
     ['crds/kustomization.yaml', crdKustomization(plurals)],
     ['deploy/rbac-kinds.yaml', kindsRbac(plurals)],
+    ['deploy/rbac-tenants.yaml', tenantRbac(plurals, topologyPlurals)],
+    ['deploy/secrets-policy.yaml', secretsPolicy()],
     ['deploy/optional/finalizer-policy.yaml', finalizerPolicy(topologyPlurals)],
   ]);
   out.set('deploy/install.yaml', installYaml(new Map([...crds, ...out])));

@@ -1,5 +1,6 @@
 // Writes crds/<group>_<plural>.yaml from the zod schemas, and deploy/'s generated files (./deploy.ts):
-// crds/kustomization.yaml, deploy/rbac-kinds.yaml, deploy/install.yaml. With --check, writes nothing
+// crds/kustomization.yaml, deploy/rbac-kinds.yaml, deploy/rbac-tenants.yaml, deploy/secrets-policy.yaml,
+// deploy/install.yaml, deploy/optional/ and deploy/namespaced/. With --check, writes nothing
 // and fails if any of them is stale.
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';

@@ -5,7 +5,14 @@ import { Registry } from 'prom-client';
 import { parse, parseAllDocuments } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { GROUP } from '../../src/api/common.ts';
-import { deployFiles } from '../../src/api/deploy.ts';
+import {
+  ADMIN_ONLY_PLURALS,
+  deployFiles,
+  MANAGED_BY_LABEL,
+  MANAGED_BY_VALUE,
+  SECRET_RULES,
+  WARREN_USERNAME,
+} from '../../src/api/deploy.ts';
 import { LEASE_NAME, parseConfig } from '../../src/config.ts';
 import { ALL_KINDS, TOPOLOGY_KINDS } from '../../src/kinds/index.ts';
 import { startHealthServer } from '../../src/runtime/health.ts';
@@ -102,10 +109,13 @@ describe('deploy/: RBAC', () => {
     const sa = one('ServiceAccount', 'warren');
     expect(sa.metadata.namespace).toBe('warren-system');
     const subject = SUBJECT;
-    const roles = find('ClusterRole')
-      .map((r) => r.metadata.name)
-      .sort();
-    expect(roles).toEqual(['warren', 'warren-kinds']);
+    expect(
+      find('ClusterRole')
+        .map((r) => r.metadata.name)
+        .sort(),
+    ).toEqual(['warren', 'warren-edit', 'warren-kinds', 'warren-view']);
+    // The tenants' roles (rbac-tenants.yaml) are bound to nobody here.
+    const roles = ['warren', 'warren-kinds'];
     const crbs = find('ClusterRoleBinding');
     expect(crbs.map((b) => b.roleRef.name).sort()).toEqual(roles);
     for (const crb of crbs) {
@@ -132,6 +142,187 @@ describe('deploy/: RBAC', () => {
     expect(role.metadata.namespace).toBe('warren-system');
     const granted = verbs(role.rules, 'coordination.k8s.io', 'leases', lease);
     for (const v of ['create', 'get', 'update']) expect(granted, v).toContain(v);
+  });
+});
+
+describe("deploy/: the tenants' aggregated roles", () => {
+  const view = one('ClusterRole', 'warren-view');
+  const edit = one('ClusterRole', 'warren-edit');
+  const topology = TOPOLOGY_KINDS.map((k) => k.def.plural);
+  const WRITE = [
+    'create',
+    'update',
+    'patch',
+    'delete',
+    'deletecollection',
+    'escalate',
+    'bind',
+    'impersonate',
+  ];
+  const aggregates = (d: Doc) =>
+    Object.entries(d.metadata.labels)
+      .filter(([k, v]) => k.startsWith('rbac.authorization.k8s.io/aggregate-to-') && v === 'true')
+      .map(([k]) => k.split('aggregate-to-')[1])
+      .sort();
+
+  it('RabbitBroker is the only kind that is not topology', () => {
+    expect(plurals.filter((p) => !topology.includes(p))).toEqual(ADMIN_ONLY_PLURALS);
+  });
+
+  it('warren-view reads every warren kind (brokers too) and writes nothing; aggregated into view, edit, admin', () => {
+    for (const p of plurals) {
+      expect(sorted(verbs(view.rules, GROUP, p)), p).toEqual(['get', 'list', 'watch']);
+      expect(sorted(verbs(view.rules, GROUP, `${p}/status`)), `${p}/status`).toEqual(['get']);
+    }
+    for (const r of view.rules as Doc[]) {
+      expect(r.apiGroups).toEqual([GROUP]);
+      for (const v of r.verbs) expect(['get', 'list', 'watch'], v).toContain(v);
+      for (const res of r.resources) expect(plurals).toContain(res.split('/')[0]);
+    }
+    expect(aggregates(view)).toEqual(['admin', 'edit', 'view']);
+  });
+
+  it('warren-edit writes every topology kind, never rabbitbrokers, never a status; aggregated into edit and admin', () => {
+    for (const p of topology) {
+      const granted = verbs(edit.rules, GROUP, p);
+      for (const v of ['get', 'list', 'watch', 'create', 'update', 'patch', 'delete'])
+        expect(granted, `${p} ${v}`).toContain(v);
+      expect(sorted(verbs(edit.rules, GROUP, `${p}/status`)), `${p}/status`).toEqual([]);
+    }
+    expect(sorted(verbs(edit.rules, GROUP, 'rabbitbrokers'))).toEqual([]);
+    expect(sorted(verbs(edit.rules, GROUP, 'rabbitbrokers/status'))).toEqual([]);
+    for (const r of edit.rules as Doc[]) {
+      expect(r.apiGroups).toEqual([GROUP]);
+      expect(r.resourceNames).toBeUndefined();
+      for (const res of r.resources) {
+        expect(res, res).not.toContain('/');
+        expect(res, res).not.toBe('*');
+        expect(ADMIN_ONLY_PLURALS, res).not.toContain(res);
+      }
+      for (const v of r.verbs) expect(['escalate', 'bind', 'impersonate', '*'], v).not.toContain(v);
+    }
+    expect(aggregates(edit)).toEqual(['admin', 'edit']);
+    // Neither role grants anything outside warren.dev (Secrets come from the built-in edit, if at all).
+    for (const r of [...view.rules, ...edit.rules] as Doc[]) expect(r.apiGroups).toEqual([GROUP]);
+    expect(WRITE.filter((v) => verbs(view.rules, GROUP, 'rabbitqueues').has(v))).toEqual([]);
+  });
+
+  it('a new kind follows: readable in warren-view, writable in warren-edit if it is topology', () => {
+    const files = deployFiles(
+      ['rabbitwidgets', 'rabbitgadgets', ...plurals],
+      ['rabbitwidgets', ...plurals],
+      new Map([
+        ['crds/warren.dev_rabbitwidgets.yaml', 'kind: X\n'],
+        ['crds/warren.dev_rabbitgadgets.yaml', 'kind: Y\n'],
+      ]),
+    );
+    const docs = parseAllDocuments(files.get('deploy/rbac-tenants.yaml')!).map((d) => d.toJS() as Doc);
+    const v = docs.find((d) => d.metadata.name === 'warren-view')!.rules;
+    const e = docs.find((d) => d.metadata.name === 'warren-edit')!.rules;
+    for (const p of ['rabbitwidgets', 'rabbitgadgets'])
+      expect(sorted(verbs(v, GROUP, p)), p).toEqual(['get', 'list', 'watch']);
+    expect(verbs(e, GROUP, 'rabbitwidgets')).toContain('create');
+    expect(sorted(verbs(e, GROUP, 'rabbitgadgets'))).toEqual([]);
+    // Even listed among the topology plurals, an admin-only kind stays out of warren-edit.
+    expect(sorted(verbs(e, GROUP, 'rabbitbrokers'))).toEqual([]);
+    expect(files.get('deploy/install.yaml')).toContain('name: warren-edit\n');
+  });
+});
+
+describe("deploy/: the admission policy on warren's Secret writes", () => {
+  const policy = one('ValidatingAdmissionPolicy', 'warren-secrets');
+  const binding = one('ValidatingAdmissionPolicyBinding', 'warren-secrets');
+
+  it('is GA admissionregistration.k8s.io/v1, fails closed and denies', () => {
+    expect(policy.apiVersion).toBe('admissionregistration.k8s.io/v1');
+    expect(binding.apiVersion).toBe('admissionregistration.k8s.io/v1');
+    expect(policy.spec.failurePolicy).toBe('Fail');
+    expect(binding.spec).toEqual({ policyName: 'warren-secrets', validationActions: ['Deny'] });
+    expect(policy.spec.paramKind).toBeUndefined();
+  });
+
+  it("matches Secrets CREATE and UPDATE (a patch is an UPDATE), and only warren's ServiceAccount", () => {
+    expect(policy.spec.matchConstraints.resourceRules).toEqual([
+      { apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['secrets'] },
+    ]);
+    expect(WARREN_USERNAME).toBe(`system:serviceaccount:${SUBJECT.namespace}:${SUBJECT.name}`);
+    expect(policy.spec.matchConditions).toEqual([
+      {
+        name: 'warren-service-account',
+        expression: 'request.userInfo.username == "system:serviceaccount:warren-system:warren"',
+      },
+    ]);
+    expect(SECRET_RULES.match).toBe(policy.spec.matchConditions[0].expression);
+  });
+
+  it('admits only Opaque Secrets with the label, and on UPDATE only those that had it', () => {
+    const label =
+      'has(o.metadata.labels) && "app.kubernetes.io/managed-by" in o.metadata.labels && o.metadata.labels["app.kubernetes.io/managed-by"] == "warren"';
+    expect(policy.spec.validations.map((v: Doc) => v.expression)).toEqual([
+      'object.type == "Opaque"',
+      label.replaceAll('o.', 'object.'),
+      `request.operation != "UPDATE" || (${label.replaceAll('o.', 'oldObject.')})`,
+    ]);
+    expect(policy.spec.validations.map((v: Doc) => v.expression)).toEqual([
+      SECRET_RULES.opaque,
+      SECRET_RULES.labelled,
+      SECRET_RULES.wasLabelled,
+    ]);
+    for (const v of policy.spec.validations) {
+      expect(v.reason).toBe('Forbidden');
+      expect(v.message).toMatch(/^warren may /);
+    }
+  });
+
+  it('the Secret warren makes passes it: src/kinds/user.ts creates Opaque Secrets with the label', () => {
+    const page = readFileSync(join(ROOT, 'src', 'kinds', 'user.ts'), 'utf8');
+    expect(page).toContain(`labels: { '${MANAGED_BY_LABEL}': '${MANAGED_BY_VALUE}' }`);
+    expect(page).toMatch(/type: 'Opaque'/);
+    // The only Secret writes in the operator are that create and the username patch. A new one must
+    // write an Opaque Secret with the label too, or the policy refuses it: add it here once it does.
+    const writes = readdirSync(join(ROOT, 'src'), { recursive: true, encoding: 'utf8' })
+      .filter((f) => f.endsWith('.ts') && !f.startsWith('cli'))
+      .filter((f) =>
+        /\.(create|patch|update|replace|apply)\(\s*corePath\('secrets'/.test(
+          readFileSync(join(ROOT, 'src', f), 'utf8'),
+        ),
+      );
+    expect(writes, 'files that write Secrets').toEqual([join('kinds', 'user.ts')]);
+  });
+
+  it('ships in install.yaml; the namespaced installation points the cluster admin to the same file', () => {
+    const install = readFileSync(join(DEPLOY, 'install.yaml'), 'utf8');
+    expect(install).toContain(readFileSync(join(DEPLOY, 'secrets-policy.yaml'), 'utf8'));
+    const nsInstall = readFileSync(join(DEPLOY, 'namespaced', 'install.yaml'), 'utf8');
+    expect(nsInstall).toContain('kubectl apply --server-side -f deploy/secrets-policy.yaml');
+    expect(nsInstall).not.toContain('kind: ValidatingAdmissionPolicy');
+  });
+});
+
+describe('deploy/optional/networkpolicy.yaml', () => {
+  const np = parse(readFileSync(join(DEPLOY, 'optional', 'networkpolicy.yaml'), 'utf8')) as Doc;
+  const deployment = one('Deployment', 'warren');
+
+  it("selects the operator's pods and restricts egress only", () => {
+    expect(np.kind).toBe('NetworkPolicy');
+    expect(np.metadata.namespace).toBe(deployment.metadata.namespace);
+    expect(np.spec.podSelector.matchLabels).toEqual(deployment.spec.selector.matchLabels);
+    expect(np.spec.policyTypes).toEqual(['Egress']);
+  });
+
+  it('lets out DNS, the API server and the management ports, nothing else', () => {
+    const ports = (np.spec.egress as Doc[]).map((e) => {
+      expect(e.ports?.length, 'every rule names its ports').toBeGreaterThan(0);
+      return (e.ports as Doc[]).map((p) => `${p.protocol}/${p.port}`).sort();
+    });
+    expect(ports).toEqual([
+      ['TCP/53', 'UDP/53'],
+      ['TCP/443', 'TCP/6443'],
+      ['TCP/15671', 'TCP/15672'],
+    ]);
+    const dns = np.spec.egress[0].to[0];
+    expect(dns.namespaceSelector.matchLabels).toEqual({ 'kubernetes.io/metadata.name': 'kube-system' });
+    expect(dns.podSelector.matchLabels).toEqual({ 'k8s-app': 'kube-dns' });
   });
 });
 
