@@ -7,6 +7,7 @@ import { drain, publish } from '../support/amqp.ts';
 import { testContext, type TestContext } from '../support/context.ts';
 import { enc } from '../support/management.ts';
 import { createBroker, startOperator, type RunningOperator } from '../support/operator.ts';
+import { shippedRbac, type ShippedRbac } from '../support/shipped-rbac.ts';
 import { eventually, isReadyNow, readyOf } from '../support/wait.ts';
 
 // What a hostile team sharing the broker would try, one attack per test (docs/tenancy.md). The
@@ -15,6 +16,7 @@ import { eventually, isReadyNow, readyOf } from '../support/wait.ts';
 // back: the attack wrote nothing, and the victim's users and messages are as they were.
 let ctx: TestContext;
 let op: RunningOperator;
+let rbac: ShippedRbac | undefined;
 let teamA: string;
 let teamB: string;
 let outsider: string;
@@ -136,11 +138,17 @@ beforeAll(async () => {
       read: '.*',
     }),
   ).toBe(201);
-  op = await startOperator(ctx, { namespaces: [ctx.namespace, teamA, teamB, outsider] });
+  // The operator runs as it is installed: the shipped ClusterRoles and Secret policy, no admin token.
+  rbac = await shippedRbac(ctx);
+  op = await startOperator(ctx, {
+    namespaces: [ctx.namespace, teamA, teamB, outsider],
+    kubeconfigPath: rbac.kubeconfigPath,
+  });
 }, 120_000);
 
 afterAll(async () => {
   await op?.stop();
+  await rbac?.cleanup();
   for (const path of [
     `/vhosts/${enc(vA())}`,
     `/vhosts/${enc(vB())}`,

@@ -4,6 +4,7 @@ import { ALL_KINDS } from '../../src/kinds/index.ts';
 import { testContext, type TestContext } from '../support/context.ts';
 import { enc } from '../support/management.ts';
 import { createBroker, startOperator, type RunningOperator } from '../support/operator.ts';
+import { shippedRbac, type ShippedRbac } from '../support/shipped-rbac.ts';
 import { eventually, isReadyNow, readyOf } from '../support/wait.ts';
 
 // Two teams share one broker owned by the test namespace ("platform"). Each team may touch only
@@ -11,6 +12,7 @@ import { eventually, isReadyNow, readyOf } from '../support/wait.ts';
 // naming the rule, and nothing is written to (or deleted from) the broker for it.
 let ctx: TestContext;
 let op: RunningOperator;
+let rbac: ShippedRbac | undefined;
 let teamA: string;
 let teamB: string;
 const kindOf = (plural: string) => ALL_KINDS.find((k) => k.plural === plural)!.kind;
@@ -62,11 +64,17 @@ beforeAll(async () => {
   });
   // Team B's vhost exists already (its own, or made by the platform team).
   expect(await ctx.broker.put(`/vhosts/${enc(vB())}`, {})).toBe(201);
-  op = await startOperator(ctx, { namespaces: [ctx.namespace, teamA, teamB] });
+  // The operator runs as it is installed: the shipped ClusterRoles and Secret policy, no admin token.
+  rbac = await shippedRbac(ctx);
+  op = await startOperator(ctx, {
+    namespaces: [ctx.namespace, teamA, teamB],
+    kubeconfigPath: rbac.kubeconfigPath,
+  });
 }, 120_000);
 
 afterAll(async () => {
   await op?.stop();
+  await rbac?.cleanup();
   for (const path of [
     `/vhosts/${enc(vA())}`,
     `/vhosts/${enc(vB())}`,
