@@ -2,6 +2,7 @@
 // A bad value stops the process with a message naming the variable, rather than running with a
 // surprise (WARREN_CONCURRENCY=abc once started zero workers).
 import { existsSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { z } from 'zod';
@@ -154,7 +155,9 @@ export function parseConfig(env: NodeJS.ProcessEnv): Config {
     leaderElection: e.LEADER_ELECTION ?? true,
     leaseNamespace: e.LEADER_ELECTION_NAMESPACE ?? e.POD_NAMESPACE ?? 'default',
     lease,
-    identity: e.POD_NAME ?? hostname(),
+    // Unique per process: two processes on one host (or a pod restarted under its name while the
+    // old process still runs) must never both believe they hold the lease.
+    identity: `${(e.POD_NAME ?? hostname()).slice(0, 100)}_${randomBytes(4).toString('hex')}`,
     healthPort: e.HEALTH_PORT ?? DEFAULT_HEALTH_PORT,
     healthHost: e.HEALTH_HOST ?? '0.0.0.0',
     logLevel: e.LOG_LEVEL ?? 'info',

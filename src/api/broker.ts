@@ -137,12 +137,12 @@ export const RabbitBroker = defineKind({
           .max(32)
           .regex(/^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$/),
         {
-          rule: "duration(self) >= duration('5s')",
-          message: 'surveyInterval must be at least 5s',
+          rule: "duration(self) >= duration('5s') && duration(self) <= duration('24h')",
+          message: 'surveyInterval must be between 5s and 24h',
         },
       )
         .default('30s')
-        .describe('How often drift is looked for (a duration such as 30s, 5m; at least 5s).'),
+        .describe('How often drift is looked for (a duration such as 30s, 5m; from 5s to 24h).'),
       requestTimeout: withRules(
         z
           .string()
@@ -172,6 +172,10 @@ export const RabbitBroker = defineKind({
     {
       rule: 'has(self.rabbitmqClusterRef) || has(self.credentialsSecretRef)',
       message: 'credentialsSecretRef is required with endpoint',
+    },
+    {
+      rule: "!has(self.tls) || !has(self.endpoint) || self.endpoint.startsWith('https://')",
+      message: 'tls needs an https:// endpoint (with http:// the credentials travel in clear text)',
     },
   ),
   status: {

@@ -181,6 +181,12 @@ export async function resolveConnection(
   }
 
   const t = broker.spec.tls;
+  // TLS settings on a plain endpoint would be ignored, and the admin password sent in clear text.
+  if (t && !endpoint.startsWith('https:'))
+    throw new Blocked(
+      Reasons.InvalidSpec,
+      `spec.tls is set but the management endpoint ${endpoint} is not https: the credentials would travel in clear text`,
+    );
   let https: Connection['https'];
   if (endpoint.startsWith('https:')) {
     https = { rejectUnauthorized: !t?.insecureSkipVerify };

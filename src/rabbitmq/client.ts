@@ -4,6 +4,7 @@
 // is sent again once at once. Failures are ManagementErrors whose message never carries
 // credentials or request bodies.
 import { STATUS_CODES } from 'node:http';
+import type { Readable } from 'node:stream';
 import { Agent, buildConnector, request } from 'undici';
 import { Deadline } from '../runtime/deadline.ts';
 import { intern, NO_ARGUMENTS } from '../runtime/intern.ts';
@@ -54,6 +55,8 @@ export interface ManagementClientOptions {
   writeSignal?: () => AbortSignal | undefined;
   /** Each write (method and path, never the body) is logged at debug level. */
   log?: Logger;
+  /** Largest answer read (default 64 MiB); a larger one is cut off and fails as ServerError. */
+  maxAnswerBytes?: number;
 }
 
 export interface ClientStats {
@@ -259,14 +262,36 @@ interface RequestOptions {
 
 type HttpMethod = 'GET' | 'PUT' | 'POST' | 'DELETE';
 
+/**
+ * Reads a body up to `limit` bytes; past that the rest is not waited for (the connection is
+ * dropped), so neither a huge nor an endless answer holds memory or a slot.
+ */
+async function readAtMost(body: Readable, limit: number): Promise<{ bytes: Buffer; cut: boolean }> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    if (size + chunk.length > limit) {
+      chunks.push(chunk.subarray(0, limit - size));
+      body.destroy();
+      return { bytes: Buffer.concat(chunks, limit), cut: true };
+    }
+    chunks.push(chunk);
+    size += chunk.length;
+  }
+  return { bytes: Buffer.concat(chunks, size), cut: false };
+}
+
 /** An answer as received; its text is decoded only when asked for (an unchanged list never is). */
 class RawResponse {
   readonly status: number;
   readonly bytes: Buffer;
+  /** True when only the start of an error answer was read. */
+  readonly cut: boolean;
   #text: string | undefined;
-  constructor(status: number, bytes: Buffer) {
+  constructor(status: number, bytes: Buffer, cut = false) {
     this.status = status;
     this.bytes = bytes;
+    this.cut = cut;
   }
 
   get body(): string {
@@ -283,6 +308,9 @@ const IDEMPOTENT = new Set<HttpMethod>(['GET', 'PUT', 'DELETE']);
 // What a request that never got an answer because the connection was closed under it looks like.
 const STALE_CONNECTION_CODES = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET']);
 const DEFAULT_TIMEOUT_MS = 30_000;
+const DEFAULT_MAX_ANSWER_BYTES = 64 * 1024 * 1024;
+// An error answer carries one reason: its start is enough, and the rest is not waited for.
+const MAX_ERROR_ANSWER_BYTES = 64 * 1024;
 // Vhost create waits for the vhost to start on every node; delete removes all its queues first.
 const VHOST_TIMEOUT_MS = 60_000;
 const EXCHANGE_COLUMNS = 'name,vhost,type,durable,auto_delete,internal,arguments';
@@ -427,6 +455,7 @@ export class ManagementClient {
   readonly #endpoint: string;
   readonly #semaphore: Semaphore;
   readonly #timeoutMs: number;
+  readonly #maxAnswerBytes: number;
   readonly #secrets: string[];
   readonly #agent: Agent;
   readonly #auth: string;
@@ -454,6 +483,7 @@ export class ManagementClient {
     }
     this.#semaphore = new Semaphore(concurrency);
     this.#timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.#maxAnswerBytes = options.maxAnswerBytes ?? DEFAULT_MAX_ANSWER_BYTES;
     this.#canWrite = options.canWrite ?? (() => true);
     this.#writeSignal = options.writeSignal ?? (() => undefined);
     this.#log = options.log;
@@ -1029,11 +1059,12 @@ export class ManagementClient {
     noteRequest();
     this.stats.byMethod[method] = (this.stats.byMethod[method] ?? 0) + 1;
     try {
-      const raw = await this.#send(method, path, searchParams, options);
+      const raw = await this.#send(method, path, searchParams, options, accept);
       if (!accept.includes(raw.status)) {
         throw errorFromResponse(method, path, raw.status, raw.body, {
           statusMessage: STATUS_CODES[raw.status],
           secrets,
+          cut: raw.cut,
         });
       }
       return raw;
@@ -1050,7 +1081,13 @@ export class ManagementClient {
   }
 
   /** One attempt, and a second one at once for an idempotent request that hit a stale connection. */
-  async #send(method: HttpMethod, path: string, searchParams: URLSearchParams, options: RequestOptions) {
+  async #send(
+    method: HttpMethod,
+    path: string,
+    searchParams: URLSearchParams,
+    options: RequestOptions,
+    accept: number[],
+  ) {
     const writeSignal = method === 'GET' ? undefined : this.#writeSignal();
     const timeoutMs = options.timeoutMs ?? this.#timeoutMs;
     const query = searchParams.toString();
@@ -1072,11 +1109,23 @@ export class ManagementClient {
           dispatcher: this.#agent,
           signal,
         });
+        const accepted = accept.includes(res.statusCode);
+        const limit = accepted ? this.#maxAnswerBytes : MAX_ERROR_ANSWER_BYTES;
+        let read: { bytes: Buffer; cut: boolean };
         try {
-          return new RawResponse(res.statusCode, Buffer.from(await res.body.arrayBuffer()));
+          read = await readAtMost(res.body, limit);
         } catch (err) {
           throw new ResponseStarted(err);
         }
+        if (read.cut && accepted)
+          throw new ManagementError({
+            method,
+            path,
+            status: res.statusCode,
+            reason: `answer larger than ${limit} bytes, not read (maxAnswerBytes)`,
+            category: 'ServerError',
+          });
+        return new RawResponse(res.statusCode, read.bytes, read.cut);
       } catch (err) {
         if (writeSignal?.aborted) throw new WriteRefusedError(method, path);
         if (deadline.expired) {

@@ -59,21 +59,48 @@ export function categorize(status: number, reason: string): ManagementErrorCateg
   return 'ServerError';
 }
 
+/** Longest reason kept: it reaches status conditions, events and logs. */
+export const MAX_REASON_CHARS = 2000;
+// Read past the cut before redacting, so that a secret straddling the cut goes whole.
+const REDACT_SLACK = 4096;
+
 const isCharCodes = (v: unknown): v is number[] =>
   Array.isArray(v) && v.length > 0 && v.every((c) => Number.isInteger(c) && c >= 0 && c <= 0x10ffff);
+
+// Decoded in slices: spreading a long list into one call would overflow the stack.
+const fromCodes = (codes: number[]): string => {
+  let out = '';
+  for (let i = 0; i < codes.length && out.length < MAX_REASON_CHARS + REDACT_SLACK; i += 1024)
+    out += String.fromCodePoint(...codes.slice(i, i + 1024));
+  return out;
+};
 
 const text = (v: unknown): string | undefined => {
   if (v === undefined || v === null || v === '') return undefined;
   if (typeof v === 'string') return v;
-  if (isCharCodes(v)) return String.fromCodePoint(...v);
+  if (isCharCodes(v)) return fromCodes(v);
   return JSON.stringify(v);
 };
+
+// The start of a JSON string value in an answer that was cut off, e.g. `{"error":"x","reason":"...`.
+function fromCutJson(body: string): string | undefined {
+  const m = /"reason"\s*:\s*"/.exec(body) ?? /"error"\s*:\s*"/.exec(body);
+  if (!m) return undefined;
+  const rest = body.slice(m.index + m[0].length, m.index + m[0].length + MAX_REASON_CHARS + REDACT_SLACK);
+  const end = rest.search(/(?<!\\)"/);
+  return (end < 0 ? rest : rest.slice(0, end)).replace(/\\(.)/g, '$1');
+}
 
 /**
  * Extracts a readable reason from an error body `{"error": .., "reason": ..}`. 3.10.8 sends some
  * 500s with `error` as an Erlang char list (an array of char codes); decode it and put it first.
+ * `cut`: only the start of the body was read.
  */
-export function reasonFromBody(body: string, statusMessage = ''): string {
+export function reasonFromBody(body: string, statusMessage = '', cut = false): string {
+  if (cut) {
+    const start = fromCutJson(body);
+    return `${start ?? statusMessage ?? 'no reason given'} (answer cut off)`;
+  }
   let parsed: unknown;
   try {
     parsed = body ? JSON.parse(body) : undefined;
@@ -83,7 +110,7 @@ export function reasonFromBody(body: string, statusMessage = ''): string {
   if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) {
     const { error, reason } = parsed as { error?: unknown; reason?: unknown };
     const r = text(reason);
-    const e = isCharCodes(error) ? String.fromCodePoint(...error) : undefined;
+    const e = isCharCodes(error) ? fromCodes(error) : undefined;
     if (e && r) return `${e}: ${r}`;
     if (r ?? e) return (r ?? e)!;
     const plain = text(error);
@@ -99,8 +126,37 @@ export function reasonFromBody(body: string, statusMessage = ''): string {
 const htmlEscaped = (s: string) =>
   s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
-// The password in a URI's user info ("amqp://user:pass@host"), wherever a URI shows up in a text.
-const URI_PASSWORD = /([a-z][a-z0-9+.-]*:\/\/[^\s:@/"']*):[^\s@/"']*@/gi;
+const SCHEME_CHAR = /[a-z0-9+.-]/i;
+const USERINFO_END = /[\s@/"']/;
+
+/**
+ * Masks the password in every URI's user info ("amqp://user:pass@host" becomes
+ * "amqp://user:***@host"). One pass from each "://": linear in the text's length, whatever it holds.
+ */
+export function maskUriPasswords(s: string, cutAtEnd = false): string {
+  let out = '';
+  let from = 0;
+  for (let at = s.indexOf('://'); at >= 0; at = s.indexOf('://', at + 3)) {
+    // A scheme starts with a letter: walk back over scheme characters to one.
+    let start = at;
+    while (start > 0 && SCHEME_CHAR.test(s[start - 1]!)) start--;
+    while (start < at && !/[a-z]/i.test(s[start]!)) start++;
+    if (start === at) continue;
+    let end = at + 3;
+    let colon = -1;
+    while (end < s.length && !USERINFO_END.test(s[end]!)) {
+      if (s[end] === ':' && colon < 0) colon = end;
+      end++;
+    }
+    // "user:pass@", or "user:pass" where a cut ended the text (a port there is masked too: harmless).
+    const userinfo = end < s.length ? s[end] === '@' : cutAtEnd;
+    if (colon < 0 || !userinfo) continue;
+    out += s.slice(from, colon + 1) + '***';
+    from = end;
+    at = Math.max(at, end - 3);
+  }
+  return out + s.slice(from);
+}
 
 /**
  * Replaces every secret (password, password hash, auth header, URI), raw or as the broker
@@ -112,7 +168,20 @@ export function redact(s: string, secrets: readonly string[]): string {
   // Longest first: a URI goes whole before the password inside it.
   for (const secret of [...new Set(forms)].sort((a, b) => b.length - a.length))
     out = out.split(secret).join('***');
-  return out.replace(URI_PASSWORD, '$1:***@');
+  return maskUriPasswords(out);
+}
+
+/**
+ * A reason of any length made fit to show: cut to MAX_REASON_CHARS, redacted (past the cut, so that
+ * nothing of a secret is left at the edge), on one line.
+ */
+export function shownReason(reason: string, secrets: readonly string[]): string {
+  const long = reason.length > MAX_REASON_CHARS;
+  let out = redact(long ? reason.slice(0, MAX_REASON_CHARS + REDACT_SLACK) : reason, secrets);
+  // Some reasons span lines ("Validation failed\n\n..."): keep the message on one line.
+  out = out.replace(/\s+/g, ' ').trim();
+  if (out.length > MAX_REASON_CHARS) out = maskUriPasswords(out.slice(0, MAX_REASON_CHARS), true) + '…';
+  return out;
 }
 
 /** Builds the error for a response with a non-success status. */
@@ -121,12 +190,9 @@ export function errorFromResponse(
   path: string,
   status: number,
   body: string,
-  opts: { statusMessage?: string; secrets?: readonly string[] } = {},
+  opts: { statusMessage?: string; secrets?: readonly string[]; cut?: boolean } = {},
 ): ManagementError {
-  // Some reasons span lines ("Validation failed\n\n..."): keep the message on one line.
-  const reason = redact(reasonFromBody(body, opts.statusMessage), opts.secrets ?? [])
-    .replace(/\s+/g, ' ')
-    .trim();
+  const reason = shownReason(reasonFromBody(body, opts.statusMessage, opts.cut), opts.secrets ?? []);
   return new ManagementError({ method, path, status, reason, category: categorize(status, reason) });
 }
 
@@ -178,7 +244,7 @@ export function errorFromNoResponse(
   cause: { code?: string; message?: string },
   secrets: readonly string[] = [],
 ): ManagementError {
-  const detail = tlsAlert(redact(cause.message || cause.code || 'no response', secrets).trim());
+  const detail = tlsAlert(shownReason(cause.message || cause.code || 'no response', secrets));
   const untrusted = isUntrusted(cause);
   const reason =
     untrusted && cause.code && !detail.includes(cause.code) ? `${detail}, ${cause.code}` : detail;

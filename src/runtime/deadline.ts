@@ -1,3 +1,5 @@
+import { timerDelay } from './timers.ts';
+
 /**
  * A request's time limit, cleared when the request ends. AbortSignal.timeout cannot be cleared:
  * its timer fires after every request, long finished, and if the signal has not been collected by
@@ -13,7 +15,7 @@ export class Deadline {
     this.#timer = setTimeout(() => {
       this.#expired = true;
       this.#ac.abort(Object.assign(new Error(`no answer within ${ms} ms`), { code: 'ETIMEDOUT' }));
-    }, ms);
+    }, timerDelay(ms));
   }
 
   get signal(): AbortSignal {

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { setMaxListeners } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { timerDelay } from './timers.ts';
 import { apiStatus, describeError, microTime, type Kube } from './kube.ts';
 
 /** A coordination.k8s.io/v1 Lease, the fields leader election uses. */
@@ -92,7 +93,7 @@ export async function withDeadline<T>(ms: number, call: (options: CallOptions) =
   const ac = new AbortController();
   const timer = setTimeout(
     () => ac.abort(new Error(`no answer within ${Math.round(ms)} ms`)),
-    Math.max(0, ms),
+    timerDelay(ms),
   );
   const aborted = new Promise<never>((_, reject) =>
     ac.signal.addEventListener('abort', () => reject(ac.signal.reason as Error), { once: true }),
@@ -183,7 +184,10 @@ export class LeaderElector {
     this.lastRenewStart = start;
     clearTimeout(this.lossTimer);
     const left = start + this.o.renewDeadlineMs - performance.now();
-    this.lossTimer = setTimeout(() => this.lose('lease not renewed within the renew deadline'), left);
+    this.lossTimer = setTimeout(
+      () => this.lose('lease not renewed within the renew deadline'),
+      timerDelay(left),
+    );
   }
 
   private lose(why: string): void {
@@ -212,7 +216,7 @@ export class LeaderElector {
   }
 
   private async pause(ms: number): Promise<void> {
-    await sleep(ms, undefined, { signal: this.stopSignal.signal }).catch(() => undefined);
+    await sleep(timerDelay(ms), undefined, { signal: this.stopSignal.signal }).catch(() => undefined);
   }
 
   private lease(now: Date, transitions: number): Lease {

@@ -2,6 +2,7 @@
 // once (bursts collapse), a key being processed is never handed out again until done() (changes
 // meanwhile mark it dirty and it comes back once), failures back off per key, and delayed adds
 // keep the earliest deadline.
+import { MAX_TIMER_MS, timerDelay } from './timers.ts';
 
 export interface QueueOptions {
   /** First retry delay after a failure. */
@@ -76,6 +77,7 @@ export class WorkQueue {
 
   /** Queues key after delayMs; an earlier pending deadline wins. */
   addAfter(key: string, delayMs: number): void {
+    if (Number.isNaN(delayMs)) delayMs = MAX_TIMER_MS;
     if (this.shuttingDown) return;
     if (delayMs <= 0) return this.add(key);
     const at = this.opts.now() + delayMs;
@@ -94,7 +96,8 @@ export class WorkQueue {
     const next = this.deadlines.peek();
     if (next === undefined || (this.timer && this.timer.at <= next)) return;
     if (this.timer) clearTimeout(this.timer.handle);
-    const handle = setTimeout(() => this.fire(), Math.max(0, next - this.opts.now()));
+    // A deadline past the longest timer fires early, finds nothing due and arms again.
+    const handle = setTimeout(() => this.fire(), timerDelay(next - this.opts.now()));
     handle.unref();
     this.timer = { at: next, handle };
   }

@@ -31,11 +31,18 @@ describe('parseConfig', () => {
       leaderElection: true,
       leaseNamespace: 'default',
       lease: { leaseDurationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000 },
-      identity: hostname(),
+      identity: expect.stringMatching(new RegExp(`^${hostname()}_[0-9a-f]{8}$`)),
       healthPort: 8081,
       healthHost: '0.0.0.0',
       logLevel: 'info',
     });
+  });
+
+  it('gives every process its own identity, even on one host or under one pod name', () => {
+    expect(parseConfig({}).identity).not.toBe(parseConfig({}).identity);
+    const a = parseConfig({ POD_NAME: 'warren-0' }).identity;
+    expect(a).not.toBe(parseConfig({ POD_NAME: 'warren-0' }).identity);
+    expect(parseConfig({ POD_NAME: 'x'.repeat(128) }).identity.length).toBeLessThanOrEqual(128);
   });
 
   it('reads every variable', () => {
@@ -63,7 +70,7 @@ describe('parseConfig', () => {
       leaderElection: false,
       leaseNamespace: 'warren-system',
       lease: { leaseDurationMs: 3000, renewDeadlineMs: 2000, retryPeriodMs: 500 },
-      identity: 'warren-0',
+      identity: expect.stringMatching(/^warren-0_[0-9a-f]{8}$/),
       healthPort: 9000,
       healthHost: '127.0.0.1',
       logLevel: 'debug',
