@@ -282,7 +282,7 @@ export class Operator {
         name: plural,
         kube: this.kube,
         path: customPath(plural, ns),
-        list: () => this.kube.list(customPath(plural, ns)),
+        list: () => this.kube.listPaged(customPath(plural, ns), { pageTimeoutMs: 60_000 }),
         log: this.o.log,
         onChange: h.onChange,
         onDelete: h.onDelete,

@@ -169,7 +169,8 @@ export class SupervisedInformer<T extends k8s.KubernetesObject> {
 
   /** LIST, then replace the cache: deletes for what vanished, changes for what is new or changed. */
   private async relist(): Promise<void> {
-    const timeoutMs = this.o.listTimeoutMs ?? 60_000;
+    // Each page has its own time limit (Kube.listPaged); this one only ends a list that hangs.
+    const timeoutMs = this.o.listTimeoutMs ?? 15 * 60_000;
     let timer: NodeJS.Timeout | undefined;
     const list = await Promise.race([
       this.o.list(),

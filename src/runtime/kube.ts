@@ -59,6 +59,40 @@ export class Kube {
     return this.client.request<KubeList<T>>('GET', path, { query });
   }
 
+  /**
+   * A whole collection in pages of `pageSize` (limit/continue, as client-go's reflector lists): no
+   * single answer, and no single request's time limit, grows with the number of objects. A
+   * continue token that expired midway (410) starts the list again, at most `restarts` times.
+   */
+  async listPaged<T = any>(
+    path: string,
+    o: { pageSize?: number; pageTimeoutMs?: number; maxPages?: number; restarts?: number } = {},
+  ): Promise<KubeList<T>> {
+    const limit = o.pageSize ?? 500;
+    const maxPages = o.maxPages ?? 10_000;
+    for (let attempt = 0; ; attempt++) {
+      const items: T[] = [];
+      let token: string | undefined;
+      let rv: string | undefined;
+      try {
+        for (let page = 0; ; page++) {
+          if (page >= maxPages) throw new Error(`${path}: more than ${maxPages} pages of ${limit}`);
+          const query: Query = token ? { limit, continue: token } : { limit };
+          const l = await this.client.request<KubeList<T>>('GET', path, {
+            query,
+            timeoutMs: o.pageTimeoutMs,
+          });
+          for (const item of l.items ?? []) items.push(item);
+          rv = l.metadata?.resourceVersion ?? rv;
+          token = l.metadata?.continue || undefined;
+          if (!token) return { metadata: { resourceVersion: rv }, items };
+        }
+      } catch (err) {
+        if (!(token && apiStatus(err)?.code === 410 && attempt < (o.restarts ?? 3))) throw err;
+      }
+    }
+  }
+
   create<T = any>(path: string, body: unknown, query?: Query): Promise<T> {
     return this.client.request<T>('POST', path, { body, query });
   }
