@@ -1,7 +1,8 @@
 // A work queue keyed by object, after client-go's workqueue: a key waiting in the queue is held
 // once (bursts collapse), a key being processed is never handed out again until done() (changes
 // meanwhile mark it dirty and it comes back once), failures back off per key, and delayed adds
-// keep the earliest deadline.
+// keep the earliest deadline, and namespaces take turns.
+import { FairFifo } from './fair-fifo.ts';
 import { MAX_TIMER_MS, timerDelay } from './timers.ts';
 
 export interface QueueOptions {
@@ -16,7 +17,8 @@ export interface QueueOptions {
 }
 
 export class WorkQueue {
-  private readonly queue: string[] = [];
+  /** Waiting keys; namespaces take turns (see FairFifo). */
+  private readonly queue = new FairFifo();
   private readonly queued = new Set<string>();
   private readonly processing = new Set<string>();
   private readonly dirty = new Set<string>();
@@ -176,7 +178,7 @@ export class WorkQueue {
     this.timer = undefined;
     this.delayed.clear();
     this.deadlines.rebuild(this.delayed);
-    this.queue.length = 0;
+    this.queue.clear();
     this.queued.clear();
     for (const w of this.waiters.splice(0)) w(undefined);
     if (this.processing.size > 0) await new Promise<void>((r) => this.idleWaiters.push(r));
