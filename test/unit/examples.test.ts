@@ -30,6 +30,14 @@ describe('examples/', () => {
     ])
       expect(names.some((n) => n.startsWith(f))).toBe(true);
   });
+  it('has a tenant quota line for every kind a tenant may declare', () => {
+    const quota = parseAllDocuments(
+      readFileSync(join(ROOT, 'examples/tenants/05-quota.yaml'), 'utf8'),
+    )[0]!.toJS();
+    const hard = Object.keys(quota.spec.hard);
+    for (const k of ALL_KINDS.filter((k) => k.kind !== 'RabbitBroker'))
+      expect(hard).toContain(`count/${k.plural}.warren.dev`);
+  });
   it.each(docs)('%s matches its schema', (_name, d) => {
     const kind = ALL_KINDS.find((k) => k.kind === d.kind);
     expect(kind, d.kind).toBeDefined();
