@@ -4,6 +4,7 @@ import * as k8s from '@kubernetes/client-node';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { redact } from '../rabbitmq/errors.ts';
 import { ManagementClient } from '../rabbitmq/index.ts';
 import { readDefinitions } from './definitions.ts';
 import { diff, hasChanges, renderTable, vhostsOf } from './diff.ts';
@@ -11,6 +12,7 @@ import { buildExport, writeExport, type ExportResult, type KindExport } from './
 import { inventoryFromDefinitions, readBroker } from './inventory.ts';
 import { CLI_KINDS, kindWord } from './kinds/index.ts';
 import { loadCluster, loadFiles, type Loaded } from './manifests.ts';
+import { secretsOf, shownUrl } from './redaction.ts';
 import { glob, type Selection } from './select.ts';
 import type { Inventory } from './types.ts';
 
@@ -137,7 +139,8 @@ function connect(v: BrokerFlags, env: NodeJS.ProcessEnv): { client: ManagementCl
       canWrite: () => false,
     });
   } catch (err) {
-    throw new UsageError(`--url ${url}: ${(err as Error).message}`);
+    // The URL as given may hold a password (the client refuses it), or not parse because of one.
+    throw new UsageError(`--url ${shownUrl(url)}: ${(err as Error).message}`);
   }
   return { client, url };
 }
@@ -289,7 +292,10 @@ export async function run(argv: string[], env = process.env, io: Out = stdio): P
     }
   } catch (err) {
     const usage = err instanceof UsageError || (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
-    io.err(`warren ${command ?? ''}: ${(err as Error).message}${usage ? ' (warren help)' : ''}\n`);
+    const message = err instanceof Error ? err.message : String(err);
+    // Whatever failed (the client, undici, URL parsing, a kubeconfig), no password is printed.
+    const line = `warren ${command ?? ''}: ${message}${usage ? ' (warren help)' : ''}`;
+    io.err(redact(line, secretsOf(rest, env, ENV)) + '\n');
     return 2;
   }
 }
