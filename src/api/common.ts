@@ -17,6 +17,8 @@ export const Reasons = {
   NotAllowed: 'NotAllowed',
   SecretNotFound: 'SecretNotFound',
   InvalidSecret: 'InvalidSecret',
+  /** The Secret warren would generate exists and is not warren's: left untouched, nothing written. */
+  SecretConflict: 'SecretConflict',
   WaitingForDependency: 'WaitingForDependency',
   Conflict: 'Conflict',
   Rejected: 'Rejected',

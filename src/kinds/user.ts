@@ -135,6 +135,13 @@ async function credential(
     ctx.log.info({ secret: secretName }, 'generated credentials');
     return { credential: { kind: 'password', password }, secretName };
   }
+  // Someone else's Secret under the generated name (an application's own credentials): neither
+  // read, rewritten nor sent to the broker.
+  if (!imported && !generatedFor(secret, r))
+    throw new Blocked(
+      Reasons.SecretConflict,
+      `Secret ${namespace}/${secretName} exists and is not warren's (no owner reference to this RabbitUser, nor warren's label without another owner): left untouched, nothing written to the broker; move that Secret, or name it in spec.credentialsSecretRef to use it`,
+    );
   const password = secretValue(secret, 'password');
   const hash = secretValue(secret, 'passwordHash');
   if (!imported && secretValue(secret, 'username') !== user) {
@@ -161,6 +168,18 @@ async function credential(
     Reasons.InvalidSecret,
     `Secret ${namespace}/${secretName} must hold key password or passwordHash`,
   );
+}
+
+/**
+ * Whether warren made this Secret for this RabbitUser, so that it may use and patch it: it has an
+ * owner reference to this very RabbitUser (uid), or warren's label and no owner at all (warren's,
+ * kept by someone who removed the owner reference). Every warren so far has set both. The label
+ * beside another owner is a copy: anyone who can write a Secret can write a label.
+ */
+export function generatedFor(secret: k8s.V1Secret, r: User): boolean {
+  const owners = secret.metadata?.ownerReferences ?? [];
+  if (r.metadata.uid && owners.some((o) => o.uid === r.metadata.uid)) return true;
+  return owners.length === 0 && secret.metadata?.labels?.['app.kubernetes.io/managed-by'] === 'warren';
 }
 
 const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
