@@ -24,6 +24,9 @@ import {
   type UnmanagedSummary,
 } from './types.ts';
 
+/** Reasons a reconcile refuses a resource before writing: it then declares nothing. */
+const REFUSALS = new Set<string>([Reasons.NotAllowed, Reasons.SecretConflict]);
+
 /** Set to "true" on a resource being deleted: its finalizer is released without deleting anything. */
 export const RELEASE_ANNOTATION = 'warren.dev/release-without-deleting';
 
@@ -302,7 +305,9 @@ export class TopologyReconciler {
       const f = classify(err);
       if (!f) throw err;
       if (brokerKey && err instanceof ManagementError && isOutage(err)) this.d.onUnreachable(brokerKey);
-      if (f.reason === Reasons.NotAllowed && brokerKey) {
+      // Refusals found before any write: this resource claims nothing, and (while it has applied
+      // nothing) its deletion deletes nothing, e.g. a same-named user made by someone else.
+      if (REFUSALS.has(f.reason) && brokerKey) {
         this.refusedAt.set(k, { uid: r.metadata.uid, generation: r.metadata.generation });
         for (const other of this.claims.remove(k)) this.d.enqueue(other);
       }
@@ -451,6 +456,13 @@ export class TopologyReconciler {
     const refusedHere = this.refusedByCache(r);
     if (refusedHere)
       return release('Warning', 'FinalizerReleased', `${refusedHere}: nothing deleted in the broker`);
+    const refusedAt = this.refusedAt.get(self);
+    if (refusedAt?.uid === r.metadata.uid && this.applied.get(self)?.uid !== r.metadata.uid)
+      return release(
+        'Warning',
+        'FinalizerReleased',
+        'refused before it wrote anything to the broker: nothing deleted in the broker',
+      );
     const others = this.claims.others(this.objectKey(r), self);
     const declaring = others.find((c) => !c.deleting);
     if (declaring) {

@@ -15,7 +15,7 @@ let ctx: TestContext;
 let op: RunningOperator;
 let p: string;
 const b = { name: 'local' };
-const USERS = ['db', 'gen', 'gen2', 'other', 'copy', 'explicit'];
+const USERS = ['db', 'gen', 'gen2', 'other', 'copy', 'explicit', 'handmade'];
 
 beforeAll(async () => {
   ctx = await testContext(import.meta.url);
@@ -85,6 +85,22 @@ describe('a Secret of the generated name that warren did not make', () => {
     await ctx.waitGone('rabbitusers', 'db');
     expect(untouched(await readSecret('db-user-credentials'))).toEqual(untouched(before));
     expect((await brokerUser('db')).status).toBe(404);
+  });
+
+  it('leaves a same-named broker user made by hand when the refused RabbitUser is deleted', async () => {
+    const pw = `hand-${randomBytes(6).toString('hex')}`;
+    expect(await ctx.broker.put(`/users/${enc(`${p}-handmade`)}`, { password: pw, tags: '' })).toBe(201);
+    await ctx.core.createNamespacedSecret({
+      namespace: ctx.namespace,
+      body: { metadata: { name: 'handmade-user-credentials' }, stringData: { username: 'x', password: 'y' } },
+    });
+    await ctx.create('rabbitusers', 'handmade', { brokerRef: b, username: `${p}-handmade` });
+    await refused('handmade');
+    await ctx.remove('rabbitusers', 'handmade');
+    await ctx.waitGone('rabbitusers', 'handmade');
+    const kept = await brokerUser('handmade');
+    expect(kept.status).toBe(200);
+    expect(passwordMatches(kept.body.password_hash, kept.body.hashing_algorithm, pw)).toBe(true);
   });
 
   // The Secret of the test above, now chosen on purpose.
