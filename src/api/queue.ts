@@ -36,11 +36,18 @@ export const RabbitQueue = defineKind({
         .record(z.string(), z.unknown())
         .optional()
         .describe('Queue arguments, e.g. x-max-length: 1000. Prefer policies for settings that may change.'),
-      deleteIfEmpty: z.boolean().optional().describe('Delete in the broker only if the queue is empty.'),
+      deleteIfEmpty: z
+        .boolean()
+        .optional()
+        .describe(
+          'Delete in the broker only if no message is waiting in the queue; otherwise the deletion is held (DeleteFailed) and retried. Not for streams, which keep their messages after they are read.',
+        ),
       deleteIfUnused: z
         .boolean()
         .optional()
-        .describe('Delete in the broker only if the queue has no consumers.'),
+        .describe(
+          'Delete in the broker only if the queue has no consumers; otherwise the deletion is held (DeleteFailed) and retried.',
+        ),
     })
     .meta({
       'x-kubernetes-validations': [
@@ -50,6 +57,11 @@ export const RabbitQueue = defineKind({
         {
           rule: "!has(self.type) || self.type == 'classic' || (self.durable && !self.autoDelete)",
           message: 'quorum queues and streams must be durable and not autoDelete',
+        },
+        {
+          rule: "!has(self.type) || self.type != 'stream' || !has(self.deleteIfEmpty) || !self.deleteIfEmpty",
+          message:
+            'a stream keeps its messages after they are read, so it is never empty once written to: deleteIfEmpty would never let it be deleted (use deletionPolicy Retain to keep it)',
         },
       ],
     }),

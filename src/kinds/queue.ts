@@ -1,16 +1,16 @@
 import { isDeepStrictEqual } from 'node:util';
 import { RabbitQueue, type RabbitQueueSpec } from '../api/queue.ts';
-import type { Resource } from '../api/common.ts';
+import { Reasons, type Resource } from '../api/common.ts';
 import {
   api,
-  ManagementError,
   normalizeQueueArguments,
   queueTypeFromArguments,
   type Capabilities,
+  type ManagementClient,
   type QueueInfo,
 } from '../rabbitmq/index.ts';
 import { differing, sameAsLastTime, type Difference } from './compare.ts';
-import { claim, depKeys, type Table, type TopologyKind, entries } from './types.ts';
+import { Blocked, claim, depKeys, type Table, type TopologyKind, entries } from './types.ts';
 
 export interface Desired {
   vhost: string;
@@ -65,6 +65,103 @@ export function fromSpec(r: Resource<RabbitQueueSpec>): Desired {
   };
 }
 
+/** What a conditional deletion reads of the queue first: its type and the broker's counters. */
+interface QueueCounters {
+  type?: string;
+  /** Ready and unacknowledged together; refreshed on the stats interval, so they lag. */
+  messages?: number;
+  consumers?: number;
+}
+
+type Conditions = { ifEmpty: boolean; ifUnused: boolean };
+
+const held = (message: string) => new Blocked(Reasons.DeleteFailed, message);
+
+const plural = (n: number, one: string) => `${n} ${one}${n === 1 ? '' : 's'}`;
+
+/**
+ * Quorum queues in which the check at the source found a message waiting, and when, by broker,
+ * vhost and name: not checked again until the broker's counters have had time to show it (a
+ * quorum queue's leader reports on a 5 s tick, which the stats collector reads every 5 s).
+ */
+const foundWaiting = new Map<string, number>();
+const RECHECK_AFTER_MS = 15_000;
+
+/**
+ * Deletes a queue only if it is empty (deleteIfEmpty) or unused (deleteIfUnused), and otherwise
+ * throws, so the finalizer is held (DeleteFailed) and the deletion retried with backoff.
+ *
+ * Only a classic queue has the broker check the conditions itself, atomically with the deletion
+ * (DELETE ?if-empty=true&if-unused=true, 400 "not empty" / "in use"). Quorum queues refuse both
+ * flags on every version (3.10 to 4.x: "not supported by quorum queues"), and streams ignore them,
+ * which would delete a stream with everything in it. The queue's `messages` and `consumers`
+ * statistics lag by the stats interval (5 s by default, more for quorum queues, whose leader
+ * reports on its own tick): a message published just before reads as 0. So, for a quorum queue,
+ * emptiness is checked at the source right before the deletion: a basic.get through the
+ * management API (POST .../get, ackmode ack_requeue_true, the message returned to the queue when
+ * the channel closes). That get is a Raft command of the queue, ordered after every confirmed
+ * publish, so a message confirmed before it is seen. It is made only when the counters say 0 (a
+ * queue they already show full is held without touching it), and at most once per
+ * RECHECK_AFTER_MS while they catch up, because a message it finds comes back marked redelivered
+ * with its delivery count raised (x-delivery-count + 1 on 3.10, which a delivery-limit counts).
+ */
+async function removeIf(
+  vhost: string,
+  name: string,
+  c: Conditions,
+  { client, brokerKey }: { client: ManagementClient; brokerKey: string },
+): Promise<void> {
+  // With stats: the type and the counters in one read.
+  const q = await client.get<QueueCounters>(api`/queues/${vhost}/${name}`);
+  if (!q) return;
+  const type = q.type ?? 'classic';
+  if (type === 'classic') {
+    await client.deleteQueue(vhost, name, c);
+    return;
+  }
+  if (type !== 'quorum' && c.ifEmpty) {
+    // A stream keeps what it was sent after it is read: written to once, it is never empty, and
+    // the broker has no check of its own (the flag is ignored and the stream deleted).
+    throw held(
+      `queue '${name}' is a ${type === 'stream' ? 'stream' : `${type} queue`} and deleteIfEmpty is set: the broker cannot check that it is empty (it would delete it with its messages), so warren does not delete it; remove deleteIfEmpty to delete it with its messages, or set deletionPolicy to Retain to keep it`,
+    );
+  }
+  // Consumers have no check at the source: the counter may miss one that subscribed seconds ago.
+  if (c.ifUnused && (q.consumers ?? 0) > 0) {
+    throw held(`${type} queue '${name}' has ${plural(q.consumers!, 'consumer')} and deleteIfUnused is set`);
+  }
+  if (c.ifEmpty) {
+    if ((q.messages ?? 0) > 0) {
+      throw held(
+        `quorum queue '${name}' is not empty (${plural(q.messages!, 'message')}) and deleteIfEmpty is set`,
+      );
+    }
+    const key = `${brokerKey}\0${vhost}\0${name}`;
+    const now = Date.now();
+    const seen = foundWaiting.get(key);
+    if (seen !== undefined && now - seen < RECHECK_AFTER_MS) {
+      throw held(
+        `quorum queue '${name}' is not empty (a message was waiting ${Math.round((now - seen) / 1000)} s ago, which the broker's count did not show yet) and deleteIfEmpty is set`,
+      );
+    }
+    const waiting = await client.post(api`/queues/${vhost}/${name}/get`, {
+      count: 1,
+      ackmode: 'ack_requeue_true',
+      encoding: 'auto',
+      truncate: 0,
+    });
+    for (const [k, t] of foundWaiting) if (now - t >= RECHECK_AFTER_MS) foundWaiting.delete(k);
+    if (Array.isArray(waiting) && waiting.length > 0) {
+      foundWaiting.set(key, now);
+      throw held(
+        `quorum queue '${name}' is not empty (a message is waiting, which the broker's count did not show yet) and deleteIfEmpty is set`,
+      );
+    }
+    foundWaiting.delete(key);
+  }
+  await client.deleteQueue(vhost, name);
+}
+
 export const queueKind: TopologyKind<RabbitQueueSpec, Desired> = {
   def: RabbitQueue,
   identity: (r) => ['queue', r.spec.vhost, queueName(r)],
@@ -90,34 +187,14 @@ export const queueKind: TopologyKind<RabbitQueueSpec, Desired> = {
     return actual ? 'updated' : 'created';
   },
 
-  async remove(r, { client }) {
+  async remove(r, ctx) {
     const [vhost, name] = [r.spec.vhost, queueName(r)];
-    const conditions = { ifEmpty: r.spec.deleteIfEmpty, ifUnused: r.spec.deleteIfUnused };
-    try {
-      await client.deleteQueue(vhost, name, conditions);
-    } catch (err) {
-      // Quorum queues refuse the if-empty/if-unused flags: check the conditions from the queue's
-      // counters instead (they lag by the stats interval), then delete unconditionally.
-      if (!(err instanceof ManagementError) || !/not supported by quorum queues/.test(err.reason)) throw err;
-      const q = await client.get<{ messages?: number; consumers?: number }>(api`/queues/${vhost}/${name}`);
-      if (!q) return;
-      const refusal =
-        conditions.ifEmpty && (q.messages ?? 0) > 0
-          ? 'not empty and deleteIfEmpty is set'
-          : conditions.ifUnused && (q.consumers ?? 0) > 0
-            ? 'in use and deleteIfUnused is set'
-            : undefined;
-      if (refusal) {
-        throw new ManagementError({
-          method: 'DELETE',
-          path: api`/queues/${vhost}/${name}`,
-          status: 400,
-          reason: `queue '${name}' ${refusal}`,
-          category: 'Rejected',
-        });
-      }
-      await client.deleteQueue(vhost, name);
+    const conditions = { ifEmpty: !!r.spec.deleteIfEmpty, ifUnused: !!r.spec.deleteIfUnused };
+    if (!conditions.ifEmpty && !conditions.ifUnused) {
+      await ctx.client.deleteQueue(vhost, name);
+      return;
     }
+    await removeIf(vhost, name, conditions, ctx);
   },
 
   tables: [queuesTable],

@@ -1,6 +1,6 @@
 import { RabbitVhost, type RabbitVhostSpec } from '../api/vhost.ts';
 import { Reasons, type Resource } from '../api/common.ts';
-import type { Capabilities, VhostInfo, VhostLimitName } from '../rabbitmq/index.ts';
+import type { Capabilities, QueueInfo, VhostInfo, VhostLimitName } from '../rabbitmq/index.ts';
 import {
   applyLimits,
   differing,
@@ -98,6 +98,17 @@ export const fromSpec = (r: Resource<RabbitVhostSpec>): Desired => ({
   limits: { 'max-connections': r.spec.limits?.maxConnections, 'max-queues': r.spec.limits?.maxQueues },
 });
 
+/**
+ * A queue no resource declares that keeps its vhost from being deleted: every queue but an
+ * exclusive one, server-named (amq.gen-...) or not. A server-named queue declared durable, or
+ * merely not exclusive, outlives the connection that declared it and holds messages like any
+ * other. An exclusive queue lives only as long as its connection, which alone can read it; the
+ * broker deletes it when that connection closes, as deleting the vhost does, so keeping the vhost
+ * would keep nothing anyone else could read, and a vhost's deletion would hang on whether some
+ * client (an RPC reply queue) happened to be connected.
+ */
+export const holdsVhost = (q: QueueInfo): boolean => q.exclusive !== true;
+
 export const vhostKind: TopologyKind<RabbitVhostSpec, Desired> = {
   def: RabbitVhost,
   identity: (r) => ['vhost', vhostName(r)],
@@ -145,9 +156,8 @@ export const vhostKind: TopologyKind<RabbitVhostSpec, Desired> = {
       );
     }
     // By now every resource inside is gone or retains its object: what is left, nobody declares.
-    // Server-named queues (amq.gen-...) belong to live connections and go with them.
     if (!r.spec.deleteWithUnmanagedQueues) {
-      const left = (await client.listQueues(name)).filter((q) => !q.name.startsWith('amq.'));
+      const left = (await client.listQueues(name)).filter(holdsVhost);
       if (left.length) {
         const names = left.slice(0, 10).map((q) => `'${q.name}'`);
         throw new Kept(
