@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { brokerName, brokerRef, defineKind, deletionPolicy, vhostField } from './common.ts';
+import { brokerName, brokerRef, defineKind, deletionPolicy, freeForm, vhostField } from './common.ts';
 
-const args = z.record(z.string(), z.unknown());
+const args = freeForm();
 
 export const RabbitBinding = defineKind({
   kind: 'RabbitBinding',

@@ -1,7 +1,10 @@
 import { z } from 'zod';
 import { defineKind, withRules } from './common.ts';
 
-const keyRef = z.object({ name: z.string().min(1), key: z.string().min(1).default('ca.crt') });
+const keyRef = z.object({
+  name: z.string().min(1).max(253),
+  key: z.string().min(1).max(253).default('ca.crt'),
+});
 
 const tlsSpec = withRules(
   z.object({
@@ -22,7 +25,7 @@ const tlsSpec = withRules(
       .optional()
       .describe('CA certificates trusted besides the system ones. Watched: a change is used at once.'),
     clientCertificateSecretRef: z
-      .object({ name: z.string().min(1) })
+      .object({ name: z.string().min(1).max(253) })
       .optional()
       .describe(
         'A Secret with keys tls.crt and tls.key (type kubernetes.io/tls): the client certificate for mutual TLS. Watched.',
@@ -51,28 +54,33 @@ const pattern = z.string().min(1).max(255);
 const tenantRule = z.object({
   namespaces: z
     .array(pattern)
+    .max(64)
     .min(1)
     .describe("Namespace names or patterns ('*' matches any characters, e.g. team-*)."),
   vhosts: z
     .array(pattern)
+    .max(64)
     .optional()
     .describe(
       "Vhosts these namespaces' resources may touch, as names or patterns ('*' matches any characters); absent: all, empty: none.",
     ),
   userTags: z
     .array(pattern)
+    .max(64)
     .optional()
     .describe(
       "User tags their RabbitUsers may carry; absent: any tag but administrator, policymaker, impersonator and monitoring, which are refused unless listed here. '*' allows every tag.",
     ),
   declareVhosts: z
     .array(pattern)
+    .max(64)
     .optional()
     .describe(
       'Vhosts these namespaces may declare as RabbitVhost (create, change, delete), as names or patterns; absent: those vhosts allows; empty: none, they may only use vhosts the platform declares (and its limits stay).',
     ),
   adoptUsers: z
     .array(pattern)
+    .max(64)
     .optional()
     .describe(
       'Existing broker users (made by hand, by an import, by another namespace) their RabbitUsers may take over, as names or patterns; absent: none. Users made by their own namespace are always theirs.',
@@ -94,6 +102,7 @@ export const RabbitBroker = defineKind({
     z.object({
       endpoint: z
         .string()
+        .max(2048)
         .regex(/^https?:\/\/[^\s/]+(\/.*)?$/)
         .optional()
         .describe(
@@ -101,10 +110,11 @@ export const RabbitBroker = defineKind({
         ),
       rabbitmqClusterRef: z
         .object({
-          name: z.string().min(1),
+          name: z.string().min(1).max(253),
           namespace: z
             .string()
             .min(1)
+            .max(253)
             .optional()
             .describe(
               "Defaults to the RabbitBroker's namespace. Another namespace's cluster must list this one in its annotation rabbitmq.com/topology-allowed-namespaces.",
@@ -115,18 +125,20 @@ export const RabbitBroker = defineKind({
           'A RabbitmqCluster (rabbitmq.com/v1beta1) run by the RabbitMQ Cluster Operator: its Service, management port (TLS when the cluster has TLS) and default user Secret are read from it and followed.',
         ),
       credentialsSecretRef: z
-        .object({ name: z.string().min(1) })
+        .object({ name: z.string().min(1).max(253) })
         .optional()
         .describe(
           "A Secret with keys username and password (an administrator). Required with endpoint; with rabbitmqClusterRef it overrides the cluster's default user.",
         ),
       tls: tlsSpec.optional(),
       allowedNamespaces: z
-        .array(z.string().min(1))
+        .array(z.string().min(1).max(253))
+        .max(1024)
         .optional()
         .describe("Namespaces whose resources may use this broker besides its own; '*' for all."),
       tenants: z
         .array(tenantRule)
+        .max(64)
         .optional()
         .describe(
           "What resources from other namespaces may do: the first rule whose namespaces match applies. A namespace that allowedNamespaces admits and no rule matches may touch and declare every vhost, grant every tag but administrator, policymaker, impersonator and monitoring, declare no operator policy and adopt no existing user. The broker's own namespace is never restricted.",
@@ -181,6 +193,7 @@ export const RabbitBroker = defineKind({
   status: {
     endpoint: z
       .string()
+      .max(2048)
       .optional()
       .describe('The management API address in use (discovered with rabbitmqClusterRef).'),
     rabbitmqVersion: z.string().optional(),

@@ -56,15 +56,25 @@ const addressable: Rule = {
   message: "must not be '.' or '..': the management API cannot address it",
 };
 
+/** Keys a free-form map (arguments, a policy definition) may hold; its values are the broker's. */
+export const MAX_MAP_KEYS = 64;
+
+/** Free-form arguments the broker reads, bounded in number (the API server bounds their size). */
+export const freeForm = () => z.record(z.string(), z.unknown()).meta({ maxProperties: MAX_MAP_KEYS });
+
+/** A regular expression the broker compiles: bounded, as RabbitMQ bounds nothing. */
+export const regexText = () => z.string().max(4096);
+
 /** A broker-side name: a non-empty string the management API can address. */
 export const brokerName = (...rules: Rule[]) => withRules(z.string().min(1).max(255), addressable, ...rules);
 
 export const brokerRef = withRules(
   z.object({
-    name: z.string().min(1).describe('The RabbitBroker to use.'),
+    name: z.string().min(1).max(253).describe('The RabbitBroker to use.'),
     namespace: z
       .string()
       .min(1)
+      .max(253)
       .optional()
       .describe(
         "The RabbitBroker's namespace; defaults to this resource's. Allowed only if that broker lists this namespace.",
@@ -75,7 +85,7 @@ export const brokerRef = withRules(
 
 /** A Secret in the resource's namespace holding URIs (with their credentials). */
 export const uriSecretRef = (description: string) =>
-  z.object({ name: z.string().min(1).describe("The Secret's name.") }).describe(description);
+  z.object({ name: z.string().min(1).max(253).describe("The Secret's name.") }).describe(description);
 
 export const deletionPolicy = z
   .enum(['Delete', 'Retain'])

@@ -4,6 +4,7 @@ import {
   brokerRef,
   defineKind,
   deletionPolicy,
+  freeForm,
   immutable,
   immutableOptional,
   vhostField,
@@ -36,8 +37,7 @@ export const RabbitExchange = defineKind({
       internal: withRules(z.boolean(), immutable('internal'))
         .default(false)
         .describe('Only other exchanges can publish to it.'),
-      arguments: z
-        .record(z.string(), z.unknown())
+      arguments: freeForm()
         .optional()
         .describe('Exchange arguments, e.g. alternate-exchange. The broker cannot change them later.'),
     })

@@ -28,11 +28,13 @@ export const RabbitFederation = defineKind({
       exchange: z
         .string()
         .min(1)
+        .max(255)
         .optional()
         .describe('The upstream exchange; by default the one with the federated exchange’s name.'),
       queue: z
         .string()
         .min(1)
+        .max(255)
         .optional()
         .describe('The upstream queue; by default the one with the federated queue’s name.'),
       expires: z
@@ -137,11 +139,13 @@ export const RabbitFederationUpstreamSet = defineKind({
             name: z
               .string()
               .min(1)
+              .max(253)
               .describe('A RabbitFederation in this namespace, on the same broker and vhost.'),
           }),
         )
         .min(1)
-        .describe('The upstreams, by their RabbitFederation resources.'),
+        .max(64)
+        .describe('The upstreams, by their RabbitFederation resources (at most 64).'),
     }),
     immutableOptional('name'),
   ),

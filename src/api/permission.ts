@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { brokerName, brokerRef, defineKind, deletionPolicy, immutableOptional } from './common.ts';
+import { brokerName, brokerRef, defineKind, deletionPolicy, immutableOptional, regexText } from './common.ts';
 
-const ref = z.object({ name: z.string().min(1) });
+const ref = z.object({ name: z.string().min(1).max(253) });
 
 // Shared by RabbitPermission and RabbitTopicPermission: who (user or userRef) and where (vhost or vhostRef).
 const subject = {
@@ -20,7 +20,9 @@ const subjectRules = [
   immutableOptional('user'),
   immutableOptional('userRef'),
 ];
-const regex = z.string().describe('A regular expression; the empty string grants nothing.');
+const regex = regexText().describe(
+  'A regular expression (at most 4096 characters); the empty string grants nothing.',
+);
 
 const userVhostColumns = [
   { name: 'User', type: 'string' as const, jsonPath: '.status.user' },
@@ -52,7 +54,7 @@ export const RabbitTopicPermission = defineKind({
   spec: z
     .object({
       ...subject,
-      exchange: z.string().min(1).describe('The topic exchange, e.g. amq.topic.'),
+      exchange: z.string().min(1).max(253).describe('The topic exchange, e.g. amq.topic.'),
       write: regex,
       read: regex,
     })

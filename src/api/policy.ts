@@ -4,7 +4,10 @@ import {
   brokerRef,
   defineKind,
   deletionPolicy,
+  freeForm,
   immutableOptional,
+  MAX_MAP_KEYS,
+  regexText,
   vhostField,
 } from './common.ts';
 
@@ -17,15 +20,16 @@ function policy(applyTo: readonly [string, ...string[]], applyToDefault: string,
       deletionPolicy,
       name: brokerName().optional().describe("The policy's name in the broker; defaults to metadata.name."),
       vhost: vhostField,
-      pattern: z.string().describe('A regular expression matched against queue and exchange names.'),
+      pattern: regexText().describe(
+        'A regular expression matched against queue and exchange names (at most 4096 characters).',
+      ),
       applyTo: z
         .enum(applyTo)
         .default(applyToDefault)
         .describe('classic_queues, quorum_queues and streams need RabbitMQ 3.12 or later.'),
       priority: z.number().int().default(0).describe('The highest priority among matching policies wins.'),
-      definition: z
-        .record(z.string(), z.unknown())
-        .meta({ minProperties: 1 })
+      definition: freeForm()
+        .meta({ minProperties: 1, maxProperties: MAX_MAP_KEYS })
         .describe(`The ${what} keys and values, e.g. max-length: 1000.`),
     })
     .meta({ 'x-kubernetes-validations': [immutableOptional('name')] });

@@ -4,6 +4,7 @@ import {
   brokerRef,
   defineKind,
   deletionPolicy,
+  freeForm,
   immutable,
   immutableOptional,
   vhostField,
@@ -32,8 +33,7 @@ export const RabbitQueue = defineKind({
         .describe("The queue type; absent means the vhost's default."),
       durable: withRules(z.boolean(), immutable('durable')).default(true),
       autoDelete: withRules(z.boolean(), immutable('autoDelete')).default(false),
-      arguments: z
-        .record(z.string(), z.unknown())
+      arguments: freeForm()
         .optional()
         .describe('Queue arguments, e.g. x-max-length: 1000. Prefer policies for settings that may change.'),
       deleteIfEmpty: z

@@ -36,6 +36,7 @@ function clean(node: unknown, path: string): unknown {
     out[key] = clean(value, `${path}.${key}`);
   }
   if (out['x-kubernetes-preserve-unknown-fields'] && !out.type) out.type = 'object';
+  sayBounds(out);
   // An int-or-string node carries no type; its branches become a CEL rule of the schema's own.
   if (out['x-kubernetes-int-or-string']) delete out.anyOf;
   // A value of any JSON type (z.unknown()) has no type: mark it free-form.
@@ -49,4 +50,19 @@ function clean(node: unknown, path: string): unknown {
     out['x-kubernetes-preserve-unknown-fields'] = true;
   }
   return out;
+}
+
+// kubectl explain shows a field's description, not its bounds: the description says them.
+function sayBounds(node: Record<string, unknown>): void {
+  const d = typeof node.description === 'string' ? node.description : undefined;
+  if (d === undefined || /\bat most\b/.test(d)) return;
+  const bound =
+    node.type === 'string' && typeof node.maxLength === 'number' && !node.enum
+      ? `${node.maxLength} characters`
+      : node.type === 'array' && typeof node.maxItems === 'number'
+        ? `${node.maxItems} items`
+        : node.type === 'object' && typeof node.maxProperties === 'number'
+          ? `${node.maxProperties} keys`
+          : undefined;
+  if (bound) node.description = `${d.replace(/\.$/, '')} (at most ${bound}).`;
 }

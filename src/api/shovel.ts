@@ -8,9 +8,10 @@ import {
   uriSecretRef,
   vhostField,
   withRules,
+  freeForm,
 } from './common.ts';
 
-const args = z.record(z.string(), z.unknown());
+const args = freeForm();
 const protocol = z
   .enum(['amqp091', 'amqp10'])
   .default('amqp091')
@@ -40,7 +41,7 @@ const source = withRules(
       .optional()
       .describe('AMQP 0-9-1: the exchange to consume, through a queue of its own bound with routingKey.'),
     routingKey: z.string().max(255).optional().describe('With exchange: the binding key (default empty).'),
-    address: z.string().min(1).optional().describe('AMQP 1.0: the address to consume.'),
+    address: z.string().min(1).max(1024).optional().describe('AMQP 1.0: the address to consume.'),
     prefetchCount: z.number().int().min(1).optional().describe('Unacknowledged messages in flight.'),
     deleteAfter: deleteAfter
       .optional()
@@ -73,7 +74,7 @@ const destination = withRules(
       .max(255)
       .optional()
       .describe("The routing key to publish with; by default the message's own."),
-    address: z.string().min(1).optional().describe('AMQP 1.0: the address to send to.'),
+    address: z.string().min(1).max(1024).optional().describe('AMQP 1.0: the address to send to.'),
     addForwardHeaders: z.boolean().optional().describe('Add headers saying where the message came from.'),
     addTimestampHeader: z.boolean().optional().describe('Add a header with the time it was shovelled.'),
     publishProperties: args.optional().describe('AMQP 0-9-1: message properties to set, e.g. delivery_mode.'),

@@ -4,6 +4,7 @@ import {
   brokerRef,
   defineKind,
   deletionPolicy,
+  freeForm,
   immutableOptional,
   vhostField,
   withRules,
@@ -44,8 +45,7 @@ export const RabbitSuperStream = defineKind({
       )
         .optional()
         .describe('One routing key per partition, in partition order (partition <name>-<key>).'),
-      arguments: z
-        .record(z.string(), z.unknown())
+      arguments: freeForm()
         .optional()
         .describe('Arguments of every partition stream, e.g. x-max-length-bytes, x-max-age.'),
     }),

@@ -28,7 +28,7 @@ export const RabbitUser = defineKind({
           "Free-form tags, one per item, e.g. management. administrator, policymaker, impersonator and monitoring are privileged: another namespace may set them only where the broker's tenants rule lists them.",
         ),
       credentialsSecretRef: z
-        .object({ name: z.string().min(1) })
+        .object({ name: z.string().min(1).max(253) })
         .optional()
         .describe('A Secret with key password, or passwordHash (and optionally hashingAlgorithm). Watched.'),
       passwordless: z

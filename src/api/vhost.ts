@@ -13,8 +13,8 @@ export const RabbitVhost = defineKind({
       brokerRef,
       deletionPolicy,
       name: brokerName().optional().describe("The vhost's name in the broker; defaults to metadata.name."),
-      description: z.string().optional(),
-      tags: z.array(z.string()).optional(),
+      description: z.string().max(4096).optional(),
+      tags: z.array(z.string().max(255)).max(64).optional(),
       defaultQueueType: z.enum(['classic', 'quorum', 'stream']).optional(),
       tracing: z.boolean().optional(),
       deleteWithUnmanagedQueues: z
