@@ -65,7 +65,19 @@ const rejectedByApiServer: Array<[string, string, Record<string, unknown>, RegEx
     'broker surveying back to back',
     'rabbitbrokers',
     { endpoint: 'http://x', credentialsSecretRef: { name: 's' }, surveyInterval: '0s' },
-    /surveyInterval must be at least 5s/,
+    /surveyInterval must be between 5s and 24h/,
+  ],
+  [
+    'broker surveying once a month (a timer Node cannot hold)',
+    'rabbitbrokers',
+    { endpoint: 'http://x', credentialsSecretRef: { name: 's' }, surveyInterval: '600h' },
+    /surveyInterval must be between 5s and 24h/,
+  ],
+  [
+    'broker with TLS settings on an http endpoint',
+    'rabbitbrokers',
+    { endpoint: 'http://x', credentialsSecretRef: { name: 's' }, tls: { insecureSkipVerify: true } },
+    /tls needs an https:\/\/ endpoint/,
   ],
 ];
 

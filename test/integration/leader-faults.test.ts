@@ -82,7 +82,7 @@ const leaseHolder = async () =>
     await ctx.kc
       .makeApiClient(k8s.CoordinationV1Api)
       .readNamespacedLease({ name: 'warren-leader', namespace: ctx.namespace })
-  ).spec?.holderIdentity;
+  ).spec?.holderIdentity?.replace(/_[0-9a-f]{8}$/, ''); // POD_NAME, without the per-process suffix
 
 const readyz = async (r: Replica) => (await fetch(`http://127.0.0.1:${r.port}/readyz`)).status;
 

@@ -44,7 +44,7 @@ const leaseHolder = async () =>
     await ctx.kc
       .makeApiClient(k8s.CoordinationV1Api)
       .readNamespacedLease({ name: 'warren-leader', namespace: ctx.namespace })
-  ).spec?.holderIdentity;
+  ).spec?.holderIdentity?.replace(/_[0-9a-f]{8}$/, ''); // POD_NAME, without the per-process suffix
 
 beforeAll(async () => {
   ctx = await testContext(import.meta.url);
