@@ -56,8 +56,17 @@ function amqp(url: string, queue: string): { ok: boolean; body?: string; error?:
   return JSON.parse(out.trim().split('\n').pop()!);
 }
 
+/** The leading pod's name (the Lease holder's identity is the pod name and a per-process suffix). */
 function leader(): string {
-  return kubectl(['get', 'lease', 'warren-leader', '-n', SYSTEM_NS, '-o', 'jsonpath={.spec.holderIdentity}']);
+  return kubectl([
+    'get',
+    'lease',
+    'warren-leader',
+    '-n',
+    SYSTEM_NS,
+    '-o',
+    'jsonpath={.spec.holderIdentity}',
+  ]).replace(/_[0-9a-f]{8}$/, '');
 }
 
 function warrenPods(): { name: string; running: boolean; deleting: boolean }[] {
