@@ -8,6 +8,7 @@ import { REPO } from '../support/environment.ts';
 import { enc } from '../support/management.ts';
 import { createBroker } from '../support/operator.ts';
 import { freePort } from '../support/ports.ts';
+import { startHoldingProxy, type HoldingProxy } from '../support/http-proxy.ts';
 import { startProcess, type Managed } from '../support/processes.ts';
 import { kubeconfigThrough, startTcpProxy, type TcpProxy } from '../support/tcp-proxy.ts';
 import { eventually, isReadyNow } from '../support/wait.ts';
@@ -21,6 +22,7 @@ const LEASE = { WARREN_LEASE_DURATION: '6s', WARREN_RENEW_DEADLINE: '4s', WARREN
 let ctx: TestContext;
 const replicas: Replica[] = [];
 const proxies: TcpProxy[] = [];
+const holders: HoldingProxy[] = [];
 
 interface Replica {
   name: string;
@@ -138,6 +140,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const r of replicas) await r.proc.stop();
   for (const p of proxies) await p.close();
+  for (const h of holders) await h.close();
   await ctx?.cleanup();
 });
 
@@ -228,6 +231,69 @@ describe('leader election under faults', () => {
         /^leadership ended/.test(String(l.err)),
     );
     expect(cut.length).toBeGreaterThan(0);
+  }, 300_000);
+
+  it("a broker write sent before the old leader's fence closed, landing after the new leader re-declared the object, is repaired by the new leader", async () => {
+    // HTTP cannot take back a request the broker has begun: a DELETE the old leader sent goes on
+    // after the old leader cut it off. The hold proxy stands for such a broker: it keeps A's DELETE
+    // until B has declared the queue again, then sends it on.
+    for (const r of replicas.splice(0)) await r.proc.stop();
+    const hold = await startHoldingProxy(ctx.env.managementUrl);
+    holders.push(hold);
+    await createBroker(ctx, 'held', hold.url);
+    const original = readFileSync(ctx.env.kubeconfigPath, 'utf8');
+    const proxy = await startTcpProxy(/^\s*server:\s*(\S+)/m.exec(original)![1]!);
+    proxies.push(proxy);
+    const proxied = join(ctx.env.dir, `kubeconfig-${ctx.namespace}-late`);
+    writeFileSync(proxied, kubeconfigThrough(original, proxy.url));
+    const a = await startReplica('late-a', proxied);
+    await eventually(leaseHolder, (h) => h === a.name, { timeoutMs: 30_000, what: 'late-a leads' });
+    const b = await startReplica('late-b', ctx.env.kubeconfigPath);
+    await eventually(
+      () => readyz(b),
+      (s) => s === 200,
+      { timeoutMs: 30_000, what: 'late-b ready' },
+    );
+    const spec = { brokerRef: { name: 'held' }, vhost: ctx.vhost };
+    await ctx.create('rabbitqueues', 'late', spec);
+    await eventually(() => ctx.get('rabbitqueues', 'late'), isReadyNow, { what: 'late Ready' });
+
+    const path = `/api/queues/${enc(ctx.vhost)}/late`;
+    const declaredAgain = () => hold.answers.filter((x) => x === `PUT ${path} 201`).length >= 2;
+    hold.holdOnce('DELETE', path, declaredAgain);
+    await ctx.remove('rabbitqueues', 'late');
+    await eventually(
+      async () => hold.holding,
+      (h) => h,
+      { timeoutMs: 30_000, what: "late-a's DELETE at the broker" },
+    );
+    proxy.stall(); // A loses the Lease with its DELETE still out
+    await eventually(leaseHolder, (h) => h === b.name, { timeoutMs: 30_000, what: 'late-b leads' });
+    // B finishes the deletion, and the queue is declared again.
+    await ctx.waitGone('rabbitqueues', 'late');
+    await ctx.create('rabbitqueues', 'late', spec);
+    // A's DELETE lands after B's declaration...
+    await eventually(
+      async () => hold.answers.some((x) => x.startsWith(`DELETE ${path} `) && x.endsWith(' held')),
+      (landed) => landed,
+      { timeoutMs: 60_000, what: "late-a's DELETE landing" },
+    );
+    const order = hold.answers.filter((x) => x.includes(` ${path} `));
+    const heldAt = order.findIndex((x) => x.endsWith(' held'));
+    expect(order[heldAt]).toBe(`DELETE ${path} 204 held`); // it did delete B's queue
+    expect(order.slice(0, heldAt).filter((x) => x === `PUT ${path} 201`).length).toBe(2);
+    // ...and B's next survey puts the queue back: the late write does not undo B's work for long.
+    await eventually(
+      async () => hold.answers.slice(hold.answers.indexOf(order[heldAt]!) + 1).includes(`PUT ${path} 201`),
+      (repaired) => repaired,
+      { timeoutMs: 60_000, what: 'the queue declared again after the late DELETE' },
+    );
+    expect((await ctx.broker.get(`/queues/${enc(ctx.vhost)}/late`)).status).toBe(200);
+    expect(isReadyNow(await ctx.get('rabbitqueues', 'late'))).toBe(true);
+    // B wrote it: A had stopped writing before B led.
+    expect(await exitOf(a, 40_000)).toBe(1);
+    const leads = lineOf(b, 'became leader')!;
+    expect(Math.max(...writesOf(a).map((w) => w.time))).toBeLessThan(leads.time);
   }, 300_000);
 
   it('the leader killed with SIGKILL in the middle of 500 creates: the standby converges all of them', async () => {
