@@ -262,6 +262,15 @@ interface RequestOptions {
 
 type HttpMethod = 'GET' | 'PUT' | 'POST' | 'DELETE';
 
+/** A 2xx answer of a shape the management API does not send. */
+const notUnderstood = (method: string, path: string, why: string) =>
+  new ManagementError({
+    method,
+    path,
+    reason: `answer not understood: ${why.slice(0, 200)}`,
+    category: 'ServerError',
+  });
+
 /**
  * Reads a body up to `limit` bytes; past that the rest is not waited for (the connection is
  * dropped), so neither a huge nor an endless answer holds memory or a slot.
@@ -550,7 +559,12 @@ export class ManagementClient {
   /** GET a JSON document; undefined on 404. */
   async get<T>(path: string, query?: Query): Promise<T | undefined> {
     const res = await this.#call('GET', path, { query }, [200, 404]);
-    return res.status === 404 ? undefined : (this.#parse(res, 'GET', path) as T);
+    if (res.status === 404) return undefined;
+    const value = this.#parse(res, 'GET', path);
+    // Every document the management API serves is an object or a list of them.
+    if (value === null || typeof value !== 'object')
+      throw notUnderstood('GET', path, 'not a JSON object or list');
+    return value as T;
   }
 
   /** PUT a JSON body: 'created' for 201, 'updated' for 204 (also for an unchanged object). */
@@ -591,6 +605,9 @@ export class ManagementClient {
         reason: 'Not Found',
         category: 'NotFound',
       });
+    // The version decides how warren talks to the broker: without one, nothing is safe to send.
+    if (typeof o.rabbitmq_version !== 'string' || !/^\d+\.\d+/.test(o.rabbitmq_version))
+      throw notUnderstood('GET', '/api/overview', 'no rabbitmq_version');
     return o;
   }
 
@@ -998,7 +1015,14 @@ export class ManagementClient {
       last.at = now;
       return last.value as T;
     }
-    const value = map(this.#parse(res, 'GET', path));
+    const parsed = this.#parse(res, 'GET', path);
+    let value: T;
+    try {
+      value = map(parsed);
+    } catch (err) {
+      // A shape the broker never sends (a proxy's answer, a broken node): a failed read, not a crash.
+      throw notUnderstood('GET', path, err instanceof Error ? err.message : String(err));
+    }
     this.#lists.set(id, { bytes: res.bytes, value, at: now });
     // Lists no longer read (a vhost that no longer holds resources) are let go.
     for (const [k, v] of this.#lists) if (now - v.at > LIST_MEMO_MS) this.#lists.delete(k);
@@ -1010,7 +1034,13 @@ export class ManagementClient {
    * broker answers the same (the survey then knows its rows unchanged at a glance): read only.
    */
   async #listedRows<T>(path: string, map: (raw: any) => T, query: Query = {}): Promise<readonly T[]> {
-    return (await this.#listed(path, query, (rows: any[]) => Object.freeze(rows.map(map)))) ?? EMPTY;
+    const rowsOf = (rows: unknown) => {
+      if (!Array.isArray(rows)) throw new Error('not a JSON list');
+      if (rows.some((r) => r === null || typeof r !== 'object'))
+        throw new Error('a row is not a JSON object');
+      return Object.freeze(rows.map(map));
+    };
+    return (await this.#listed(path, query, rowsOf)) ?? EMPTY;
   }
 
   /** Forgets the cached version, e.g. after the broker was upgraded or replaced. */
