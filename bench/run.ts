@@ -37,6 +37,12 @@ if (process.argv.includes('--write-cost')) {
   await import('./write-cost.ts');
   process.exit(0);
 }
+// `--large-tenant N` (default 50,000) or `--fat K` (default 1,000): one tenant's many or fat objects
+// synced and reconciled while another tenant's new queue waits (bench/large-tenant.ts).
+if (process.argv.includes('--large-tenant') || process.argv.includes('--fat')) {
+  await import('./large-tenant.ts');
+  process.exit(0);
+}
 // Without --queues: the throughput, CPU, memory and requests table against measured floors
 // (bench/perf.ts, `--scenarios` to choose).
 if (!process.argv.includes('--queues')) {
