@@ -1,7 +1,8 @@
 import * as k8s from '@kubernetes/client-node';
-import { createServer, request, type Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestContext } from '../support/context.ts';
+import { forwardTo } from '../support/http-proxy.ts';
 import { createBroker } from '../support/operator.ts';
 import { useOperator } from '../support/suite.ts';
 import { eventually, readyOf } from '../support/wait.ts';
@@ -27,15 +28,7 @@ beforeAll(async () => {
       res.end(JSON.stringify({ error: 'bad_request', reason: `unknown queue type '${type}'` }));
       return;
     }
-    const up = request(
-      { host: t.hostname, port: t.port, method: req.method, path: req.url, headers: req.headers },
-      (r) => {
-        res.writeHead(r.statusCode ?? 502, r.headers);
-        r.pipe(res);
-      },
-    );
-    up.on('error', () => res.destroy());
-    req.pipe(up);
+    forwardTo(t, req, res);
   });
   await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
   await createBroker(ctx, 'echo', `http://127.0.0.1:${(proxy.address() as { port: number }).port}`);

@@ -1,13 +1,10 @@
 import * as k8s from '@kubernetes/client-node';
-import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { parseAllDocuments, stringify } from 'yaml';
+import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GROUP, VERSION } from '../../src/api/common.ts';
 import { WARREN_USERNAME } from '../../src/api/deploy.ts';
 import { testContext, type TestContext } from '../support/context.ts';
-import { REPO } from '../support/environment.ts';
+import { kubectl as run, shipped, type Doc } from '../support/shipped-rbac.ts';
 import { eventually } from '../support/wait.ts';
 
 // warren's shipped RBAC on a real kube-apiserver, acting with ServiceAccount tokens (never the admin):
@@ -19,7 +16,6 @@ import { eventually } from '../support/wait.ts';
 // The control plane is shared with other test files: the policy matches this file's own
 // ServiceAccount (its username is the only change to the shipped text), and the cluster-scoped
 // objects carry this file's namespace in their names.
-type Doc = Record<string, any>;
 let ctx: TestContext;
 let admin: { rbac: k8s.RbacAuthorizationV1Api };
 const LABEL = { 'app.kubernetes.io/managed-by': 'warren' };
@@ -27,21 +23,7 @@ const suffix = () => ctx.namespace;
 const policyName = () => `warren-secrets-${suffix()}`;
 const tenantRole = (name: string) => `${name}-${suffix()}`;
 
-const shipped = (file: string): Doc[] =>
-  parseAllDocuments(readFileSync(join(REPO, 'deploy', file), 'utf8')).map((d) => d.toJS() as Doc);
-
-function kubectl(args: string[], stdin?: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = execFile(
-      ctx.env.kubectl,
-      ['--kubeconfig', ctx.env.kubeconfigPath, ...args],
-      { encoding: 'utf8', timeout: 60_000 },
-      (err, stdout, stderr) =>
-        err ? reject(new Error(`kubectl ${args.join(' ')}: ${stderr}`)) : resolve(stdout),
-    );
-    if (stdin !== undefined) child.stdin!.end(stdin);
-  });
-}
+const kubectl = (args: string[], stdin?: string) => run(ctx, args, stdin);
 const apply = (docs: Doc[]) =>
   kubectl(['apply', '--server-side', '-f', '-'], docs.map((d) => stringify(d)).join('---\n'));
 

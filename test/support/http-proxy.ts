@@ -1,4 +1,4 @@
-import { createServer, request, type Server } from 'node:http';
+import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 
 /**
  * A loopback HTTP proxy in front of a broker's management API that makes chosen requests slow:
@@ -14,6 +14,19 @@ export interface SlowProxy {
   close(): Promise<void>;
 }
 
+/** Sends a request on to `target` as it came, and its answer back. */
+export function forwardTo(target: URL, req: IncomingMessage, res: ServerResponse): void {
+  const up = request(
+    { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers },
+    (r) => {
+      res.writeHead(r.statusCode ?? 502, r.headers);
+      r.pipe(res);
+    },
+  );
+  up.on('error', () => res.destroy());
+  req.pipe(up);
+}
+
 export async function startSlowProxy(target: string): Promise<SlowProxy> {
   const t = new URL(target);
   let rule: { match: RegExp; ms: number } | undefined;
@@ -24,17 +37,7 @@ export async function startSlowProxy(target: string): Promise<SlowProxy> {
     requests[req.method ?? 'GET'] = (requests[req.method ?? 'GET'] ?? 0) + 1;
     log.push(`${req.method} ${path}`);
     const delay = rule && rule.match.test(path) ? rule.ms : 0;
-    const forward = () => {
-      const up = request(
-        { host: t.hostname, port: t.port, method: req.method, path: req.url, headers: req.headers },
-        (r) => {
-          res.writeHead(r.statusCode ?? 502, r.headers);
-          r.pipe(res);
-        },
-      );
-      up.on('error', () => res.destroy());
-      req.pipe(up);
-    };
+    const forward = () => forwardTo(t, req, res);
     if (delay) setTimeout(forward, delay);
     else forward();
   });

@@ -12,14 +12,16 @@ import { REPO } from './environment.ts';
 // (deploy/secrets-policy.yaml), with a ServiceAccount token instead of the admin's credentials.
 // The control plane is shared: the cluster-scoped objects carry the test namespace in their names,
 // and the policy matches this ServiceAccount (the only change to the shipped texts).
-type Doc = Record<string, any>;
+export type Doc = Record<string, any>;
 
-const shipped = (file: string): Doc[] =>
+/** The documents of a file in deploy/. */
+export const shipped = (file: string): Doc[] =>
   parseAllDocuments(readFileSync(join(REPO, 'deploy', file), 'utf8'))
     .map((d) => d.toJS() as Doc)
     .filter(Boolean);
 
-function kubectl(ctx: TestContext, args: string[], stdin?: string): Promise<string> {
+/** kubectl as the test's admin, with `stdin` as its input. */
+export function kubectl(ctx: TestContext, args: string[], stdin?: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = execFile(
       ctx.env.kubectl,
