@@ -18,18 +18,21 @@ export const RabbitBinding = defineKind({
       message: 'the default exchange routes to every queue by its name; bindings to it cannot be declared',
     }).describe('The exchange messages come from.'),
     destination: brokerName().describe('The queue or exchange they go to.'),
-    destinationType: z.enum(['queue', 'exchange']).default('queue'),
+    destinationType: z
+      .enum(['queue', 'exchange'])
+      .default('queue')
+      .describe('Whether destination is a queue or an exchange.'),
     routingKey: z.string().max(255).default('').describe('The binding key (a pattern for topic exchanges).'),
     arguments: args
       .optional()
       .describe('Binding arguments, e.g. x-match and header values for headers exchanges.'),
   }),
   status: {
-    source: z.string().optional(),
-    destination: z.string().optional(),
-    destinationType: z.string().optional(),
-    routingKey: z.string().optional(),
-    arguments: args.optional(),
+    source: z.string().optional().describe('The source exchange of the binding in effect in the broker.'),
+    destination: z.string().optional().describe('Its destination.'),
+    destinationType: z.string().optional().describe('queue or exchange.'),
+    routingKey: z.string().optional().describe('Its routing key.'),
+    arguments: args.optional().describe('Its arguments.'),
   },
   columns: [
     { name: 'Source', type: 'string', jsonPath: '.spec.source' },

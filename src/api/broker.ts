@@ -2,8 +2,12 @@ import { z } from 'zod';
 import { defineKind, withRules } from './common.ts';
 
 const keyRef = z.object({
-  name: z.string().min(1).max(253),
-  key: z.string().min(1).max(253).default('ca.crt'),
+  name: z
+    .string()
+    .min(1)
+    .max(253)
+    .describe("The Secret's or ConfigMap's name, in the RabbitBroker's namespace."),
+  key: z.string().min(1).max(253).default('ca.crt').describe('The key holding the PEM certificates.'),
 });
 
 const tlsSpec = withRules(
@@ -25,7 +29,9 @@ const tlsSpec = withRules(
       .optional()
       .describe('CA certificates trusted besides the system ones. Watched: a change is used at once.'),
     clientCertificateSecretRef: z
-      .object({ name: z.string().min(1).max(253) })
+      .object({
+        name: z.string().min(1).max(253).describe("The Secret's name, in the RabbitBroker's namespace."),
+      })
       .optional()
       .describe(
         'A Secret with keys tls.crt and tls.key (type kubernetes.io/tls): the client certificate for mutual TLS. Watched.',
@@ -110,7 +116,7 @@ export const RabbitBroker = defineKind({
         ),
       rabbitmqClusterRef: z
         .object({
-          name: z.string().min(1).max(253),
+          name: z.string().min(1).max(253).describe("The RabbitmqCluster's name."),
           namespace: z
             .string()
             .min(1)
@@ -125,7 +131,9 @@ export const RabbitBroker = defineKind({
           'A RabbitmqCluster (rabbitmq.com/v1beta1) run by the RabbitMQ Cluster Operator: its Service, management port (TLS when the cluster has TLS) and default user Secret are read from it and followed.',
         ),
       credentialsSecretRef: z
-        .object({ name: z.string().min(1).max(253) })
+        .object({
+          name: z.string().min(1).max(253).describe("The Secret's name, in the RabbitBroker's namespace."),
+        })
         .optional()
         .describe(
           "A Secret with keys username and password (an administrator). Required with endpoint; with rabbitmqClusterRef it overrides the cluster's default user.",
@@ -196,8 +204,8 @@ export const RabbitBroker = defineKind({
       .max(2048)
       .optional()
       .describe('The management API address in use (discovered with rabbitmqClusterRef).'),
-    rabbitmqVersion: z.string().optional(),
-    clusterName: z.string().optional(),
+    rabbitmqVersion: z.string().optional().describe('The RabbitMQ version the broker reports.'),
+    clusterName: z.string().optional().describe('The cluster name the broker reports.'),
     lastSurveyTime: z
       .string()
       .meta({ format: 'date-time' })
@@ -205,8 +213,8 @@ export const RabbitBroker = defineKind({
       .describe('When drift was last looked for.'),
     survey: z
       .object({
-        lastSurveyTime: z.string().optional(),
-        durationMs: z.number().int().optional(),
+        lastSurveyTime: z.string().optional().describe('When the survey ran.'),
+        durationMs: z.number().int().optional().describe('How long the survey took, in milliseconds.'),
         cpuMs: z
           .number()
           .int()
@@ -225,7 +233,12 @@ export const RabbitBroker = defineKind({
           .int()
           .optional()
           .describe('Broker objects no resource declares (reported, never deleted).'),
-        resetDetected: z.boolean().optional(),
+        resetDetected: z
+          .boolean()
+          .optional()
+          .describe(
+            "Whether warren's marker was missing: a wiped or replaced broker, so everything is declared again.",
+          ),
       })
       .optional()
       .describe('The last drift survey.'),

@@ -90,7 +90,9 @@ export const uriSecretRef = (description: string) =>
 export const deletionPolicy = z
   .enum(['Delete', 'Retain'])
   .default('Delete')
-  .describe('What happens in the broker when this resource is deleted.');
+  .describe(
+    'What happens in the broker when this resource is deleted. Delete (the default): the broker object is deleted, unless another resource still declares it (ownership passes to it) or, for a vhost, a resource inside it retains its object or the vhost holds queues no resource declares (the vhost is then kept, with a Warning event). Retain: the broker object is left in place, as it is.',
+  );
 
 export const vhostField = brokerName(immutable('vhost'))
   .default('/')
@@ -98,12 +100,26 @@ export const vhostField = brokerName(immutable('vhost'))
 
 /** metav1.Condition. */
 export const condition = z.object({
-  type: z.string().max(316),
-  status: z.enum(['True', 'False', 'Unknown']),
-  observedGeneration: z.number().int().min(0).optional(),
-  lastTransitionTime: z.string().meta({ format: 'date-time' }),
-  reason: z.string().min(1).max(1024),
-  message: z.string().max(32768),
+  type: z.string().max(316).describe('The condition: Ready on every kind; a RabbitBroker also has Surveyed.'),
+  status: z.enum(['True', 'False', 'Unknown']).describe('True, False or Unknown.'),
+  observedGeneration: z
+    .number()
+    .int()
+    .min(0)
+    .optional()
+    .describe('The generation of the spec this condition was set for.'),
+  lastTransitionTime: z
+    .string()
+    .meta({ format: 'date-time' })
+    .describe('When the status last changed from one value to another.'),
+  reason: z
+    .string()
+    .min(1)
+    .max(1024)
+    .describe(
+      'A CamelCase reason from one vocabulary shared by every kind, e.g. Reconciled, BrokerUnreachable.',
+    ),
+  message: z.string().max(32768).describe("What happened, in words, often with the broker's own message."),
 });
 export type Condition = z.infer<typeof condition>;
 
@@ -112,7 +128,10 @@ export const baseStatus = {
   conditions: z
     .array(condition)
     .optional()
-    .meta({ 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] }),
+    .meta({ 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] })
+    .describe(
+      'The standard conditions (metav1.Condition, one per type): Ready on every kind, whose reason says why; on a RabbitBroker also Surveyed (the last drift survey worked, or SurveyFailed).',
+    ),
 };
 
 export interface Column {

@@ -32,8 +32,12 @@ export const RabbitExchange = defineKind({
         .describe(
           'direct, fanout, topic, headers, or a plugin type such as x-delayed-message or x-consistent-hash (its plugin must be enabled).',
         ),
-      durable: withRules(z.boolean(), immutable('durable')).default(true),
-      autoDelete: withRules(z.boolean(), immutable('autoDelete')).default(false),
+      durable: withRules(z.boolean(), immutable('durable'))
+        .default(true)
+        .describe('Whether the exchange survives a broker restart.'),
+      autoDelete: withRules(z.boolean(), immutable('autoDelete'))
+        .default(false)
+        .describe('Whether the broker deletes the exchange once its last binding is gone.'),
       internal: withRules(z.boolean(), immutable('internal'))
         .default(false)
         .describe('Only other exchanges can publish to it.'),

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { brokerName, brokerRef, defineKind, deletionPolicy, immutableOptional, regexText } from './common.ts';
 
-const ref = z.object({ name: z.string().min(1).max(253) });
+const ref = z.object({ name: z.string().min(1).max(253).describe("The resource's metadata.name.") });
 
 // Shared by RabbitPermission and RabbitTopicPermission: who (user or userRef) and where (vhost or vhostRef).
 const subject = {

@@ -31,8 +31,12 @@ export const RabbitQueue = defineKind({
         .enum(['classic', 'quorum', 'stream'])
         .optional()
         .describe("The queue type; absent means the vhost's default."),
-      durable: withRules(z.boolean(), immutable('durable')).default(true),
-      autoDelete: withRules(z.boolean(), immutable('autoDelete')).default(false),
+      durable: withRules(z.boolean(), immutable('durable'))
+        .default(true)
+        .describe('Whether the queue survives a broker restart.'),
+      autoDelete: withRules(z.boolean(), immutable('autoDelete'))
+        .default(false)
+        .describe('Whether the broker deletes the queue once its last consumer is gone.'),
       arguments: freeForm()
         .optional()
         .describe('Queue arguments, e.g. x-max-length: 1000. Prefer policies for settings that may change.'),

@@ -112,8 +112,12 @@ export const RabbitShovel = defineKind({
       uriSecretRef: uriSecretRef(
         'A Secret in this namespace with keys srcUri and destUri: AMQP URIs (amqp:// alone is this broker, amqp:///vh its vhost vh; several separated by commas are tried in turn). Watched: a changed URI re-declares the shovel.',
       ),
-      source,
-      destination,
+      source: source.describe(
+        'Where messages come from: a queue or an exchange (AMQP 0-9-1), or an address (AMQP 1.0), on the broker srcUri connects to.',
+      ),
+      destination: destination.describe(
+        'Where messages go: a queue or an exchange (AMQP 0-9-1), or an address (AMQP 1.0), on the broker destUri connects to.',
+      ),
       ackMode: ackMode.optional(),
       reconnectDelay: z
         .number()

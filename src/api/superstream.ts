@@ -67,7 +67,7 @@ export const RabbitSuperStream = defineKind({
   status: {
     exchange: z.string().optional().describe('The super stream exchange in the broker.'),
     partitions: z.array(z.string()).optional().describe('The partition streams, in partition order.'),
-    partitionCount: z.number().int().optional(),
+    partitionCount: z.number().int().optional().describe('How many partitions there are.'),
   },
   columns: [
     { name: 'Super Stream', type: 'string', jsonPath: '.status.exchange' },

@@ -28,14 +28,20 @@ export const RabbitUser = defineKind({
           "Free-form tags, one per item, e.g. management. administrator, policymaker, impersonator and monitoring are privileged: another namespace may set them only where the broker's tenants rule lists them.",
         ),
       credentialsSecretRef: z
-        .object({ name: z.string().min(1).max(253) })
+        .object({ name: z.string().min(1).max(253).describe("The Secret's name, in this namespace.") })
         .optional()
         .describe('A Secret with key password, or passwordHash (and optionally hashingAlgorithm). Watched.'),
       passwordless: z
         .boolean()
         .optional()
         .describe('No password: the user authenticates by other mechanisms.'),
-      limits: z.object({ maxConnections: limit.optional(), maxChannels: limit.optional() }).optional(),
+      limits: z
+        .object({
+          maxConnections: limit.optional().describe('Connections the user may open at most.'),
+          maxChannels: limit.optional().describe('Channels per connection the user may open at most.'),
+        })
+        .optional()
+        .describe('Absent means no limit.'),
     })
     .meta({
       'x-kubernetes-validations': [

@@ -13,10 +13,17 @@ export const RabbitVhost = defineKind({
       brokerRef,
       deletionPolicy,
       name: brokerName().optional().describe("The vhost's name in the broker; defaults to metadata.name."),
-      description: z.string().max(4096).optional(),
-      tags: z.array(z.string().max(255)).max(64).optional(),
-      defaultQueueType: z.enum(['classic', 'quorum', 'stream']).optional(),
-      tracing: z.boolean().optional(),
+      description: z.string().max(4096).optional().describe("The vhost's description in the broker."),
+      tags: z
+        .array(z.string().max(255))
+        .max(64)
+        .optional()
+        .describe("The vhost's tags in the broker (free strings)."),
+      defaultQueueType: z
+        .enum(['classic', 'quorum', 'stream'])
+        .optional()
+        .describe('The type of queues declared in this vhost without a type (RabbitMQ 3.11 or later).'),
+      tracing: z.boolean().optional().describe("Turns the broker's firehose tracing on for this vhost."),
       deleteWithUnmanagedQueues: z
         .boolean()
         .optional()
@@ -30,7 +37,10 @@ export const RabbitVhost = defineKind({
           'RabbitMQ 4.1 or later. true: the broker refuses to delete the vhost (the UI, rabbitmqctl and the HTTP API all get an error), and deleting this resource with deletionPolicy Delete is held (DeleteFailed) until this is set to false; false: protection is lifted. Absent: left as it is in the broker.',
         ),
       limits: z
-        .object({ maxConnections: limit.optional(), maxQueues: limit.optional() })
+        .object({
+          maxConnections: limit.optional().describe('Client connections the vhost accepts at most.'),
+          maxQueues: limit.optional().describe('Queues the vhost holds at most.'),
+        })
         .optional()
         .describe('Absent means no limit.'),
     })
