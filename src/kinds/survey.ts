@@ -39,6 +39,27 @@ export interface SurveyResult {
 // A global runtime parameter warren leaves in each broker: it vanishes with the broker's data,
 // so its absence or change means the broker was reset or replaced.
 const MARKER = 'warren.dev-broker-id';
+
+/** The broker's marker as last seen; `ours`: this survey wrote it and has not read it back yet. */
+export interface Marker {
+  value: string;
+  ours: boolean;
+}
+
+/**
+ * Whether the broker lost its data since the last survey: its marker went missing, or was
+ * replaced. Two RabbitBrokers on one new broker may both find it missing and both write one: the
+ * one written last stands, and the other's next survey finds a value it did not expect. A value
+ * replacing one this survey wrote itself (and never read back) is that race, not a reset.
+ */
+export function markerVerdict(
+  seen: Marker | undefined,
+  value: string,
+  created: boolean,
+): { reset: boolean; remember: Marker } {
+  if (created) return { reset: seen !== undefined, remember: { value, ours: true } };
+  return { reset: !!seen && seen.value !== value && !seen.ours, remember: { value, ours: false } };
+}
 const SAMPLE = 10;
 
 type Member = { k: SurveyedKind; resources: Resource<any, any>[] };
@@ -87,7 +108,7 @@ export class Surveyor {
   private readonly refs: Refs;
   private readonly log: Logger;
   private readonly lastDrifted = new Map<string, Set<string>>();
-  private readonly markers = new Map<string, string>();
+  private readonly markers = new Map<string, Marker>();
   private readonly repaired = new Map<string, number>();
   private readonly unmanagedByVhost = new Map<string, Map<string, UnmanagedSummary>>();
   /** Per broker, the keys each table held at the last survey and the vhosts read, to tell new objects absent. */
@@ -484,13 +505,14 @@ export class Surveyor {
     try {
       const found = await client.get<{ value?: string }>(api`/global-parameters/${MARKER}`);
       let value = found?.value;
+      const created = !value;
       if (!value) {
         value = randomUUID();
         await client.put(api`/global-parameters/${MARKER}`, { name: MARKER, value });
       }
-      const seen = this.markers.get(brokerKey);
-      this.markers.set(brokerKey, value);
-      return seen !== undefined && seen !== value;
+      const { reset, remember } = markerVerdict(this.markers.get(brokerKey), value, created);
+      this.markers.set(brokerKey, remember);
+      return reset;
     } catch (err) {
       // Without the policymaker tag the marker cannot be kept; the survey still finds drift.
       this.log.debug({ broker: brokerKey, err: String(err) }, 'broker marker unavailable');
