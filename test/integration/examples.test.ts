@@ -9,7 +9,11 @@ import { useOperator } from '../support/suite.ts';
 // examples/routing/, applied unchanged with kubectl as a user would, proven by its messages.
 let ctx: TestContext;
 useOperator(import.meta.url, (c) => (ctx = c), {
-  cleanup: async (c) => void (await c.broker.del('/vhosts/shop')),
+  cleanup: async (c) => {
+    await c.broker.del('/vhosts/shop');
+    await c.broker.del('/vhosts/telemetry');
+    await c.broker.del('/users/sensor-42');
+  },
 });
 
 const kubectl = async (...args: string[]) =>
@@ -38,5 +42,29 @@ describe('examples/routing/', () => {
     const table = await kubectl('get', 'rabbit');
     for (const kind of ['rabbitexchange', 'rabbitbinding', 'rabbitpolicy', 'rabbitoperatorpolicy'])
       expect(table).toContain(`${kind}.warren.dev/`);
+  });
+});
+
+describe('examples/topic-permission.yaml', () => {
+  it('applies unchanged, turns Ready, and sets the topic permission in the broker', async () => {
+    await kubectl('apply', '-f', 'examples/topic-permission.yaml');
+    await kubectl(
+      'wait',
+      '--for=condition=Ready',
+      'rabbitvhost/telemetry',
+      'rabbituser/sensor-42',
+      'rabbitpermission/sensor-42-on-telemetry',
+      'rabbittopicpermission/sensor-42-on-amq-topic',
+      '--timeout=90s',
+    );
+    const topic = await ctx.broker.get('/topic-permissions/telemetry/sensor-42');
+    expect(topic.body).toEqual([
+      expect.objectContaining({ exchange: 'amq.topic', write: '^sensors\\.42\\.', read: '^sensors\\.' }),
+    ]);
+    const perm = await ctx.broker.get('/permissions/telemetry/sensor-42');
+    expect(perm.body).toMatchObject({ write: '^amq\\.gen-.*|^amq\\.topic$' });
+    expect(await kubectl('get', 'rtperm')).toMatch(
+      /^sensor-42-on-amq-topic\s+sensor-42\s+telemetry\s+amq\.topic\s+True\s+Reconciled/m,
+    );
   });
 });
