@@ -21,7 +21,7 @@
 // in its run if it did not.
 // Ready objects are counted from one watch of the big namespace (no polling lists).
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -32,7 +32,7 @@ import { startEnvironment, REPO } from '../test/support/environment.ts';
 import { enc, mgmt, type Mgmt } from '../test/support/management.ts';
 import { freePort } from '../test/support/ports.ts';
 import { buildDist, imageEnv, imageNodeArgs } from './image-env.ts';
-import { cpuSample, cpuSeconds, cpuSpent, pool, type CpuSample } from './measure.ts';
+import { cpuSample, cpuSeconds, cpuSpent, memory, pool, type CpuSample } from './measure.ts';
 
 const argv = process.argv;
 const opt = (name: string, dflt: string) => {
@@ -84,13 +84,6 @@ function isReady(o: any): boolean {
   return (
     c?.status === 'True' && (c.observedGeneration ?? o.status?.observedGeneration) === o.metadata?.generation
   );
-}
-
-/** VmRSS and VmHWM (the peak RSS so far) of a process, in MB. */
-function memory(pid: number): { rss: number; hwm: number } {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
-  return { rss: kb('VmRSS') / 1024, hwm: kb('VmHWM') / 1024 };
 }
 
 /** The Ready RabbitQueues of one namespace, from a watch that resumes where it ended (and lists again on 410). */

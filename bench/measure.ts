@@ -25,6 +25,13 @@ function statCpu(path: string): { name: string; seconds: number } {
   };
 }
 
+/** VmRSS and VmHWM (the peak RSS so far) of a process, in MB. */
+export function memory(pid: number): { rss: number; hwm: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
+  return { rss: kb('VmRSS') / 1024, hwm: kb('VmHWM') / 1024 };
+}
+
 /** CPU seconds (user + system) of a process, from /proc/<pid>/stat. */
 export function cpuSeconds(pid: number): number {
   return statCpu(`/proc/${pid}/stat`).seconds;

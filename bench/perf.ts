@@ -15,7 +15,7 @@
 // machine's CPU, and by whose.
 import * as k8s from '@kubernetes/client-node';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -29,6 +29,7 @@ import {
   cpuSample,
   cpuSeconds,
   cpuSpent,
+  memory,
   pool,
   threadCpu,
   type CpuSample,
@@ -182,12 +183,6 @@ function mixed(k: number, tag: string): Workload {
   }
   w.vhosts = Array.from({ length: V }, (_, v) => `${tag}-v${v}`);
   return w;
-}
-
-function memory(pid: number): { rss: number; hwm: number } {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
-  return { rss: kb('VmRSS') / 1024, hwm: kb('VmHWM') / 1024 };
 }
 
 /** Counters from the operator's /metrics, summed per label value of `label`. */

@@ -6,7 +6,7 @@
 import * as k8s from '@kubernetes/client-node';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -14,7 +14,7 @@ import { GROUP, VERSION } from '../src/api/common.ts';
 import { buildDist, imageEnv, imageNodeArgs } from './image-env.ts';
 import { startEnvironment, REPO } from '../test/support/environment.ts';
 import { freePort } from '../test/support/ports.ts';
-import { pool } from './measure.ts';
+import { memory, pool } from './measure.ts';
 
 const arg = (name: string, dflt: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -25,13 +25,8 @@ const SETTLE_MS = arg('settle-seconds', 30) * 1000;
 const NS = 'bench';
 const NOISE = 'bench-noise';
 
-const mib = (kb: number) => Math.round((kb / 1024) * 10) / 10;
-/** VmRSS and VmHWM (peak RSS since start) of a process, in KiB. */
-function memory(pid: number): { rss: number; hwm: number } {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
-  return { rss: field('VmRSS'), hwm: field('VmHWM') };
-}
+/** MB to one decimal. */
+const mib = (mb: number) => Math.round(mb * 10) / 10;
 /** Median RSS over a few seconds, after the process has been left alone for `SETTLE_MS`. */
 async function steady(pid: number): Promise<number> {
   await sleep(SETTLE_MS);
