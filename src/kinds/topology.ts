@@ -68,7 +68,7 @@ export interface TopologyDeps extends Refs {
   surveyed(brokerKey: string): boolean;
   /** How long deletions in a terminating namespace are retried before finalizers are released. */
   terminatingGraceMs: number;
-  /** How long a new resource waiting for a dependency goes without a status (see holdNew). */
+  /** How long the event of a new resource waiting for a dependency is held back (see waitEvent). */
   newWaitHoldMs: number;
   /**
    * The resource that declares the object of this dependency key, if one does and has not been
@@ -129,7 +129,7 @@ export class TopologyReconciler {
   private readonly applied = new Map<string, { uid: string; identity: string[] }>();
   /** Resources a reconcile found refused by tenancy (an adoption, a URI), at which generation: they claim nothing. */
   private readonly refusedAt = new Map<string, { uid: string; generation: number | undefined }>();
-  /** New resources (no status yet) found waiting for a dependency, and since when (see holdNew). */
+  /** New resources (no status yet) found waiting for a dependency, and since when (see waitEvent). */
   private readonly waitingSince = new Map<string, { uid: string | undefined; at: number }>();
   private readonly d: TopologyDeps;
   private readonly get: (namespace: string, name: string) => Obj | undefined;
@@ -167,27 +167,34 @@ export class TopologyReconciler {
     const wrote = await writeStatus(this.d.kube, this.d.recorder, this.plural, r, s);
     if (wrote)
       this.written.set(k, { over: cached.metadata.resourceVersion, status: structuredClone(r.status) });
-    this.waitingSince.delete(k);
     return wrote;
   }
 
   /**
-   * How much longer a new resource's first status may wait, if it is one that waits for a
-   * dependency. Applied together with what it needs (a queue with its vhost), a resource would
-   * be written Ready=False WaitingForDependency with a Warning event, then Ready=True with
-   * another, moments later: two status writes and two events where one write says it all. So for
-   * a short while from when this replica first found it waiting, it shows no status (its retries
-   * go on as usual); it is written Ready=False only if the wait outlasts this.
+   * The event of a status write, for a new resource found waiting for a dependency. Applied
+   * together with what it needs (a queue with its vhost), a resource is written Ready=False
+   * WaitingForDependency (Reconciling=True) at once, so that GitOps tools see it in progress
+   * rather than no status (which kstatus reads as Current), and Ready=True moments later: a
+   * Warning event and then a Normal one would be noise. So for a short while from when this
+   * replica first found it waiting, its status says so without an event; the Warning is recorded
+   * if the wait outlasts that, and turning Ready before is not news either.
    */
-  private holdNew(k: string, r: Obj): number {
-    if (hasStatus(r)) return 0;
-    const now = Date.now();
+  private waitEvent(k: string, r: Obj, s: { ready: boolean; reason: Reason }): 'auto' | 'none' | 'always' {
     let since = this.waitingSince.get(k);
-    if (!since || since.uid !== r.metadata.uid) {
-      since = { uid: r.metadata.uid, at: now };
-      this.waitingSince.set(k, since);
+    if (since && since.uid !== r.metadata.uid) since = undefined;
+    if (s.reason !== Reasons.WaitingForDependency) {
+      this.waitingSince.delete(k);
+      return since && s.ready ? 'none' : 'auto';
     }
-    return Math.max(0, since.at + this.d.newWaitHoldMs - now);
+    const now = Date.now();
+    if (!since) {
+      if (hasStatus(r) || this.d.newWaitHoldMs <= 0) return 'auto';
+      this.waitingSince.set(k, { uid: r.metadata.uid, at: now });
+      return 'none';
+    }
+    if (now < since.at + this.d.newWaitHoldMs) return 'none';
+    this.waitingSince.delete(k);
+    return 'always';
   }
 
   /** Records what r declares; reconciles the other claimants of any object whose owner changed. */
@@ -279,14 +286,16 @@ export class TopologyReconciler {
       // Declared as specified; whether it also works is the broker's to say.
       const trouble = await this.kind.check?.(desired, r, ctx);
       const first = !hasStatus(r);
+      const reason = trouble?.reason ?? Reasons.Reconciled;
       await this.writeStatus(k, cached, r, {
         ready: !trouble,
-        reason: trouble?.reason ?? Reasons.Reconciled,
+        reason,
         message:
           trouble?.message ??
           (applied === 'unchanged' ? 'the broker matches the spec' : 'applied to the broker'),
         applied: true,
         extra: this.kind.status?.(desired, r, ctx),
+        event: this.waitEvent(k, r, { ready: !trouble, reason }),
       });
       if (applied !== 'unchanged') log.info({ applied }, 'applied to the broker');
       // Resources waiting for this one (a permission for its RabbitUser) are woken by the cache
@@ -311,17 +320,14 @@ export class TopologyReconciler {
         this.refusedAt.set(k, { uid: r.metadata.uid, generation: r.metadata.generation });
         for (const other of this.claims.remove(k)) this.d.enqueue(other);
       }
-      const held = f.reason === Reasons.WaitingForDependency ? this.holdNew(k, r) : 0;
-      if (held > 0) {
-        // Retried as if written (a dependency read from a cache a moment behind is seen soon).
-        log.debug({ reason: f.reason, detail: f.message, heldMs: held }, 'new and waiting: no status yet');
-        return f.outcome;
-      }
       log.info({ reason: f.reason, detail: f.message }, 'not ready');
       await this.writeStatus(k, cached, r, {
         ready: false,
         reason: f.reason,
         message: f.message,
+        // A server error may pass by itself: retried, in progress rather than stalled.
+        stalled: err instanceof ManagementError && err.category === 'ServerError' ? false : undefined,
+        event: this.waitEvent(k, r, { ready: false, reason: f.reason }),
       });
       return f.reason === Reasons.Conflict ? { requeueAfterMs: jitter(this.d.resyncMs) } : f.outcome;
     } finally {

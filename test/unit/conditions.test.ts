@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Condition } from '../../src/api/common.ts';
-import { findCondition, isReady, setCondition } from '../../src/runtime/conditions.ts';
+import { findCondition, isReady, progressConditions, setCondition } from '../../src/runtime/conditions.ts';
 
 const T0 = new Date('2024-05-01T10:00:00.123Z');
 const T1 = new Date('2024-05-01T11:30:00.456Z');
@@ -87,5 +87,28 @@ describe('findCondition / isReady', () => {
     );
     expect(isReady({})).toBe(false);
     expect(isReady(undefined)).toBe(false);
+  });
+});
+
+describe('progressConditions', () => {
+  const states = (p: Parameters<typeof progressConditions>[0]) =>
+    progressConditions(p, 'R', 'm', 3).map((c) => `${c.type}=${c.status}`);
+
+  it('gives Ready, Reconciling and Stalled, never both of the last two True', () => {
+    expect(states('ready')).toEqual(['Ready=True', 'Reconciling=False', 'Stalled=False']);
+    expect(states('reconciling')).toEqual(['Ready=False', 'Reconciling=True', 'Stalled=False']);
+    expect(states('stalled')).toEqual(['Ready=False', 'Reconciling=False', 'Stalled=True']);
+  });
+
+  it('carries the reason on all three, the message on Ready and on what is True, and the generation', () => {
+    const [ready, reconciling, stalled] = progressConditions('stalled', 'Rejected', 'the broker said no', 3);
+    expect(ready).toMatchObject({ reason: 'Rejected', message: 'the broker said no', observedGeneration: 3 });
+    expect(stalled).toMatchObject({
+      reason: 'Rejected',
+      message: 'the broker said no',
+      observedGeneration: 3,
+    });
+    expect(reconciling).toMatchObject({ reason: 'Rejected', observedGeneration: 3 });
+    expect(reconciling!.message).not.toContain('the broker said no');
   });
 });

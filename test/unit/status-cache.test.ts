@@ -10,17 +10,20 @@ import { Blocked } from '../../src/kinds/types.ts';
 
 const PLURAL = 'rabbitthings';
 // As a successful reconcile writes it: a second one finds nothing to change.
+const condition = (type: string, status: string, message: string) => ({
+  type,
+  status,
+  reason: Reasons.Reconciled,
+  message,
+  observedGeneration: 1,
+  lastTransitionTime: 't',
+});
 const inSync = {
   observedGeneration: 1,
   conditions: [
-    {
-      type: 'Ready',
-      status: 'True',
-      reason: Reasons.Reconciled,
-      message: 'the broker matches the spec',
-      observedGeneration: 1,
-      lastTransitionTime: 't',
-    },
+    condition('Ready', 'True', 'the broker matches the spec'),
+    condition('Reconciling', 'False', 'nothing pending'),
+    condition('Stalled', 'False', 'not stalled'),
   ],
 };
 
@@ -100,6 +103,12 @@ function setup(
 }
 
 describe('status writes the cache has not seen yet', () => {
+  it('writes nothing for a resource whose status already says it all', async () => {
+    const t = setup();
+    await t.reconcile();
+    expect(t.patches).toEqual([]);
+  });
+
   it('writes Ready=True after a Ready=False the cache still lacks', async () => {
     const t = setup();
     t.fail(true);
@@ -129,32 +138,40 @@ describe('a new resource waiting for a dependency', () => {
   afterEach(() => vi.useRealTimers());
   const waiting = (t: ReturnType<typeof setup>) => t.patches.map((p) => p.conditions[0].reason);
 
-  it('shows no status while the hold lasts, then one write when what it waits for is ready', async () => {
+  it('is written Ready=False, Reconciling=True at once, without an event while the hold lasts, and turning Ready is no event', async () => {
     vi.useFakeTimers({ toFake: ['Date'] });
     const t = setup({ status: undefined, holdMs: 5000 });
     t.fail(true);
     expect(await t.reconcile()).toEqual({ backoff: true }); // retried as usual
-    expect(t.patches).toEqual([]);
+    expect(waiting(t)).toEqual([Reasons.WaitingForDependency]);
+    const reconciling = t.patches[0].conditions.find((c: any) => c.type === 'Reconciling');
+    expect(reconciling).toMatchObject({ status: 'True', reason: Reasons.WaitingForDependency });
+    expect(t.patches[0].observedGeneration).toBeUndefined();
     vi.advanceTimersByTime(4999);
     await t.reconcile();
-    expect(t.patches).toEqual([]);
+    expect(t.patches).toHaveLength(1); // unchanged: nothing written
     t.fail(false);
     await t.reconcile();
-    expect(t.patches.map(t.readyOf)).toEqual(['True']);
+    expect(t.patches.map(t.readyOf)).toEqual(['False', 'True']);
     expect(t.events).toEqual([]); // a new resource turning Ready is not an event
   });
 
-  it('is written Ready=False WaitingForDependency, with its event, once the hold is over', async () => {
+  it('records the Warning event once the wait outlasts the hold, once', async () => {
     vi.useFakeTimers({ toFake: ['Date'] });
     const t = setup({ status: undefined, holdMs: 5000 });
     t.fail(true);
     await t.reconcile();
+    expect(t.events).toEqual([]);
     vi.advanceTimersByTime(5000);
     const outcome: any = await t.reconcile();
-    expect(waiting(t)).toEqual([Reasons.WaitingForDependency]);
-    expect(t.readyOf(t.patches[0])).toBe('False');
+    expect(waiting(t)).toEqual([Reasons.WaitingForDependency]); // the status was already there
     expect(t.events).toEqual([Reasons.WaitingForDependency]);
     expect(outcome).toEqual({ backoff: true });
+    await t.reconcile();
+    expect(t.events).toEqual([Reasons.WaitingForDependency]);
+    t.fail(false);
+    await t.reconcile();
+    expect(t.events).toEqual([Reasons.WaitingForDependency, Reasons.Reconciled]);
   });
 
   it('starts a new hold for a resource re-created under the same name', async () => {
@@ -164,11 +181,14 @@ describe('a new resource waiting for a dependency', () => {
     await t.reconcile();
     vi.advanceTimersByTime(5000);
     t.cached.metadata.uid = 'u2';
+    t.cached.metadata.resourceVersion = '11'; // the new object: no status
+    t.deliver('11');
+    t.cached.status = undefined;
     await t.reconcile();
-    expect(t.patches).toEqual([]);
+    expect(t.patches).toHaveLength(2);
     vi.advanceTimersByTime(4999);
     await t.reconcile();
-    expect(t.patches).toEqual([]);
+    expect(t.events).toEqual([]);
   });
 
   it('holds nothing for a resource that has a status, or that fails for another reason', async () => {

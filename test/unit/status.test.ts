@@ -36,18 +36,14 @@ describe('nextStatus', () => {
     expect(s.observedGeneration).toBe(5);
   });
 
-  it("sets the Ready condition's observedGeneration to metadata.generation even when not applied", () => {
+  it("sets every condition's observedGeneration to metadata.generation, Ready first, then Reconciling and Stalled", () => {
     const r = resource(4, { observedGeneration: 1 });
-    const s = nextStatus(r, { ready: false, reason: 'Rejected', message: 'no' }, NOW);
+    const s = nextStatus(r, { ready: false, reason: 'BrokerUnreachable', message: 'down' }, NOW);
+    const at = { observedGeneration: 4, lastTransitionTime: '2024-05-01T12:00:00Z' };
     expect(s.conditions).toEqual([
-      {
-        type: 'Ready',
-        status: 'False',
-        reason: 'Rejected',
-        message: 'no',
-        observedGeneration: 4,
-        lastTransitionTime: '2024-05-01T12:00:00Z',
-      },
+      { type: 'Ready', status: 'False', reason: 'BrokerUnreachable', message: 'down', ...at },
+      { type: 'Reconciling', status: 'True', reason: 'BrokerUnreachable', message: 'down', ...at },
+      { type: 'Stalled', status: 'False', reason: 'BrokerUnreachable', message: 'not stalled', ...at },
     ]);
   });
 
@@ -74,8 +70,8 @@ describe('nextStatus', () => {
       { ready: false, reason: 'Conflict', message: 'm', extra: { observedGeneration: 99, conditions: [] } },
       NOW,
     );
-    expect(s.observedGeneration).toBe(1);
-    expect(s.conditions).toHaveLength(1);
+    expect(s.observedGeneration).toBe(2); // a refusal: this generation is observed
+    expect(s.conditions!.map((c) => c.type)).toEqual(['Ready', 'Reconciling', 'Stalled']);
   });
 
   it('maps ready to the condition status and truncates long messages to the metav1 limit', () => {
@@ -94,5 +90,101 @@ describe('nextStatus', () => {
       later,
     );
     expect(after.conditions![0]!.lastTransitionTime).toBe('2024-05-01T12:00:00Z');
+  });
+});
+
+const cond = (s: Status, type: string) => s.conditions!.find((c) => c.type === type)!;
+const summary = (s: Status) =>
+  ['Ready', 'Reconciling', 'Stalled'].map((t) => `${t}=${cond(s, t).status}`).join(' ');
+
+describe('Reconciling and Stalled, for kstatus and Argo CD', () => {
+  it('Ready: neither reconciling nor stalled, observedGeneration current', () => {
+    const s = nextStatus(resource(3, { observedGeneration: 2 }), {
+      ready: true,
+      reason: 'Reconciled',
+      message: 'applied to the broker',
+      applied: true,
+    });
+    expect(summary(s)).toBe('Ready=True Reconciling=False Stalled=False');
+    expect(s.observedGeneration).toBe(3);
+    expect(cond(s, 'Reconciling').reason).toBe('Reconciled');
+  });
+
+  it.each([
+    'WaitingForDependency',
+    'BrokerUnreachable',
+    'BrokerNotFound',
+    'BrokerNotReady',
+    'SecretNotFound',
+    'DeleteFailed',
+  ])('%s is work in progress: Reconciling=True with the message, observedGeneration not moved', (reason) => {
+    const s = nextStatus(resource(3, { observedGeneration: 2 }), {
+      ready: false,
+      reason: reason as never,
+      message: 'why',
+    });
+    expect(summary(s)).toBe('Ready=False Reconciling=True Stalled=False');
+    expect(cond(s, 'Reconciling')).toMatchObject({ reason, message: 'why', observedGeneration: 3 });
+    expect(s.observedGeneration).toBe(2);
+  });
+
+  it.each([
+    'Rejected',
+    'NotAllowed',
+    'Conflict',
+    'InvalidSpec',
+    'InvalidSecret',
+    'SecretConflict',
+    'CertificateVerificationFailed',
+  ])('%s stalls: Stalled=True with the reason and message, and this generation observed', (reason) => {
+    const s = nextStatus(resource(3, { observedGeneration: 2 }), {
+      ready: false,
+      reason: reason as never,
+      message: 'why',
+    });
+    expect(summary(s)).toBe('Ready=False Reconciling=False Stalled=True');
+    expect(cond(s, 'Stalled')).toMatchObject({ reason, message: 'why', observedGeneration: 3 });
+    expect(s.observedGeneration).toBe(3);
+    // A new resource refused at once gets it too (kstatus: Failed, not waiting for a timeout).
+    expect(
+      nextStatus(resource(1), { ready: false, reason: reason as never, message: 'why' }).observedGeneration,
+    ).toBe(1);
+  });
+
+  it('a refusal that may pass by itself (stalled: false) is in progress', () => {
+    const s = nextStatus(resource(2), { ready: false, reason: 'Rejected', message: '503', stalled: false });
+    expect(summary(s)).toBe('Ready=False Reconciling=True Stalled=False');
+    expect(s.observedGeneration).toBeUndefined();
+  });
+
+  it('declared but not working (applied): this generation observed, reconciling or stalled by reason', () => {
+    const starting = nextStatus(resource(2), {
+      ready: false,
+      reason: 'WaitingForDependency',
+      message: 'starting',
+      applied: true,
+    });
+    expect(summary(starting)).toBe('Ready=False Reconciling=True Stalled=False');
+    expect(starting.observedGeneration).toBe(2);
+  });
+
+  it('moves the transition times of Reconciling and Stalled only when they flip', () => {
+    const t0 = nextStatus(resource(1), { ready: false, reason: 'WaitingForDependency', message: '' }, NOW);
+    const later = new Date('2024-05-02T00:00:00Z');
+    const t1 = nextStatus(resource(1, t0), { ready: false, reason: 'Rejected', message: 'no' }, later);
+    expect(cond(t1, 'Reconciling').lastTransitionTime).toBe('2024-05-02T00:00:00Z');
+    expect(cond(t1, 'Stalled').lastTransitionTime).toBe('2024-05-02T00:00:00Z');
+    expect(cond(t1, 'Ready').lastTransitionTime).toBe('2024-05-01T12:00:00Z');
+  });
+
+  it("keeps other conditions (a broker's Surveyed) after the three", () => {
+    const s = nextStatus(resource(1), {
+      ready: true,
+      reason: 'Reconciled',
+      message: '',
+      applied: true,
+      conditions: [{ type: 'Surveyed', status: true, reason: 'Surveyed', message: 'ok' }],
+    });
+    expect(s.conditions!.map((c) => c.type)).toEqual(['Ready', 'Reconciling', 'Stalled', 'Surveyed']);
   });
 });
