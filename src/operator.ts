@@ -12,7 +12,7 @@ import { key, nsName, parts, splitNsName } from './kinds/keys.ts';
 import { isReady } from './runtime/conditions.ts';
 import { Controller } from './runtime/controller.ts';
 import { Recorder } from './runtime/events.ts';
-import { SupervisedInformer } from './runtime/informer.ts';
+import { strip, SupervisedInformer } from './runtime/informer.ts';
 import { InformerGroup, type Informer } from './runtime/informer-group.ts';
 import { corePath, customPath, Kube } from './runtime/kube.ts';
 import type { KubeConfig } from './runtime/kubeconfig.ts';
@@ -232,6 +232,8 @@ export class Operator {
         name: kind.def.kind.toLowerCase(),
         reconcile: (k, c) => rec.reconcile(k, c),
         ...common,
+        // A kind waits only for the caches its decisions read; deletions wait for all (finalize).
+        gate: () => this.kindSynced([plural, ...(kind.references ?? [])]),
       });
       surveyed.push({
         kind,
@@ -282,11 +284,19 @@ export class Operator {
         name: plural,
         kube: this.kube,
         path: customPath(plural, ns),
-        list: () => this.kube.listPaged(customPath(plural, ns), { pageTimeoutMs: 60_000 }),
+        list: () => this.kube.listPaged(customPath(plural, ns), { pageTimeoutMs: 60_000, each: strip }),
         log: this.o.log,
         onChange: h.onChange,
         onDelete: h.onDelete,
         onRestart: (name) => this.o.metrics?.informerRestarts.inc({ informer: name }),
+        onSyncChange: (synced) => {
+          if (!synced || !this.informers.get(plural)?.isSynced) return;
+          try {
+            this.reclaimReading(plural);
+          } catch (err) {
+            this.o.log.error({ informer: plural, err: String(err) }, 'claims after sync failed');
+          }
+        },
       });
     this.controllers.set(plural, controller);
     const nss = this.namespaces;
@@ -377,6 +387,26 @@ export class Operator {
   /** Every cache a reconcile decision reads is synced. */
   get cachesSynced(): boolean {
     return [...this.informers.values()].every((i) => i.isSynced) && this.secrets.isSynced;
+  }
+
+  /** The caches of these kinds, the RabbitBrokers' and the Secrets' are synced. */
+  private kindSynced(plurals: readonly string[]): boolean {
+    return (
+      this.secrets.isSynced &&
+      this.informers.get('rabbitbrokers')!.isSynced &&
+      plurals.every((p) => this.informers.get(p)!.isSynced)
+    );
+  }
+
+  /**
+   * A cache that just synced may resolve references its dependents' claims could not: they are
+   * claimed again before any of their keys is handed out (the gate opens only after this).
+   */
+  private reclaimReading(plural: string): void {
+    for (const rec of this.reconcilers) {
+      if (rec.plural !== plural && !rec.kind.references?.includes(plural)) continue;
+      for (const r of this.informers.get(rec.plural)?.list() ?? []) rec.claim(r);
+    }
   }
 
   /** Starts reconciling (only on the leader). */

@@ -4,6 +4,7 @@ import type { Permission } from '../rabbitmq/index.ts';
 import { differing, sameAsLastTime, type Difference } from './compare.ts';
 import {
   previousSubject,
+  SUBJECT_REFERENCES,
   removeIfMoved,
   resolveSubject,
   specSubject,
@@ -43,6 +44,7 @@ export const differences = (
 export const permissionKind: TopologyKind<RabbitPermissionSpec, Desired> = {
   def: RabbitPermission,
   identity: (r, refs) => ['permission', ...subjectIdentity(r, refs)],
+  references: SUBJECT_REFERENCES,
   vhostOf: (r, refs) => specSubject(r, refs)?.vhost,
 
   desired: (r, ctx) => ({

@@ -17,6 +17,9 @@ export interface Subject {
   user: string;
 }
 
+/** The caches specSubject reads. */
+export const SUBJECT_REFERENCES = ['rabbitvhosts', 'rabbitusers'] as const;
+
 /**
  * The broker names a permission is about, with references resolved through the caches from the
  * referenced resource's spec (not its status), so `user: jack` and `userRef: {name: jack}` are

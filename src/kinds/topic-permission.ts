@@ -4,6 +4,7 @@ import type { TopicPermission } from '../rabbitmq/index.ts';
 import { differing, sameAsLastTime, type Difference } from './compare.ts';
 import {
   previousSubject,
+  SUBJECT_REFERENCES,
   removeIfMoved,
   resolveSubject,
   specSubject,
@@ -43,6 +44,7 @@ export const differences = (d: Pick<Desired, 'write' | 'read'>, actual: TopicPer
 export const topicPermissionKind: TopologyKind<RabbitTopicPermissionSpec, Desired> = {
   def: RabbitTopicPermission,
   identity: (r, refs) => ['topic-permission', ...subjectIdentity(r, refs), r.spec.exchange],
+  references: SUBJECT_REFERENCES,
   vhostOf: (r, refs) => specSubject(r, refs)?.vhost,
 
   desired: (r, ctx) => ({

@@ -406,6 +406,8 @@ export class TopologyReconciler {
         this.d.deps.add(this.dependentKey(r.metadata.namespace, r.metadata.name), dep);
       },
       declaredByOther: (identity) => {
+        // Removing what moved is irreversible: never on a cache still loading (it may declare it).
+        if (!this.d.synced()) return '(a cache not synced yet)';
         const others = this.claims.others(key(brokerKey, ...identity), self);
         return others.find((c) => !c.deleting || c.retain)?.key;
       },

@@ -143,6 +143,11 @@ export interface TopologyKind<Spec = any, Desired = any, Status = any> {
    * deletes it while the other still declares it). References resolve through the caches.
    */
   identity(r: Resource<Spec, Status>, refs: Refs): string[];
+  /**
+   * The other kinds (plurals) whose resources its references resolve through: its reconciles
+   * wait for those caches too, and for no others (one tenant's long relist stalls only what reads it).
+   */
+  references?: readonly string[];
   /** The vhost the object lives in (and is destroyed with), if any. */
   vhostOf?(r: Resource<Spec, Status>, refs: Refs): string | undefined;
   /**

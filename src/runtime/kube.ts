@@ -66,7 +66,14 @@ export class Kube {
    */
   async listPaged<T = any>(
     path: string,
-    o: { pageSize?: number; pageTimeoutMs?: number; maxPages?: number; restarts?: number } = {},
+    o: {
+      pageSize?: number;
+      pageTimeoutMs?: number;
+      maxPages?: number;
+      restarts?: number;
+      /** Applied to each item as its page arrives (drop what is never read before the next page). */
+      each?: (item: T) => void;
+    } = {},
   ): Promise<KubeList<T>> {
     const limit = o.pageSize ?? 500;
     const maxPages = o.maxPages ?? 10_000;
@@ -82,7 +89,10 @@ export class Kube {
             query,
             timeoutMs: o.pageTimeoutMs,
           });
-          for (const item of l.items ?? []) items.push(item);
+          for (const item of l.items ?? []) {
+            o.each?.(item);
+            items.push(item);
+          }
           rv = l.metadata?.resourceVersion ?? rv;
           token = l.metadata?.continue || undefined;
           if (!token) return { metadata: { resourceVersion: rv }, items };

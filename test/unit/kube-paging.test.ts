@@ -48,6 +48,23 @@ describe('Kube.listPaged', () => {
     expect(queries.every((q) => q.includes('limit=1'))).toBe(true);
   });
 
+  it('hands each item to `each` before the next page is asked for', async () => {
+    mode = 'expire-once';
+    expired = true;
+    const seen: string[] = [];
+    queries.length = 0;
+    await kube.listPaged<{ page: number }>('/api/v1/configmaps', {
+      pageSize: 1,
+      each: (i) => seen.push(`item ${i.page} after ${queries.length} requests`),
+    });
+    expect(seen).toEqual([
+      'item 0 after 1 requests',
+      'item 1 after 2 requests',
+      'item 2 after 3 requests',
+      'item 3 after 4 requests',
+    ]);
+  });
+
   it('gives up on a list that never ends', async () => {
     mode = 'endless';
     await expect(kube.listPaged('/api/v1/configmaps', { pageSize: 1, maxPages: 20 })).rejects.toThrow(
