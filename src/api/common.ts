@@ -100,7 +100,12 @@ export const vhostField = brokerName(immutable('vhost'))
 
 /** metav1.Condition. */
 export const condition = z.object({
-  type: z.string().max(316).describe('The condition: Ready on every kind; a RabbitBroker also has Surveyed.'),
+  type: z
+    .string()
+    .max(316)
+    .describe(
+      'The condition: Ready, Reconciling or Stalled on every kind; a RabbitBroker also has Surveyed.',
+    ),
   status: z.enum(['True', 'False', 'Unknown']).describe('True, False or Unknown.'),
   observedGeneration: z
     .number()
@@ -124,13 +129,17 @@ export const condition = z.object({
 export type Condition = z.infer<typeof condition>;
 
 export const baseStatus = {
-  observedGeneration: z.number().int().optional().describe('The generation last applied to the broker.'),
+  observedGeneration: z
+    .number()
+    .int()
+    .optional()
+    .describe('The generation warren is done with: its spec reached the broker, or was refused (Stalled).'),
   conditions: z
     .array(condition)
     .optional()
     .meta({ 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['type'] })
     .describe(
-      'The standard conditions (metav1.Condition, one per type): Ready on every kind, whose reason says why; on a RabbitBroker also Surveyed (the last drift survey worked, or SurveyFailed).',
+      'The standard conditions (metav1.Condition, one per type), as kubectl wait, Argo CD and Flux (kstatus) read them: Ready, whose reason says why; Reconciling, True while work is pending or retried; Stalled, True when only a change of the spec, of a Secret or of the broker can help (never both True). A RabbitBroker also has Surveyed (the last drift survey worked, or SurveyFailed).',
     ),
 };
 

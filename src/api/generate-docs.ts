@@ -153,7 +153,7 @@ export function referencePage(def: KindDef): string {
   out.push(
     '## Status',
     '',
-    'Written by warren only. `observedGeneration` is written once the spec reached the broker.',
+    'Written by warren only; what the conditions and their reasons mean: [behaviour](../behaviour.md#status), [troubleshooting](../troubleshooting.md).',
     '',
   );
   fields(status, 'status', out);
