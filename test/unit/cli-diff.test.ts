@@ -143,6 +143,30 @@ describe('warren diff', () => {
     expect(JSON.stringify(r)).not.toMatch(/test12|wrong|kI3GCq/);
   });
 
+  it("does not read a password from someone else's Secret of the generated name", () => {
+    const withSecret = (labels: Record<string, string> | undefined) =>
+      compare((docs) => {
+        delete find(docs, 'RabbitUser', 'ops').spec!.passwordless;
+        const secret = {
+          apiVersion: 'v1',
+          kind: 'Secret',
+          metadata: { name: 'ops-user-credentials', ...(labels ? { labels } : {}) },
+          stringData: { username: 'ops', password: 'someone-elses-secret' },
+        };
+        return [...docs, secret as unknown as Manifest];
+      });
+    expect(row(withSecret(undefined), 'RabbitUser', 'ops')).toMatchObject({
+      changes: [],
+      notes: [
+        'password not compared: Secret apps/ops-user-credentials was not made by warren, which will not use it',
+      ],
+    });
+    // warren's own generated Secret is compared (ops is passwordless in the broker: another password).
+    expect(
+      row(withSecret({ 'app.kubernetes.io/managed-by': 'warren' }), 'RabbitUser', 'ops').changes,
+    ).toEqual([{ field: 'password', broker: '(another)', spec: '(from Secret ops-user-credentials)' }]);
+  });
+
   it('reports a second declaration of one object as a conflict, and a spec the schema refuses as invalid', () => {
     const r = compare((docs) => [
       ...docs,

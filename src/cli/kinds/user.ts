@@ -68,6 +68,11 @@ export const user: CliKind<RabbitUserSpec> = {
       if (secret === 'unknown') notes.push(`password not compared: Secret ${ns}/${name} could not be read`);
       else if (!secret && imported) notes.push(`password not compared: Secret ${ns}/${name} not given`);
       else if (!secret) password(`(generated into Secret ${name})`);
+      else if (!imported && secret.metadata?.labels?.['app.kubernetes.io/managed-by'] !== 'warren')
+        // Someone else's Secret of the generated name: the operator leaves it alone (SecretConflict).
+        notes.push(
+          `password not compared: Secret ${ns}/${name} was not made by warren, which will not use it`,
+        );
       else {
         const c = page.secretCredential(secret);
         if (!c) notes.push(`Secret ${ns}/${name} holds neither password nor passwordHash`);
