@@ -68,3 +68,17 @@ describe('examples/topic-permission.yaml', () => {
     );
   });
 });
+
+describe('examples/quickstart/', () => {
+  it('is accepted by the API server as it stands (server-side dry run, namespace default)', async () => {
+    // The quick start names namespace default itself, so no -n here.
+    const { stdout } = await promisify(execFile)(
+      ctx.env.kubectl,
+      ['--kubeconfig', ctx.env.kubeconfigPath, 'apply', '--dry-run=server', '-f', 'examples/quickstart/'],
+      { cwd: REPO, encoding: 'utf8', timeout: 90_000 },
+    );
+    for (const what of ['secret/rabbitmq-admin', 'deployment.apps/rabbitmq', 'service/rabbitmq'])
+      expect(stdout).toContain(`${what} created (server dry run)`);
+    expect(stdout).toContain('rabbitbroker.warren.dev/local created (server dry run)');
+  });
+});
