@@ -163,6 +163,15 @@ export class Operator {
     const registry = new BrokerRegistry({ get: getBroker, secrets: this.secrets, sources, ...fence });
     this.registry = registry;
     o.metrics?.observeBrokerRequests(() => registry.requestStats());
+    const kindOf = new Map([
+      ['rabbitbrokers', 'RabbitBroker'],
+      ...TOPOLOGY_KINDS.map((k) => [k.def.plural, k.def.kind] as const),
+    ]);
+    o.metrics?.observeResources(() =>
+      [...this.informers].map(
+        ([plural, informer]) => [kindOf.get(plural) ?? plural, informer.list()] as const,
+      ),
+    );
     // No key is handed out while a cache a decision reads is not synced (an informer relisting).
     const common = {
       log,

@@ -58,6 +58,7 @@ export class BrokerReconciler {
     const depKey = `rabbitbrokers|${key}`;
     if (!cached || cached.metadata.deletionTimestamp) {
       this.d.registry.forget(key);
+      this.d.metrics?.brokerUp.remove({ broker: key });
       this.d.surveyor.forget(key);
       this.lastProbe.delete(key);
       this.lastSurvey.delete(key);
@@ -91,6 +92,7 @@ export class BrokerReconciler {
       const upgraded = !!r.status?.rabbitmqVersion && r.status.rabbitmqVersion !== overview.rabbitmq_version;
       if (upgraded) client.resetCapabilities();
       const back = this.d.registry.markUp(key);
+      this.d.metrics?.brokerUp.set({ broker: key }, 1);
       if (back) log.info('broker reachable again');
 
       const since = Date.now() - (this.lastSurvey.get(key) ?? 0);
@@ -147,6 +149,7 @@ export class BrokerReconciler {
     } catch (err) {
       const f = classify(err);
       if (!f) throw err;
+      this.d.metrics?.brokerUp.set({ broker: key }, 0);
       const outage =
         f.reason === Reasons.BrokerUnreachable || f.reason === Reasons.CertificateVerificationFailed;
       if (outage && this.d.registry.markDown(key, f.message)) {

@@ -238,7 +238,7 @@ test('e2e', { concurrency: false }, async (t) => {
     );
     for (const pod of pods) {
       const m = metrics(pod);
-      const requests = [...m].filter(([k]) => k.startsWith('warren_broker_requests{'));
+      const requests = [...m].filter(([k]) => k.startsWith('warren_broker_requests_total{'));
       const writes = requests.filter(([k]) => !/method="(GET|HEAD)"/.test(k));
       console.log(
         `${pod}${pod === lead ? ' (leader)' : ''}: ${JSON.stringify(Object.fromEntries(requests))}`,
@@ -249,7 +249,7 @@ test('e2e', { concurrency: false }, async (t) => {
         `${pod} wrote to the broker`,
       );
       if (pod === lead)
-        assert.ok(sum(m, (k) => k.startsWith('warren_broker_requests{')) > 0, 'leader read the broker');
+        assert.ok(sum(m, (k) => k.startsWith('warren_broker_requests_total{')) > 0, 'leader read the broker');
     }
   });
 

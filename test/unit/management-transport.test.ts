@@ -311,6 +311,8 @@ describe('metrics', () => {
   it('exports the retries per broker', async () => {
     const metrics = makeMetrics();
     metrics.observeBrokerRequests(() => new Map([['ns/b', { byMethod: { GET: 3 }, retries: 2 }]]));
-    expect(await metrics.registry.metrics()).toMatch(/^warren_broker_request_retries\{broker="ns\/b"\} 2$/m);
+    expect(await metrics.registry.metrics()).toMatch(
+      /^warren_broker_request_retries_total\{broker="ns\/b"\} 2$/m,
+    );
   });
 });
