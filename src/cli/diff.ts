@@ -9,7 +9,13 @@ import type { Declared, Loaded } from './manifests.ts';
 import { select, type Selection } from './select.ts';
 import type { CliKind, Inventory } from './types.ts';
 
-export type Action = 'create' | 'change' | 'unchanged' | 'conflict' | 'invalid';
+/**
+ * What applying a resource would do: create or change the broker object, nothing (unchanged), or
+ * nothing that works: another resource owns the object (conflict), the API server would refuse
+ * the manifest (invalid), or the broker cannot change the object that way (refused: it must be
+ * deleted and re-created).
+ */
+export type Action = 'create' | 'change' | 'unchanged' | 'conflict' | 'invalid' | 'refused';
 
 export interface DiffRow {
   action: Action;
@@ -30,7 +36,7 @@ export interface DiffReport {
   summary: Record<Action | 'unmanaged', number>;
 }
 
-const ACTIONS: Action[] = ['create', 'change', 'conflict', 'invalid', 'unchanged'];
+const ACTIONS: Action[] = ['create', 'change', 'refused', 'conflict', 'invalid', 'unchanged'];
 
 function refsOf(resources: Declared[]): Refs {
   const byKey = new Map(
@@ -97,6 +103,12 @@ export function diff(loaded: Loaded, inv: Inventory, kinds: CliKind[], selection
     row.changes = plan.differences;
     row.notes.push(...(plan.notes ?? []));
     row.action = !plan.exists ? 'create' : plan.differences.length ? 'change' : 'unchanged';
+    const fixed = new Set<string>(cli.kind.immutableFields ?? []);
+    const refused = plan.differences.filter((d) => fixed.has(d.field)).map((d) => d.field);
+    if (plan.exists && refused.length) {
+      row.action = 'refused';
+      row.notes.push(refusal(row.object, refused));
+    }
   }
   rows.sort(
     (a, b) =>
@@ -117,6 +129,15 @@ export function diff(loaded: Loaded, inv: Inventory, kinds: CliKind[], selection
   summary.unmanaged = unmanaged.length;
   return { source: inv.source, rows, unmanaged, summary };
 }
+
+/**
+ * Why a difference cannot be applied, in the words of what happens: the operator declares the
+ * object anyway and the broker refuses it (Ready=False, Rejected, with the broker's
+ * PRECONDITION_FAILED message); an edit of the field in an existing resource is refused by the
+ * API server (the field is immutable in the CRD).
+ */
+const refusal = (object: string, fields: string[]) =>
+  `the broker cannot change ${fields.join(', ')} of an existing object (PRECONDITION_FAILED: warren would report Rejected): delete ${object} and let warren declare it again, or keep its ${fields.length > 1 ? 'values' : 'value'}`;
 
 const show = (v: unknown) => (v === undefined ? '(none)' : typeof v === 'string' ? v : JSON.stringify(v));
 
@@ -141,6 +162,7 @@ export function renderTable(report: DiffReport, maxUnmanaged = 10): string {
   out.push(
     '',
     `${s.create} to create, ${s.change} to change, ${s.unchanged} unchanged` +
+      (s.refused ? `, ${s.refused} refused by the broker` : '') +
       (s.conflict ? `, ${s.conflict} in conflict` : '') +
       (s.invalid ? `, ${s.invalid} invalid` : '') +
       ` (${report.source})`,
@@ -156,4 +178,4 @@ export function renderTable(report: DiffReport, maxUnmanaged = 10): string {
 
 /** True when applying the resources would write to the broker (or could not be applied). */
 export const hasChanges = (r: DiffReport) =>
-  r.summary.create + r.summary.change + r.summary.conflict + r.summary.invalid > 0;
+  r.summary.create + r.summary.change + r.summary.refused + r.summary.conflict + r.summary.invalid > 0;

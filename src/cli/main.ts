@@ -66,7 +66,12 @@ diff:
   --all-namespaces, -A    every namespace (--cluster)
   --broker-ref NAME       only resources using this RabbitBroker
   --output, -o FORMAT     table (default) or json
-  Exit status: 0 nothing to change, 1 something to create or change, 2 an error.
+  Actions: create, change, unchanged; refused (the broker cannot change that field of an
+  existing queue or exchange: delete and re-create it); conflict (another resource owns the
+  object); invalid (the API server would refuse the manifest: its CRD's schema, unknown fields
+  and CEL rules, checked offline).
+  Exit status: 0 nothing to change, 1 something to create, change, or that cannot be applied
+  (refused, conflict, invalid), 2 an error.
 `;
 
 const BROKER_OPTIONS = {

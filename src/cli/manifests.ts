@@ -1,11 +1,12 @@
 // The resources `warren diff` compares: from files (what `kubectl apply` would send) or from the
-// cluster (what warren reconciles now). Specs are checked and defaulted by the kinds' schemas.
+// cluster (what warren reconciles now). Files are checked and defaulted as the API server would.
 import * as k8s from '@kubernetes/client-node';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { API_VERSION, GROUP, VERSION, type Resource } from '../api/common.ts';
 import type { CliKind } from './types.ts';
+import { describeViolations, validate } from './validate.ts';
 
 export interface Declared {
   cli: CliKind;
@@ -49,19 +50,30 @@ function documents(file: string): unknown[] {
   return out;
 }
 
-/** A resource's spec, checked and defaulted by its kind's schema. */
-function declared(cli: CliKind, doc: any, namespace: string): Declared {
+/**
+ * A resource as the API server would store it: checked and defaulted by its kind's CRD (schema,
+ * unknown fields and CEL rules, src/cli/validate.ts), or invalid with the API server's reasons.
+ * Resources read from the cluster were admitted already: only defaulted.
+ */
+function declared(cli: CliKind, doc: any, namespace: string, admitted = false): Declared {
+  const { object, violations } = validate(cli.kind.def, doc);
   const r: Resource<any, any> = {
     apiVersion: doc.apiVersion,
     kind: doc.kind,
     metadata: { uid: '', ...doc.metadata, namespace: doc.metadata?.namespace ?? namespace },
-    spec: doc.spec ?? {},
+    spec: object.spec ?? {},
     status: doc.status,
   };
-  const parsed = cli.kind.def.spec.safeParse(r.spec);
-  if (parsed.success) return { cli, r: { ...r, spec: parsed.data } };
-  const issues = parsed.error.issues.map((i) => `spec.${i.path.join('.')}: ${i.message}`);
-  return { cli, r, invalid: issues.join('; ') };
+  if (admitted || !violations.length) return { cli, r };
+  // Unknown fields are refused while decoding (400, kubectl's default Strict field validation),
+  // before the schema and the rules are looked at (422 Invalid).
+  const status = violations.some((v) => v.status === 400) ? 400 : 422;
+  const shown = violations.filter((v) => v.status === status);
+  return {
+    cli,
+    r: { ...r, spec: doc.spec ?? {} },
+    invalid: `the API server would refuse it (${status}): ${describeViolations(shown)}`,
+  };
 }
 
 const b64 = (s: string) => Buffer.from(String(s), 'utf8').toString('base64');
@@ -103,7 +115,7 @@ export async function loadCluster(
         ? await custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural })
         : await custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural })
     ) as { items: any[] };
-    for (const item of list.items) loaded.resources.push(declared(cli, item, item.metadata.namespace));
+    for (const item of list.items) loaded.resources.push(declared(cli, item, item.metadata.namespace, true));
   }
   for (const { cli, r, invalid } of loaded.resources) {
     for (const name of invalid ? [] : (cli.secretNames?.(r) ?? [])) {

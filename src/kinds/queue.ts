@@ -165,6 +165,8 @@ async function removeIf(
 export const queueKind: TopologyKind<RabbitQueueSpec, Desired> = {
   def: RabbitQueue,
   identity: (r) => ['queue', r.spec.vhost, queueName(r)],
+  // The broker refuses to redeclare it with other values (406 PRECONDITION_FAILED, inequivalent arg).
+  immutableFields: ['type', 'durable', 'autoDelete', 'arguments'],
   vhostOf: (r) => r.spec.vhost,
 
   desired(r, ctx) {

@@ -148,6 +148,11 @@ export interface TopologyKind<Spec = any, Desired = any, Status = any> {
    * wait for those caches too, and for no others (one tenant's long relist stalls only what reads it).
    */
   references?: readonly string[];
+  /**
+   * Spec fields the broker cannot change on an existing object (it refuses a declaration that
+   * differs: PRECONDITION_FAILED): a difference in one needs the object deleted and re-created.
+   */
+  immutableFields?: ReadonlyArray<keyof Spec & string>;
   /** The vhost the object lives in (and is destroyed with), if any. */
   vhostOf?(r: Resource<Spec, Status>, refs: Refs): string | undefined;
   /**

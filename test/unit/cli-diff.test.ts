@@ -30,7 +30,15 @@ const row = (r: DiffReport, kind: string, name: string) =>
 describe('warren diff', () => {
   it('finds nothing to do for the manifests the broker was exported to', () => {
     const r = compare();
-    expect(r.summary).toEqual({ create: 0, change: 0, conflict: 0, invalid: 0, unchanged: 41, unmanaged: 0 });
+    expect(r.summary).toEqual({
+      create: 0,
+      change: 0,
+      refused: 0,
+      conflict: 0,
+      invalid: 0,
+      unchanged: 41,
+      unmanaged: 0,
+    });
     expect(hasChanges(r)).toBe(false);
     expect(row(r, 'RabbitQueue', 'orders-created')).toEqual({
       action: 'unchanged',
@@ -68,14 +76,6 @@ describe('warren diff', () => {
       'RabbitTopicPermission orders-app-orders-events': [
         { field: 'write', broker: '^orders\\.', spec: '.*' },
       ],
-      'RabbitQueue orders-retry': [
-        {
-          field: 'arguments',
-          broker: { 'x-max-length': 10000, 'x-max-priority': 10 },
-          spec: { 'x-max-length': 10000, 'x-max-priority': 5 },
-        },
-      ],
-      'RabbitExchange events': [{ field: 'type', broker: 'topic', spec: 'direct' }],
       'RabbitPolicy retry-ttl': [{ field: 'priority', broker: 5, spec: 7 }],
       'RabbitOperatorPolicy cap': [
         {
@@ -85,8 +85,51 @@ describe('warren diff', () => {
         },
       ],
     });
-    expect(r.summary.change).toBe(8);
+    expect(r.summary.change).toBe(6);
+    // What the broker cannot change on an existing queue or exchange is refused, not a change.
+    expect(row(r, 'RabbitQueue', 'orders-retry')).toMatchObject({
+      action: 'refused',
+      changes: [
+        {
+          field: 'arguments',
+          broker: { 'x-max-length': 10000, 'x-max-priority': 10 },
+          spec: { 'x-max-length': 10000, 'x-max-priority': 5 },
+        },
+      ],
+      notes: [
+        "the broker cannot change arguments of an existing object (PRECONDITION_FAILED: warren would report Rejected): delete queue 'orders.retry' in vhost 'orders' and let warren declare it again, or keep its value",
+      ],
+    });
+    expect(row(r, 'RabbitExchange', 'events')).toMatchObject({
+      action: 'refused',
+      changes: [{ field: 'type', broker: 'topic', spec: 'direct' }],
+    });
+    expect(r.summary.refused).toBe(2);
     expect(hasChanges(r)).toBe(true);
+  });
+
+  it('refuses every field the kind pages declare immutable, and only those', () => {
+    const r = compare((docs) => {
+      const q = find(docs, 'RabbitQueue', 'invoices').spec!;
+      q.durable = false;
+      q.autoDelete = true;
+      const x = find(docs, 'RabbitExchange', 'events').spec!;
+      x.internal = true;
+      x.durable = false;
+      x.autoDelete = true;
+      x.arguments = { 'alternate-exchange': 'unrouted' };
+      return docs;
+    });
+    expect(row(r, 'RabbitQueue', 'invoices').action).toBe('refused');
+    expect(row(r, 'RabbitQueue', 'invoices').changes.map((c) => c.field)).toEqual(['durable', 'autoDelete']);
+    expect(row(r, 'RabbitExchange', 'events').changes.map((c) => c.field)).toEqual([
+      'durable',
+      'autoDelete',
+      'internal',
+      'arguments',
+    ]);
+    expect(row(r, 'RabbitExchange', 'events').action).toBe('refused');
+    expect(r.summary).toMatchObject({ refused: 2, change: 0 });
   });
 
   it('reports new objects as creates, and broker objects no resource declares as left alone', () => {
@@ -188,9 +231,49 @@ describe('warren diff', () => {
       notes: ['apps/invoices declares the same object and owns it (Conflict)'],
     });
     expect(row(r, 'RabbitQueue', 'bad').action).toBe('invalid');
-    expect(row(r, 'RabbitQueue', 'bad').notes[0]).toMatch(/^spec\.type: /);
+    expect(row(r, 'RabbitQueue', 'bad').notes).toEqual([
+      'the API server would refuse it (422): spec.type: Unsupported value: supported values: "classic", "quorum", "stream"',
+    ]);
     // What needs attention comes first.
     expect(r.rows.map((x) => x.action).indexOf('unchanged')).toBe(2);
+  });
+
+  it('says invalid for what the API server refuses: an unknown field (400), a CEL rule, a bound (422)', () => {
+    const q = (name: string, spec: Record<string, unknown>): Manifest => ({
+      apiVersion: 'warren.dev/v1alpha1',
+      kind: 'RabbitQueue',
+      metadata: { name },
+      spec: { brokerRef: { name: 'local' }, vhost: 'orders', ...spec },
+    });
+    const r = compare((docs) => [
+      ...docs,
+      q('misspelt', { durabel: true }),
+      q('transient-quorum', { type: 'quorum', durable: false }),
+      q('long', { name: 'x'.repeat(256) }),
+      q('Upper', {}),
+      q('fine', { type: 'quorum' }),
+    ]);
+    const notes = (name: string) => [
+      row(r, 'RabbitQueue', name).action,
+      ...row(r, 'RabbitQueue', name).notes,
+    ];
+    expect(notes('misspelt')).toEqual([
+      'invalid',
+      'the API server would refuse it (400): unknown field "spec.durabel"',
+    ]);
+    expect(notes('transient-quorum')).toEqual([
+      'invalid',
+      'the API server would refuse it (422): spec: Invalid value: quorum queues and streams must be durable and not autoDelete',
+    ]);
+    expect(notes('long')).toEqual([
+      'invalid',
+      'the API server would refuse it (422): spec.name: Invalid value: must NOT have more than 255 characters',
+    ]);
+    expect(notes('Upper')[1]).toMatch(
+      /^the API server would refuse it \(422\): metadata\.name: Invalid value: "Upper"/,
+    );
+    expect(notes('fine')).toEqual(['create']);
+    expect(r.summary.invalid).toBe(4);
   });
 
   it('prints a table for people', () => {
