@@ -8,6 +8,7 @@ import { delimiter, join } from 'node:path';
 import { z } from 'zod';
 import { parseDuration } from './runtime/duration.ts';
 import { checkLeaseTimings, DEFAULT_LEASE_TIMINGS, type LeaseTimings } from './runtime/leader.ts';
+import { LOG_FORMATS, type LogFormat } from './runtime/log.ts';
 
 /** The Lease replicas elect on. */
 export const LEASE_NAME = 'warren-leader';
@@ -28,6 +29,8 @@ export interface Config {
   healthPort: number;
   healthHost: string;
   logLevel: (typeof LOG_LEVELS)[number];
+  /** json (default) or text, for people (makeLogger reads LOG_FORMAT itself). */
+  logFormat: LogFormat;
 }
 
 /** The configuration is wrong or names no cluster; `problems` has one line per variable. */
@@ -117,6 +120,7 @@ export const envSchema = z.object({
   HEALTH_PORT: opt(wholeNumber(0, 65535)),
   HEALTH_HOST: opt(z.string()),
   LOG_LEVEL: opt(z.enum(LOG_LEVELS, { error: `expected one of ${LOG_LEVELS.join(', ')}` })),
+  LOG_FORMAT: opt(z.enum(LOG_FORMATS, { error: `expected one of ${LOG_FORMATS.join(', ')}` })),
 });
 
 const shown = (v: unknown) => {
@@ -161,6 +165,7 @@ export function parseConfig(env: NodeJS.ProcessEnv): Config {
     healthPort: e.HEALTH_PORT ?? DEFAULT_HEALTH_PORT,
     healthHost: e.HEALTH_HOST ?? '0.0.0.0',
     logLevel: e.LOG_LEVEL ?? 'info',
+    logFormat: e.LOG_FORMAT ?? 'json',
   };
 }
 

@@ -35,6 +35,7 @@ describe('parseConfig', () => {
       healthPort: 8081,
       healthHost: '0.0.0.0',
       logLevel: 'info',
+      logFormat: 'json',
     });
   });
 
@@ -60,6 +61,7 @@ describe('parseConfig', () => {
         HEALTH_PORT: '9000',
         HEALTH_HOST: '127.0.0.1',
         LOG_LEVEL: 'debug',
+        LOG_FORMAT: 'text',
         WARREN_SERVICE_HOST: '{service}.{namespace}.svc.cluster.local',
       }),
     ).toEqual({
@@ -74,6 +76,7 @@ describe('parseConfig', () => {
       healthPort: 9000,
       healthHost: '127.0.0.1',
       logLevel: 'debug',
+      logFormat: 'text',
     });
   });
 
@@ -93,6 +96,7 @@ describe('parseConfig', () => {
     ['LEADER_ELECTION', 'yes', /LEADER_ELECTION=yes: expected 'true' or 'false'/],
     ['HEALTH_PORT', '70000', /HEALTH_PORT=70000: expected a whole number from 0 to 65535/],
     ['LOG_LEVEL', 'loud', /LOG_LEVEL=loud: expected one of fatal, error, warn, info, debug, trace, silent/],
+    ['LOG_FORMAT', 'pretty', /LOG_FORMAT=pretty: expected one of json, text/],
     ['WATCH_NAMESPACE', 'Team_A', /WATCH_NAMESPACE=Team_A: expected namespace names/],
     ['LEADER_ELECTION_NAMESPACE', 'a b', /LEADER_ELECTION_NAMESPACE=a b: expected a namespace name/],
     ['WARREN_LEASE_DURATION', 'long', /WARREN_LEASE_DURATION=long: expected a duration/],
