@@ -258,7 +258,9 @@ export function validate(
       if (e.keyword === 'anyOf') continue;
       const v: Violation = { field: fieldOf(e), message: messageOf(e), status: 422 };
       const k = `${v.field}\u0000${v.message}`;
-      if (!seen.has(k)) (seen.add(k), violations.push(v));
+      if (seen.has(k)) continue;
+      seen.add(k);
+      violations.push(v);
     }
   } else {
     checkRules(schema, body, '', violations);
