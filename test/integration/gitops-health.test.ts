@@ -230,6 +230,26 @@ describe('kstatus and Argo CD health on real warren resources', () => {
     expect(v.argo.message).toContain('NotAllowed');
   });
 
+  it('the same states in /metrics: warren_resources by kind, ready and reason, and warren_broker_up', async () => {
+    const line = (labels: string) => new RegExp(`^warren_resources\\{${labels}\\} (\\d+)$`, 'm');
+    const text = await eventually(
+      () => op!.metrics.registry.metrics(),
+      (t) =>
+        [
+          'kind="RabbitQueue",ready="False",reason="Rejected"',
+          'kind="RabbitQueue",ready="False",reason="Conflict"',
+          'kind="RabbitQueue",ready="False",reason="NotAllowed"',
+          'kind="RabbitPermission",ready="False",reason="WaitingForDependency"',
+        ].every((l) => line(l).test(t)),
+      { what: 'warren_resources with every state' },
+    );
+    expect(Number(line('kind="RabbitQueue",ready="False",reason="Rejected"').exec(text)![1])).toBe(2);
+    expect(Number(line('kind="RabbitQueue",ready="True",reason="Reconciled"').exec(text)![1])).toBe(2);
+    expect(text).toMatch(new RegExp(`^warren_broker_up\\{broker="${ctx.namespace}/local"\\} 1$`, 'm'));
+    expect(text).toMatch(/^# TYPE warren_broker_requests_total counter$/m);
+    expect(text).not.toMatch(/^warren_resources\{[^}]*name=/m);
+  });
+
   it('a changed spec not yet handled is InProgress and Progressing, then Current and Healthy once applied', async () => {
     await ctx.create('rabbitqueues', 'edited', queueSpec());
     const before = await eventually(() => q('edited'), isReadyNow, { what: 'edited Ready' });
