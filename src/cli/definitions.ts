@@ -41,6 +41,15 @@ export function checkDefinitions(defs: unknown, what: string): Definitions {
     throw new Error(`${what}: not a RabbitMQ definitions document (no users, vhosts, queues, ...)`);
   }
   const d = defs as Definitions;
+  // Some versions write a runtime parameter's value (an operator policy's, with its definition)
+  // as a list of [key, value] pairs rather than an object; the broker reads both the same.
+  for (const p of d.parameters ?? []) {
+    p.value = fromPairs(p.value);
+    if (p.value && typeof p.value === 'object' && 'definition' in p.value)
+      p.value.definition = fromPairs(p.value.definition);
+  }
+  for (const p of d.policies ?? []) p.definition = fromPairs(p.definition);
+  for (const v of d.vhosts ?? []) if (v.limits !== undefined) v.limits = fromPairs(v.limits);
   // A vhost's own export (GET /api/definitions/{vhost}) leaves the vhost out of every entry.
   for (const s of ['queues', 'exchanges', 'bindings', 'policies', 'permissions'] as const) {
     if (d[s]?.some((e) => typeof e.vhost !== 'string')) {
@@ -50,6 +59,25 @@ export function checkDefinitions(defs: unknown, what: string): Definitions {
     }
   }
   return d;
+}
+
+/** [[key, value], ...] as {key: value}; anything else as it is. */
+export function fromPairs(v: unknown): any {
+  const pair = (x: unknown) => Array.isArray(x) && x.length === 2 && typeof x[0] === 'string';
+  return Array.isArray(v) && v.length && v.every(pair)
+    ? Object.fromEntries(v as Array<[string, unknown]>)
+    : v;
+}
+
+/**
+ * The algorithm of a password hash that names none: RabbitMQ's import reads hashes from 3.5 and
+ * before as MD5 (they had no other), 3.6.0's and every later one's as the node's default, SHA-256
+ * (rabbit_auth_backend_internal:hashing_algorithm/2).
+ */
+export function hashingAlgorithmOf(u: Entry, defs: Definitions): string {
+  if (typeof u.hashing_algorithm === 'string' && u.hashing_algorithm) return u.hashing_algorithm;
+  const version = defs.rabbit_version ?? defs.rabbitmq_version ?? '';
+  return /^3\.[0-5]\./.test(version) ? 'rabbit_password_hashing_md5' : 'rabbit_password_hashing_sha256';
 }
 
 /** The vhost's metadata, wherever this version put it. */

@@ -9,6 +9,7 @@ import { key } from '../kinds/keys.ts';
 import { kindWord } from './kinds/index.ts';
 import { assignNames } from './names.ts';
 import { select, type Candidate, type LeftOut, type Selection } from './select.ts';
+import { describeViolations, validate } from './validate.ts';
 import type { CliKind, Exported, Inventory } from './types.ts';
 
 export interface ExportOptions extends Selection {
@@ -108,16 +109,28 @@ function manifest(
   };
 }
 
-/** Why the kind's schema refuses an object, if it does (checked with the broker name in the spec). */
+/** Why the API server would refuse the object's manifest, if it would (checked as diff checks it). */
 function invalid(k: CliKind, e: Exported): string | undefined {
   const spec: Record<string, unknown> = { brokerRef: { name: 'x' }, ...definedOnly(e.spec) };
   if (e.brokerName) spec[e.brokerName.field] = e.brokerName.value;
   if (e.credentials) spec[(e.credentialsRef ?? USER_CREDENTIALS).field] = { name: 'x' };
-  const parsed = k.kind.def.spec.safeParse(spec);
-  if (parsed.success) return undefined;
-  const issues = parsed.error.issues.map((i) => `${i.path.join('.') || 'spec'}: ${i.message}`);
-  return `not valid as a ${k.kind.def.kind} (${issues.join('; ')})`;
+  const def = k.kind.def;
+  const { violations } = validate(def, {
+    apiVersion: API_VERSION,
+    kind: def.kind,
+    metadata: { name: 'x' },
+    spec,
+  });
+  if (!violations.length) return undefined;
+  return `not valid as a ${def.kind} (${describeViolations(violations)})`;
 }
+
+/** Objects every vhost has: the default exchange and the amq.* ones. */
+const builtIn = (id: string[]) => id[0] === 'exchange' && (id[2] === '' || id[2]!.startsWith('amq.'));
+
+const named = (id: string[]) =>
+  id.length === 3 ? `${id[0]} ${q(id[2]!)} in vhost ${q(id[1]!)}` : `${id[0]} ${q(id.at(-1)!)}`;
+const q = (s: string) => `'${s}'`;
 
 /** Every object of the inventory as the kinds export it, with what makes some unexportable. */
 export function exportCandidates(inv: Inventory, kinds: CliKind[]) {
@@ -137,6 +150,14 @@ export function exportCandidates(inv: Inventory, kinds: CliKind[]) {
       return c;
     }),
   );
+  // An object that needs one the source does not have at all (a definitions file's binding to a
+  // queue it never declares) would wait for it for ever (WaitingForDependency): left out.
+  const known = new Set(candidates.map((c) => key(...c.e.identity)));
+  for (const c of candidates) {
+    const missing = c.e.skip ? undefined : c.e.needs?.find((id) => !builtIn(id) && !known.has(key(...id)));
+    if (missing)
+      c.e.skip = `needs ${named(missing)}, which the ${inv.source} does not have (warren would wait for it: WaitingForDependency)`;
+  }
   return { candidates, kindOf, words: kinds.map((k) => kindWord(k)) };
 }
 

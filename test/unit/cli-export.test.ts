@@ -333,7 +333,7 @@ describe('warren export of what only a live broker shows', () => {
     const res = buildExport(inv, CLI_KINDS, OPTS);
     expect(docsOf(res, 'RabbitOperatorPolicy')).toEqual([]);
     expect(res.left.find((l) => l.c.word === 'operatorpolicy')!.reason).toMatch(
-      /^not valid as a RabbitOperatorPolicy \(applyTo: /,
+      /^not valid as a RabbitOperatorPolicy \(spec\.applyTo: /,
     );
   });
 });

@@ -195,7 +195,7 @@ describe('a shovel in warren export', () => {
       "shovel 'predeclared' in vhost 'orders'":
         'has settings a RabbitShovel does not declare (src-predeclared)',
       "shovel 'local-protocol' in vhost 'orders'": expect.stringMatching(
-        /^not valid as a RabbitShovel \(source\.protocol: /,
+        /^not valid as a RabbitShovel \(spec\.source\.protocol: /,
       ),
     });
     expect(docsOf(res, 'RabbitShovel')[0]!.spec!.source).toEqual({ prefetchCount: 7, queue: 'a' });

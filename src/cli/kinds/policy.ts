@@ -12,6 +12,8 @@ function policyCli(
   word: PolicyKind,
   noun: string,
   entries: (defs: Definitions) => Array<Record<string, any>>,
+  /** The broker's apply-to when an entry has none. */
+  applyTo: string,
 ): CliKind<RabbitPolicySpec> {
   return {
     kind,
@@ -25,7 +27,7 @@ function policyCli(
           pattern: p.pattern,
           definition: { ...(p.definition ?? {}) },
           priority: p.priority ?? 0,
-          'apply-to': p['apply-to'] ?? 'all',
+          'apply-to': p['apply-to'] ?? applyTo,
         });
       }
     },
@@ -62,6 +64,7 @@ export const policy = policyCli(
   'policy',
   'policy',
   (d) => d.policies ?? [],
+  'all',
 );
 
 // 3.x and 4.x export operator policies as runtime parameters.
@@ -74,4 +77,6 @@ export const operatorPolicy = policyCli(
     ...parametersOf(d, 'operator_policy').map((p) => ({ vhost: p.vhost, name: p.name, ...p.value })),
     ...(((d as Record<string, unknown>).operator_policies as Array<Record<string, any>>) ?? []),
   ],
+  // Operator policies apply to queues only: one without apply-to is exported as queues.
+  'queues',
 );

@@ -1,6 +1,7 @@
 import type { RabbitUserSpec } from '../../api/user.ts';
 import * as page from '../../kinds/user.ts';
 import { normalizeTags } from '../../rabbitmq/index.ts';
+import { hashingAlgorithmOf } from '../definitions.ts';
 import type { CliKind } from '../types.ts';
 import { limitsSpec, q } from './common.ts';
 
@@ -17,7 +18,8 @@ export const user: CliKind<RabbitUserSpec> = {
       add(page.usersTable, [u.name], {
         name: u.name,
         password_hash: u.password_hash ?? '',
-        hashing_algorithm: u.hashing_algorithm ?? '',
+        // Named in the Secret even where the file names none, so that warren hashes the same way.
+        hashing_algorithm: u.password_hash ? hashingAlgorithmOf(u, defs) : (u.hashing_algorithm ?? ''),
         tags: normalizeTags(u.tags),
         limits,
       });
