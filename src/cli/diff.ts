@@ -132,12 +132,13 @@ export function diff(loaded: Loaded, inv: Inventory, kinds: CliKind[], selection
 
 /**
  * Why a difference cannot be applied, in the words of what happens: the operator declares the
- * object anyway and the broker refuses it (Ready=False, Rejected, with the broker's
- * PRECONDITION_FAILED message); an edit of the field in an existing resource is refused by the
- * API server (the field is immutable in the CRD).
+ * object anyway, and the broker refuses what it compares (the management API's 400 "inequivalent
+ * arg", AMQP's PRECONDITION_FAILED: Ready=False, Rejected, with the broker's message) and keeps its
+ * own value of an argument it does not compare. An edit of such a field in an existing resource is
+ * refused by the API server (the field is immutable in the CRD).
  */
 const refusal = (object: string, fields: string[]) =>
-  `the broker cannot change ${fields.join(', ')} of an existing object (PRECONDITION_FAILED: warren would report Rejected): delete ${object} and let warren declare it again, or keep its ${fields.length > 1 ? 'values' : 'value'}`;
+  `the broker cannot change ${fields.join(', ')} of an existing object (it refuses the declaration: inequivalent arg, warren would report Rejected${fields.includes('arguments') ? '; an argument it does not compare it keeps as it is' : ''}): delete ${object} and let warren declare it again, or declare what the broker has`;
 
 const show = (v: unknown) => (v === undefined ? '(none)' : typeof v === 'string' ? v : JSON.stringify(v));
 

@@ -47,7 +47,7 @@ const matches = (d: Desired, a: ExchangeInfo) => !differences(d, a).length;
 export const exchangeKind: TopologyKind<RabbitExchangeSpec, Desired> = {
   def: RabbitExchange,
   identity: (r) => ['exchange', r.spec.vhost, exchangeName(r)],
-  // The broker refuses to redeclare it with other values (406 PRECONDITION_FAILED, inequivalent arg).
+  // The broker refuses to redeclare it otherwise (400 inequivalent arg; AMQP: PRECONDITION_FAILED).
   immutableFields: ['type', 'durable', 'autoDelete', 'internal', 'arguments'],
   vhostOf: (r) => r.spec.vhost,
 

@@ -165,7 +165,7 @@ async function removeIf(
 export const queueKind: TopologyKind<RabbitQueueSpec, Desired> = {
   def: RabbitQueue,
   identity: (r) => ['queue', r.spec.vhost, queueName(r)],
-  // The broker refuses to redeclare it with other values (406 PRECONDITION_FAILED, inequivalent arg).
+  // The broker refuses to redeclare it otherwise (400 inequivalent arg; AMQP: PRECONDITION_FAILED).
   immutableFields: ['type', 'durable', 'autoDelete', 'arguments'],
   vhostOf: (r) => r.spec.vhost,
 

@@ -150,7 +150,8 @@ export interface TopologyKind<Spec = any, Desired = any, Status = any> {
   references?: readonly string[];
   /**
    * Spec fields the broker cannot change on an existing object (it refuses a declaration that
-   * differs: PRECONDITION_FAILED): a difference in one needs the object deleted and re-created.
+   * differs: inequivalent arg, PRECONDITION_FAILED): a difference needs the object deleted and
+   * re-created. `warren diff` reports it as refused.
    */
   immutableFields?: ReadonlyArray<keyof Spec & string>;
   /** The vhost the object lives in (and is destroyed with), if any. */

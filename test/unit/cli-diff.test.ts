@@ -97,7 +97,7 @@ describe('warren diff', () => {
         },
       ],
       notes: [
-        "the broker cannot change arguments of an existing object (PRECONDITION_FAILED: warren would report Rejected): delete queue 'orders.retry' in vhost 'orders' and let warren declare it again, or keep its value",
+        "the broker cannot change arguments of an existing object (it refuses the declaration: inequivalent arg, warren would report Rejected; an argument it does not compare it keeps as it is): delete queue 'orders.retry' in vhost 'orders' and let warren declare it again, or declare what the broker has",
       ],
     });
     expect(row(r, 'RabbitExchange', 'events')).toMatchObject({
