@@ -85,7 +85,8 @@ async function main() {
   process.on('SIGTERM', () => void shutdown(0));
   process.on('SIGINT', () => void shutdown(0));
 
-  await operator.startCaches();
+  // Each kind's reconciles wait for its own caches: the leader need not wait for all of them.
+  await operator.startCaches({ wait: 'brokers' });
   if (stopping) return;
   if (election) {
     const leading = await election.acquire(() => {

@@ -383,14 +383,22 @@ export class Operator {
   private readonly lookup = (plural: string, namespace: string, name: string) =>
     this.informers.get(plural)?.get(name, namespace);
 
-  /** Starts the caches; resolves when every informer has listed once. */
-  async startCaches(): Promise<void> {
+  /**
+   * Starts every cache; resolves once the Secrets' and the RabbitBrokers' caches are synced and,
+   * unless `wait` is 'brokers', every other one. Controllers may start before the rest: each kind
+   * waits for its own caches (kindSynced), so one kind's long first list holds only that kind.
+   */
+  async startCaches(o: { wait?: 'all' | 'brokers' } = {}): Promise<void> {
     await this.secrets.start();
     // Brokers first: whether a restarted resource can wait for the survey depends on its broker.
     await this.informers.get('rabbitbrokers')!.start();
-    await Promise.all([...this.informers.values()].map((i) => i.start()));
-    // Claims made while other caches were still loading may not have resolved references.
-    for (const rec of this.reconcilers) for (const r of this.informers.get(rec.plural)!.list()) rec.claim(r);
+    const all = Promise.all([...this.informers.values()].map((i) => i.start())).then(() => {
+      // Claims made while other caches were still loading may not have resolved references.
+      for (const rec of this.reconcilers)
+        for (const r of this.informers.get(rec.plural)!.list()) rec.claim(r);
+    });
+    if (o.wait !== 'brokers') await all;
+    else all.catch((err: unknown) => this.o.log.error({ err: String(err) }, 'starting the caches failed'));
   }
 
   /** Every cache a reconcile decision reads is synced. */

@@ -27,7 +27,7 @@ beforeAll(async () => {
     (method, url) =>
       method === 'GET' && url.pathname.endsWith('/rabbitqueues') && !url.searchParams.has('watch'),
   );
-  op = await startOperator(ctx, { kubeconfigPath: proxy.kubeconfigPath, waitForCaches: false });
+  op = await startOperator(ctx, { kubeconfigPath: proxy.kubeconfigPath, controllersAfter: 'brokers' });
 }, 60_000);
 afterAll(async () => {
   await proxy?.close();

@@ -49,6 +49,8 @@ export async function startOperator(
     kubeconfigPath?: string;
     /** false: return at once, without waiting for the caches (see `started`). */
     waitForCaches?: boolean;
+    /** 'brokers': start reconciling once the RabbitBrokers' cache synced, as src/main.ts does. */
+    controllersAfter?: 'all' | 'brokers';
     /** Watch these namespaces instead of the test file's one. */
     namespaces?: string[];
     /** How a RabbitmqCluster's Service is addressed (default: as in a cluster). */
@@ -76,7 +78,9 @@ export async function startOperator(
     retryBaseDelayMs: opts.retryBaseDelayMs,
     identity: `test-${ctx.namespace}`,
   });
-  const started = operator.startCaches().then(() => operator.startControllers());
+  const started = operator
+    .startCaches({ wait: opts.controllersAfter ?? 'all' })
+    .then(() => operator.startControllers());
   if (opts.waitForCaches !== false) await started;
   const reconciles = async (controller: string) =>
     (await metrics.reconcileTotal.get()).values
