@@ -121,6 +121,7 @@ describe('warren export, applied to another broker', () => {
     expect(report.summary).toEqual({
       create: total,
       change: 0,
+      refused: 0,
       conflict: 0,
       invalid: 0,
       unchanged: 0,
