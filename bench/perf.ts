@@ -414,7 +414,7 @@ async function scenario(env: Environment, kc: k8s.KubeConfig, spec: string, inde
     }
     const cpu0 = cpuSeconds(pid);
     const rss0 = memory(pid).rss;
-    const broker0 = await counters(port, 'warren_broker_requests', 'method');
+    const broker0 = await counters(port, 'warren_broker_requests_total', 'method');
     const kube0 = await counters(port, 'warren_kube_requests_total', 'verb');
     // Ready objects are counted from one watch per kind (polling lists would load the API server).
     const plurals = [...new Set(w.objects.map((o) => o.plural))];
@@ -462,7 +462,7 @@ async function scenario(env: Environment, kc: k8s.KubeConfig, spec: string, inde
     await Promise.all(profiles);
     const cpu = cpuSeconds(pid) - cpu0;
     const mem = memory(pid);
-    const broker = diff(await counters(port, 'warren_broker_requests', 'method'), broker0);
+    const broker = diff(await counters(port, 'warren_broker_requests_total', 'method'), broker0);
     const kube = diff(await counters(port, 'warren_kube_requests_total', 'verb'), kube0);
     // Idle: the CPU one survey costs, over a few survey intervals with nothing to do (surveys counted
     // from the RabbitBroker's status, so that the bench's reads cost the operator nothing).

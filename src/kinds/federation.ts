@@ -7,7 +7,7 @@ import {
   type RabbitFederationUpstreamSetSpec,
 } from '../api/federation.ts';
 import type { FederationLink } from '../rabbitmq/index.ts';
-import { isReady } from '../runtime/conditions.ts';
+import { isReady, stalled } from '../runtime/conditions.ts';
 import { nsName } from './keys.ts';
 import {
   noStatusList,
@@ -197,7 +197,7 @@ export function members(
   refs: Refs,
   brokerKey?: string,
   declaredName: (f: Federation) => string | undefined = (f) =>
-    f.status?.observedGeneration !== undefined ? upstreamName(f) : undefined,
+    f.status?.observedGeneration !== undefined && !stalled(f) ? upstreamName(f) : undefined,
 ): string[] | string {
   const out: string[] = [];
   const ns = r.metadata.namespace;

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { randomUUID } from 'node:crypto';
 import { Reasons, type Resource } from '../api/common.ts';
 import { api, countRequests, type ManagementClient } from '../rabbitmq/index.ts';
-import { findCondition, isReady } from '../runtime/conditions.ts';
+import { findCondition, isReady, stalled } from '../runtime/conditions.ts';
 import type { SecretCache } from '../runtime/secrets.ts';
 import { key, nsName, parts } from './keys.ts';
 import type { Refs, Snapshot, Table, TopologyKind, UnmanagedSummary } from './types.ts';
@@ -243,6 +243,8 @@ export class Surveyor {
         // state is what keeps them from Ready (a shovel that cannot connect): it may change.
         if (r.status?.observedGeneration !== r.metadata.generation) continue;
         if (!isReady(r) && !k.kind.check) continue;
+        // Refused (Stalled): only a change of spec helps, and that reconciles it anyway.
+        if (stalled(r)) continue;
         // Awaited only when it is a promise (a user's password check): 10,000 awaits of plain
         // booleans would be 10,000 trips through the microtask queue.
         const checked = k.kind.inSync(r, snap, ctx);

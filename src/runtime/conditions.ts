@@ -26,6 +26,11 @@ export function findCondition(list: Condition[] | undefined, type: string): Cond
   return list?.find((c) => c.type === type);
 }
 
+/** Whether its Stalled condition is True: refused, until its spec (or the broker) changes. */
+export function stalled(obj: { status?: { conditions?: Condition[] } } | undefined): boolean {
+  return findCondition(obj?.status?.conditions, 'Stalled')?.status === 'True';
+}
+
 export function isReady(obj: { status?: { conditions?: Condition[] } } | undefined): boolean {
   return findCondition(obj?.status?.conditions, 'Ready')?.status === 'True';
 }

@@ -106,7 +106,9 @@ describe('deploy/ on the API server', () => {
       ...readdirSync(DEPLOY)
         .filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml')
         .map((f) => `deploy/${f}`),
-      ...readdirSync(join(DEPLOY, 'optional')).map((f) => `deploy/optional/${f}`),
+      ...readdirSync(join(DEPLOY, 'optional'))
+        .filter((f) => f.endsWith('.yaml'))
+        .map((f) => `deploy/optional/${f}`),
     ];
     expect(files).toContain('deploy/optional/servicemonitor.yaml');
     for (const f of files) {

@@ -5,7 +5,7 @@ import type { TestContext } from '../support/context.ts';
 import { startSlowProxy, type SlowProxy } from '../support/http-proxy.ts';
 import { enc } from '../support/management.ts';
 import { useOperator } from '../support/suite.ts';
-import { eventually, isReadyNow } from '../support/wait.ts';
+import { eventually, isReadyNow, readyOf } from '../support/wait.ts';
 
 // What a new object costs the broker: one write, and no read when the last survey already looked
 // where it would be and did not find it. And Kubernetes: one status write, even for a resource
@@ -113,7 +113,7 @@ describe('broker requests per new object', () => {
     expect(during.filter((l) => l === `POST /api/bindings/${v}/e/x/q/fresh-0`)).toHaveLength(1);
   });
 
-  it('writes one status and no event for a queue whose vhost is created just after it', async () => {
+  it('writes waiting, then Ready, and no event for a queue whose vhost is created just after it', async () => {
     const vhost = `${ctx.namespace}-paired`;
     // Every version of the RabbitQueue the API server stores, in order.
     const versions: any[] = [];
@@ -139,8 +139,11 @@ describe('broker requests per new object', () => {
         (vs) => vs.some(isReadyNow),
         { what: 'the watch delivering the queue Ready', timeoutMs: 30_000 },
       );
-      const statuses = versions.filter((o) => o.status).map((o) => o.status.conditions?.[0]?.status);
-      expect(statuses).toEqual(['True']);
+      const statuses = versions
+        .filter((o) => o.status)
+        .map((o) => `${readyOf(o)?.status} ${readyOf(o)?.reason}`);
+      // Waiting is said at once (GitOps tools read no status as done); the Warning event is held.
+      expect(statuses).toEqual(['False WaitingForDependency', 'True Reconciled']);
       const events = await ctx.kc
         .makeApiClient(k8s.EventsV1Api)
         .listNamespacedEvent({ namespace: ctx.namespace });
