@@ -40,7 +40,7 @@ EXPOSE 8081
 # It also makes every full collection a memory-reducing one, after which V8 lets the old generation
 # grow by only 10% before the next: at idle a survey's few MB then start a full collection every
 # one to three intervals. --heap-growing-percent=30 is the growth V8 allows under that flag
-# otherwise (see "Performance" in the README).
+# otherwise (see docs/performance.md).
 # No background compiler threads: those parked in a compile job can deadlock process.exit
 # (nodejs/node#54918); compiling on the main thread cost no measurable CPU in the bench.
 CMD ["node", "--optimize-for-size", "--heap-growing-percent=30", "--no-concurrent-recompilation", "--no-concurrent-sparkplug", "dist/main.js"]

@@ -1,4 +1,4 @@
-// The operator's settings, read from the environment once at start-up (README "Configuration").
+// The operator's settings, read from the environment once at start-up (docs/install.md "Configuration").
 // A bad value stops the process with a message naming the variable, rather than running with a
 // surprise (WARREN_CONCURRENCY=abc once started zero workers).
 import { existsSync } from 'node:fs';

@@ -7,7 +7,7 @@ import { leaseApi, LeaderElector } from './runtime/leader.ts';
 import { makeLogger } from './runtime/log.ts';
 import { makeMetrics } from './runtime/metrics.ts';
 
-// Configuration comes from the environment (see README "Configuration"), checked once here:
+// Configuration comes from the environment (see docs/install.md "Configuration"), checked once here:
 // a bad value or no cluster at all stops the process with exit code 2.
 function configure(): Config {
   try {

@@ -3,7 +3,7 @@
 //   crds/kustomization.yaml  the CRD files, a kustomize base that deploy/kustomization.yaml includes
 //   deploy/rbac-kinds.yaml   ClusterRole warren-kinds (warren's own kinds, their /status and /finalizers)
 //                            and its binding to the warren ServiceAccount
-//   deploy/install.yaml      every object of deploy/kustomization.yaml in one file (the README's install)
+//   deploy/install.yaml      every object of deploy/kustomization.yaml in one file (docs/install.md)
 //   deploy/namespaced/rbac-namespace.yaml  Role + RoleBinding `warren` for one watched namespace (the
 //                            namespaced installation: no ClusterRole at all)
 //   deploy/rbac-tenants.yaml ClusterRoles warren-view and warren-edit for tenants, aggregated into the
@@ -246,7 +246,7 @@ export function finalizerPolicy(topologyPlurals: string[]): string {
     "# Optional (Kubernetes 1.36+): the API server gives each new topology resource warren's finalizer,\n" +
     '# so warren makes one write less per new object. Cluster-scoped; apply it only where warren watches\n' +
     '# every namespace, or add matchResources.namespaceSelector to the binding for the watched ones\n' +
-    '# (a resource in a namespace warren does not watch would keep the finalizer). README "Performance".\n' +
+    '# (a resource in a namespace warren does not watch would keep the finalizer). docs/performance.md.\n' +
     '#   kubectl apply -f deploy/optional/finalizer-policy.yaml\n' +
     [policy, binding].map((d) => stringify(d, { lineWidth: 0 })).join('---\n')
   );
@@ -294,8 +294,8 @@ function namespaceRbacDocs(plurals: string[], namespace?: string): Record<string
 export function namespaceRbac(plurals: string[]): string {
   return (
     GENERATED +
-    '# warren\'s rights in ONE namespace it watches (the namespaced installation, README "Namespaced\n' +
-    '# installation"). Apply it in each namespace listed in WATCH_NAMESPACE:\n' +
+    '# warren\'s rights in ONE namespace it watches (the namespaced installation, docs/install.md\n' +
+    '# "Namespaced installation"). Apply it in each namespace listed in WATCH_NAMESPACE:\n' +
     '#   kubectl apply -n team-a -f deploy/namespaced/rbac-namespace.yaml\n' +
     '# The subject is the ServiceAccount warren in warren-system; edit it if warren runs elsewhere.\n' +
     '# RBAC cannot limit the Secrets warren creates and patches to its own: deploy/secrets-policy.yaml\n' +

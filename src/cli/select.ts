@@ -1,4 +1,4 @@
-// Which broker objects an export takes. The rules (README "warren export"):
+// Which broker objects an export takes. The rules (docs/migration.md "warren export"):
 // - vhosts: every vhost but '/', or those --vhost names (globs; `--vhost /` asks for '/');
 // - --include [KIND:]GLOB: when a kind has include patterns, only its objects matching one are taken;
 // - --exclude [KIND:]GLOB: objects matching one are left out;

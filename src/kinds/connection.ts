@@ -1,5 +1,5 @@
 // How warren reaches a RabbitBroker's management API: its endpoint or the RabbitmqCluster it names
-// (README "Brokers run by the RabbitMQ Cluster Operator"), its credentials, and TLS (README "TLS").
+// (docs/brokers.md), its credentials, and TLS (docs/brokers.md "TLS").
 // Everything read here comes from watched caches, and each read records a dependency, so a
 // rotated password, CA or client certificate, or a cluster's new Service, reaches the client at
 // once: the registry rebuilds a client when the fingerprint changes.
@@ -44,7 +44,7 @@ export interface ConnectionSources {
   services: RefCache<k8s.V1Service>;
   /**
    * The host name of a Service: `<service>.<namespace>.svc` in a cluster (WARREN_SERVICE_HOST,
-   * README "Configuration"), something else where cluster DNS does not reach (tests).
+   * docs/install.md "Configuration"), something else where cluster DNS does not reach (tests).
    */
   serviceHost: (service: string, namespace: string) => string;
 }
