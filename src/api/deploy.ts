@@ -294,7 +294,7 @@ function namespaceRbacDocs(plurals: string[], namespace?: string): Record<string
 export function namespaceRbac(plurals: string[]): string {
   return (
     GENERATED +
-    '# warren\'s rights in ONE namespace it watches (the namespaced installation, docs/install.md\n' +
+    "# warren's rights in ONE namespace it watches (the namespaced installation, docs/install.md\n" +
     '# "Namespaced installation"). Apply it in each namespace listed in WATCH_NAMESPACE:\n' +
     '#   kubectl apply -n team-a -f deploy/namespaced/rbac-namespace.yaml\n' +
     '# The subject is the ServiceAccount warren in warren-system; edit it if warren runs elsewhere.\n' +
