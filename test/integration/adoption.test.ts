@@ -200,6 +200,7 @@ describe('adopting a hand-made broker', () => {
         change: 0,
         conflict: 0,
         invalid: 0,
+        refused: 0,
         unchanged: 14,
         unmanaged: 0,
       });
