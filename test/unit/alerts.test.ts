@@ -106,6 +106,26 @@ describe.skipIf(missing)('promtool on the rules', () => {
     expect(status).toBe(0);
   });
 
+  it('every expression of deploy/optional/grafana-dashboard.json is valid PromQL (promtool check rules)', () => {
+    // Each panel query as a recording rule, Grafana's variables replaced by what they stand for.
+    const dash = JSON.parse(readFileSync(join(ROOT, 'deploy', 'optional', 'grafana-dashboard.json'), 'utf8'));
+    const panels = (list: any[]): any[] => list.flatMap((p) => [p, ...panels(p.panels ?? [])]);
+    const exprs: string[] = panels(dash.panels).flatMap((p) => (p.targets ?? []).map((t: any) => t.expr));
+    expect(exprs.length).toBeGreaterThan(20);
+    const rules = exprs.map((e, i) => ({
+      record: `warren:dashboard_query_${i}`,
+      expr: e
+        .replaceAll('$__rate_interval', '2m')
+        .replaceAll('$__range', '1h')
+        .replaceAll('$namespace', '.*'),
+    }));
+    expect(rules.map((r) => r.expr).join('\n')).not.toContain('$');
+    writeFileSync(join(work, 'dashboard-rules.yaml'), stringify({ groups: [{ name: 'dashboard', rules }] }));
+    const { status, out } = promtool('check', 'rules', 'dashboard-rules.yaml');
+    expect(out).toContain(`SUCCESS: ${rules.length} rules found`);
+    expect(status).toBe(0);
+  });
+
   it('the test file catches a broken rule (the cases are not vacuous)', () => {
     // Every alert fires at once: the cases that must stay quiet fail.
     const broken = groups.map((g) => ({ ...g, rules: g.rules.map((r) => ({ ...r, for: '0m' })) }));
