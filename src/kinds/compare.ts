@@ -1,4 +1,6 @@
 // Comparisons and write helpers shared by kinds.
+import { Reasons } from '../api/common.ts';
+import { Blocked } from './types.ts';
 
 /** Tags are a set to the broker. */
 export const sameSet = (a: string[], b: string[]) =>
@@ -86,4 +88,23 @@ export function sameAsLastTime(r: object, inputs: unknown[], compare: () => bool
   const same = compare();
   lastChecks.set(r, { inputs, same });
   return same;
+}
+
+const shown = (v: unknown) => {
+  const j = JSON.stringify(v) ?? 'unset';
+  return j.length > 200 ? `${j.slice(0, 200)}…` : j;
+};
+
+/**
+ * An object none of whose properties can change once declared (a queue, an exchange) that differs
+ * from its spec: the broker either refuses the declaration (inequivalent arg) or accepts it and
+ * keeps the object as it was (it compares only the arguments it knows, e.g. not x-note). Either
+ * way nothing changed: said as Rejected, not as applied.
+ */
+export function keptAsDeclared(what: string, diffs: Difference[]): Blocked {
+  const list = diffs.map((d) => `${d.field} (broker ${shown(d.broker)}, spec ${shown(d.spec)})`).join(', ');
+  return new Blocked(
+    Reasons.Rejected,
+    `${what} exists with other properties than the spec: ${list}; the broker keeps them as first declared (it accepted the declaration without changing them): delete and re-create it, or declare what the broker has`,
+  );
 }

@@ -1,7 +1,7 @@
 import { RabbitExchange, type RabbitExchangeSpec } from '../api/exchange.ts';
 import type { Resource } from '../api/common.ts';
 import { ManagementError, type ExchangeBody, type ExchangeInfo } from '../rabbitmq/index.ts';
-import { differing, sameAsLastTime, sameJson, type Difference } from './compare.ts';
+import { differing, keptAsDeclared, sameAsLastTime, sameJson, type Difference } from './compare.ts';
 import { claim, depKeys, type Table, type TopologyKind, entries } from './types.ts';
 
 export interface Desired extends ExchangeBody {
@@ -61,7 +61,8 @@ export const exchangeKind: TopologyKind<RabbitExchangeSpec, Desired> = {
     const actual = knownAbsent(exchangesTable, d.vhost, d.name)
       ? undefined
       : await client.getExchange(d.vhost, d.name);
-    if (actual && matches(d, actual)) return 'unchanged';
+    const diffs = actual ? differences(d, actual) : [];
+    if (actual && !diffs.length) return 'unchanged';
     // A differing exchange is declared anyway: the broker says which property is inequivalent.
     await client.putExchange(d.vhost, d.name, d).catch((err: unknown) => {
       if (err instanceof ManagementError && /unknown exchange type/.test(err.reason)) {
@@ -75,7 +76,8 @@ export const exchangeKind: TopologyKind<RabbitExchangeSpec, Desired> = {
       }
       throw err;
     });
-    return actual ? 'updated' : 'created';
+    if (actual) throw keptAsDeclared(`exchange '${d.name}'`, diffs);
+    return 'created';
   },
 
   async remove(r, { client }) {

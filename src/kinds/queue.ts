@@ -9,7 +9,7 @@ import {
   type ManagementClient,
   type QueueInfo,
 } from '../rabbitmq/index.ts';
-import { differing, sameAsLastTime, type Difference } from './compare.ts';
+import { differing, keptAsDeclared, sameAsLastTime, type Difference } from './compare.ts';
 import { Blocked, claim, depKeys, type Table, type TopologyKind, entries } from './types.ts';
 
 export interface Desired {
@@ -179,14 +179,16 @@ export const queueKind: TopologyKind<RabbitQueueSpec, Desired> = {
     const actual = knownAbsent(queuesTable, d.vhost, d.name)
       ? undefined
       : await client.getQueue(d.vhost, d.name);
-    if (actual && matches(d, actual, await client.capabilities())) return 'unchanged';
+    const diffs = actual ? differences(d, actual, await client.capabilities()) : [];
+    if (actual && !diffs.length) return 'unchanged';
     // A queue that differs is declared anyway: the broker says which property is inequivalent.
     await client.putQueue(d.vhost, d.name, {
       durable: d.durable,
       auto_delete: d.autoDelete,
       arguments: d.arguments,
     });
-    return actual ? 'updated' : 'created';
+    if (actual) throw keptAsDeclared(`queue '${d.name}'`, diffs);
+    return 'created';
   },
 
   async remove(r, ctx) {

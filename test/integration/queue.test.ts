@@ -77,6 +77,21 @@ describe('RabbitQueue', () => {
     expect(readyOf(q).message).toContain("inequivalent arg 'durable'");
   });
 
+  it('says Rejected, not applied, for an argument the broker accepts on redeclaration but never changes', async () => {
+    const made = { durable: true, auto_delete: false, arguments: { 'x-note': 'first' } };
+    expect(await ctx.broker.put(`/queues/${vh}/noted`, made)).toBe(201);
+    // The broker compares only the arguments it knows: another x-note is accepted, and ignored.
+    await ctx.create('rabbitqueues', 'noted', spec({ arguments: { 'x-note': 'second' } }));
+    const q = await eventually(
+      () => ctx.get('rabbitqueues', 'noted'),
+      (o) => readyOf(o)?.status === 'False' && readyOf(o)?.reason !== 'WaitingForDependency',
+      { what: 'noted refused' },
+    );
+    expect(readyOf(q)).toMatchObject({ status: 'False', reason: 'Rejected' });
+    expect(readyOf(q).message).toContain('arguments (broker {"x-note":"first"}, spec {"x-note":"second"})');
+    expect((await inBroker('noted')).body.arguments['x-note']).toBe('first');
+  });
+
   it('deletes the broker queue with deletionPolicy Delete and keeps it with Retain', async () => {
     await ctx.create('rabbitqueues', 'gone', spec());
     await ctx.create('rabbitqueues', 'kept', spec({ deletionPolicy: 'Retain' }));
