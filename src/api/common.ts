@@ -22,6 +22,8 @@ export const Reasons = {
   WaitingForDependency: 'WaitingForDependency',
   Conflict: 'Conflict',
   Rejected: 'Rejected',
+  /** A shovel or federation link declared but not running: the broker's reason in the message; it may recover. */
+  LinkDown: 'LinkDown',
   DeleteFailed: 'DeleteFailed',
   InvalidSpec: 'InvalidSpec',
 } as const;

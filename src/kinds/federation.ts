@@ -100,13 +100,16 @@ export function upstreamValue(r: Federation, uris: SecretUris): Record<string, u
 
 const what = (l: FederationLink) => `${l.type} '${l.type === 'queue' ? l.queue : l.exchange}'`;
 
-/** The links' states in Ready terms: any failing link makes the upstream not Ready. */
+/**
+ * The links' states in Ready terms: any failing link makes the upstream not Ready, LinkDown with
+ * the broker's error (the upstream is declared; its link may come up by itself: not stalled).
+ */
 function verdict(links: FederationLink[], uris: SecretUris | undefined): NotWorking | undefined {
   const failing = links.filter((l) => l.status === 'error');
   if (failing.length) {
     const first = failing[0]!;
     return {
-      reason: Reasons.Rejected,
+      reason: Reasons.LinkDown,
       message: `${failing.length} of ${links.length} federation links failing; ${what(first)}: ${safe(first.error ?? 'no reason given', uris)}`,
     };
   }

@@ -115,12 +115,14 @@ function verdict(
       },
     };
   }
+  // Declared, and not running: the link is down (a refused login, an unreachable host), in the
+  // broker's words; it may come up by itself (the broker retries), so in progress, not stalled.
   if (state === 'terminated') {
     const why = row?.reason ? safe(row.reason, uris) : 'no reason given';
     return {
       state,
       trouble: {
-        reason: Reasons.Rejected,
+        reason: Reasons.LinkDown,
         message: `the shovel terminated: ${why} (the broker restarts it after reconnectDelay)`,
       },
     };
@@ -130,7 +132,7 @@ function verdict(
     state === 'starting' &&
     r.status?.state === 'terminated' &&
     shown?.status === 'False' &&
-    shown.reason === Reasons.Rejected
+    shown.reason === Reasons.LinkDown
   ) {
     return { state: 'terminated', trouble: { reason: shown.reason, message: shown.message, soon: true } };
   }

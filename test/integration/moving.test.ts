@@ -8,6 +8,7 @@ import { testContext, type TestContext } from '../support/context.ts';
 import type { EnvironmentInfo } from '../support/environment.ts';
 import { enc, mgmt, type Mgmt } from '../support/management.ts';
 import { createBroker, startOperator, type RunningOperator } from '../support/operator.ts';
+import { freePort } from '../support/ports.ts';
 import { startBroker, type Broker } from '../support/rabbitmq.ts';
 import { eventually, isReadyNow, readyOf } from '../support/wait.ts';
 
@@ -37,6 +38,7 @@ const uriA = (password = MOVER_PW) =>
   `amqp://${enc(mover)}:${enc(password)}@${new URL(ctx.env.amqpUrl).host}/${enc(ctx.vhost)}`;
 
 const get = (plural: string, name: string) => () => ctx.get(plural, name);
+const cond = (o: any, type: string) => o?.status?.conditions?.find((c: any) => c.type === type);
 const ready = (plural: string, name: string, timeoutMs = 30_000) =>
   eventually(get(plural, name), isReadyNow, { timeoutMs, what: `${plural}/${name} Ready` });
 const reason = (plural: string, name: string, want: string) =>
@@ -181,8 +183,12 @@ describe('RabbitShovel', () => {
       { ...within, what: 'b-to-a declared and not running' },
     );
     if (reportsReasons) {
-      expect(readyOf(bad).reason).toBe('Rejected');
+      // Declared, not running: LinkDown in the broker's words, in progress (it may recover), not stalled.
+      expect(readyOf(bad).reason).toBe('LinkDown');
       expect(readyOf(bad).message).toMatch(/terminated: .*failed to connect to destination/);
+      console.log(`shovel b-to-a: ${readyOf(bad).reason}: ${readyOf(bad).message}`);
+      expect(cond(bad, 'Reconciling')).toMatchObject({ status: 'True', reason: 'LinkDown' });
+      expect(cond(bad, 'Stalled')).toMatchObject({ status: 'False' });
     } else {
       expect(readyOf(bad).reason).toBe('WaitingForDependency');
       expect(readyOf(bad).message).toMatch(/shovel is starting/);
@@ -351,11 +357,58 @@ describe('RabbitFederation', () => {
       applyTo: 'exchanges',
       definition: { 'federation-upstream': 'from-a-wrong' },
     });
-    const bad = await reason('rabbitfederations', 'from-a-wrong', 'Rejected');
+    const bad = await reason('rabbitfederations', 'from-a-wrong', 'LinkDown');
     expect(readyOf(bad).message).toMatch(
       /1 of 1 federation links failing; exchange 'fed.z': .*ACCESS_REFUSED/,
     );
+    console.log(`federation from-a-wrong: ${readyOf(bad).reason}: ${readyOf(bad).message}`);
+    expect(readyOf(bad).message).not.toContain(WRONG_PW);
+    expect(cond(bad, 'Reconciling')).toMatchObject({ status: 'True', reason: 'LinkDown' });
+    expect(cond(bad, 'Stalled')).toMatchObject({ status: 'False' });
+    // Declared as specified: observedGeneration is this generation's, the link is what is down.
+    expect(bad.status.observedGeneration).toBe(bad.metadata.generation);
     await ctx.remove('rabbitpolicies', 'federate-z');
+  });
+
+  it('an upstream whose host refuses connections (a closed loopback port) says LinkDown with the broker’s words, not Rejected', async () => {
+    const closed = await freePort();
+    await secret('a-uri-closed', {
+      uri: `amqp://${enc(mover)}:${enc(MOVER_PW)}@127.0.0.1:${closed}/${enc(ctx.vhost)}`,
+    });
+    await ctx.create('rabbitfederations', 'from-nowhere', {
+      brokerRef: B,
+      vhost: VH,
+      uriSecretRef: { name: 'a-uri-closed' },
+      reconnectDelay: 1,
+    });
+    await ctx.create('rabbitexchanges', 'fed-n', { brokerRef: B, vhost: VH, name: 'fed.n', type: 'topic' });
+    await ctx.create('rabbitpolicies', 'federate-n', {
+      brokerRef: B,
+      vhost: VH,
+      pattern: '^fed\\.n$',
+      applyTo: 'exchanges',
+      definition: { 'federation-upstream': 'from-nowhere' },
+    });
+    await ready('rabbitpolicies', 'federate-n');
+    const down = await reason('rabbitfederations', 'from-nowhere', 'LinkDown');
+    const c = readyOf(down);
+    console.log(`federation from-nowhere: ${c.reason}: ${c.message}`);
+    expect(c.status).toBe('False');
+    // The broker's own words for the refused connection, and never the URI's password.
+    expect(c.message).toMatch(/federation links failing; exchange 'fed.n': .*econnrefused/i);
+    expect(c.message).not.toContain(MOVER_PW);
+    expect(cond(down, 'Reconciling')).toMatchObject({ status: 'True', reason: 'LinkDown' });
+    expect(cond(down, 'Stalled')).toMatchObject({ status: 'False' });
+    expect(down.status.observedGeneration).toBe(down.metadata.generation);
+    // What the broker itself says of the link.
+    const links = (await bAdmin.get(`/federation-links/${VH}`)).body.filter(
+      (l: any) => l.upstream === 'from-nowhere',
+    );
+    expect(links.map((l: any) => l.status)).toEqual(['error']);
+    // Still LinkDown a few surveys later (the survey does not take it for working).
+    await surveys(2);
+    expect(readyOf(await ctx.get('rabbitfederations', 'from-nowhere')).reason).toBe('LinkDown');
+    await ctx.remove('rabbitpolicies', 'federate-n');
   });
 
   it('an upstream set waits for its upstreams, then federates from them', async () => {
