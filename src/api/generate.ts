@@ -1,14 +1,15 @@
 // Writes crds/<group>_<plural>.yaml from the zod schemas, and deploy/'s generated files (./deploy.ts):
 // crds/kustomization.yaml, deploy/rbac-kinds.yaml, deploy/rbac-tenants.yaml, deploy/secrets-policy.yaml,
 // deploy/install.yaml, deploy/optional/ and deploy/namespaced/; and the API reference,
-// docs/reference/<kind>.md and its README.md (./generate-docs.ts). With --check, writes nothing
-// and fails if any of them is stale.
+// docs/reference/<kind>.md and its README.md (./generate-docs.ts); the Helm chart, charts/warren/,
+// from deploy/'s objects (./chart.ts). With --check, writes nothing and fails if any of them is stale.
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { stringify } from 'yaml';
 import { toCRD } from './crd.ts';
 import { ALL_KINDS, TOPOLOGY_KINDS } from '../kinds/index.ts';
 import { crdFile, deployFiles, ROOT } from './deploy.ts';
+import { chartFiles, staleChartFiles } from './chart.ts';
 import { REFERENCE_DIR, referenceFiles } from './generate-docs.ts';
 
 const check = process.argv.includes('--check');
@@ -17,13 +18,15 @@ const crds = new Map(
   ALL_KINDS.map((k) => [`crds/${crdFile(k.plural)}`, header + stringify(toCRD(k), { lineWidth: 0 })]),
 );
 // install.yaml is rendered from the CRD texts about to be written, not from a stale crds/.
+const deploy = deployFiles(
+  ALL_KINDS.map((k) => k.plural),
+  TOPOLOGY_KINDS.map((k) => k.def.plural),
+  crds,
+);
 const wanted = new Map([
   ...crds,
-  ...deployFiles(
-    ALL_KINDS.map((k) => k.plural),
-    TOPOLOGY_KINDS.map((k) => k.def.plural),
-    crds,
-  ),
+  ...deploy,
+  ...chartFiles(deploy),
   ...(await referenceFiles(ALL_KINDS, ROOT)),
 ]);
 
@@ -52,5 +55,9 @@ for (const file of existsSync(join(ROOT, REFERENCE_DIR)) ? readdirSync(join(ROOT
     console.error(`${REFERENCE_DIR}/${file} matches no kind: remove it`);
     stale++;
   }
+}
+for (const file of staleChartFiles(wanted)) {
+  console.error(`${file} is not generated: remove it`);
+  stale++;
 }
 if (stale) process.exit(1);
