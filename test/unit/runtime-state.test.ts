@@ -102,7 +102,7 @@ describe('a shovel', () => {
       reason: `{auth_failure, "ACCESS_REFUSED"} connecting to ${URI} with password ${PW}`,
     };
     const t = await shovelKind.check!(d, shovel(), shovelCtx([row]));
-    expect(t?.reason).toBe('Rejected');
+    expect(t?.reason).toBe('LinkDown');
     expect(t?.soon).toBeFalsy();
     expect(t!.message).toMatch(/^the shovel terminated: \{auth_failure, "ACCESS_REFUSED"\}/);
     expect(t!.message).not.toContain(PW);
@@ -124,11 +124,11 @@ describe('a shovel', () => {
     const r = shovel({
       observedGeneration: 1,
       state: 'terminated',
-      conditions: [ready('False', 'Rejected', failed)],
+      conditions: [ready('False', 'LinkDown', failed)],
     });
     const d = desired();
     const t = await shovelKind.check!(d, r, shovelCtx([{ vhost: '/', name: 's', state: 'starting' }]));
-    expect(t).toMatchObject({ reason: 'Rejected', message: failed });
+    expect(t).toMatchObject({ reason: 'LinkDown', message: failed });
     expect(d.state).toBe('terminated');
     // Once it runs, it is working.
     expect(
@@ -192,7 +192,7 @@ describe('a federation upstream', () => {
         link('error', 'b', `{auth_failure,"ACCESS_REFUSED - Login was refused"} ${URI}`),
       ]),
     );
-    expect(t?.reason).toBe('Rejected');
+    expect(t?.reason).toBe('LinkDown');
     expect(t!.message).toMatch(
       /^1 of 2 federation links failing; exchange 'b': \{auth_failure,"ACCESS_REFUSED - Login was refused"\}/,
     );
