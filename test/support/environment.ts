@@ -52,14 +52,13 @@ export function describeEnvironment(env: Environment): EnvironmentInfo {
  * would drop keys such as `default` and `x-kubernetes-validations`) and waits until each is
  * Established.
  */
-export async function installCRDs(kubeconfigPath: string): Promise<string[]> {
+export async function installCRDs(kubeconfigPath: string, dir = join(REPO, 'crds')): Promise<string[]> {
   const kc = new k8s.KubeConfig();
   kc.loadFromFile(kubeconfigPath);
   const cluster = kc.getCurrentCluster()!;
   const token = kc.getCurrentUser()!.token!;
   const dispatcher = new Agent({ connect: { ca: readFileSync(cluster.caFile!, 'utf8') } });
   const ext = kc.makeApiClient(k8s.ApiextensionsV1Api);
-  const dir = join(REPO, 'crds');
   const names: string[] = [];
   try {
     for (const file of readdirSync(dir).filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml')) {
