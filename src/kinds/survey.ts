@@ -4,7 +4,8 @@ import { Reasons, type Resource } from '../api/common.ts';
 import { api, countRequests, type ManagementClient } from '../rabbitmq/index.ts';
 import { findCondition, isReady, stalled } from '../runtime/conditions.ts';
 import type { SecretCache } from '../runtime/secrets.ts';
-import { key, nsName, parts } from './keys.ts';
+import { key, nsName, parts, splitNsName } from './keys.ts';
+import { PAUSE_ANNOTATION, shownPaused } from './topology.ts';
 import type { Refs, Snapshot, Table, TopologyKind, UnmanagedSummary } from './types.ts';
 
 export interface SurveyedKind {
@@ -67,6 +68,8 @@ type Unmanaged = { total: number; byVhost: Map<string, UnmanagedSummary> };
 /** What one survey worked from and what it made of it, for the next one to reuse. */
 type Round = {
   rules: number | undefined;
+  /** The RabbitBroker's warren.dev/paused annotation (it pauses all of its resources). */
+  paused: boolean;
   lists: ReadonlyArray<ReadonlyArray<Resource<any, any>>>;
   statuses: ReadonlyArray<ReadonlyArray<unknown>>;
   members: Member[];
@@ -165,6 +168,9 @@ export class Surveyor {
     // awaits is promoted to the old generation, and at idle that growth is what starts a full
     // garbage collection (60 MB of heap to mark at 10,000 queues) in the middle of a survey.
     const round = this.lastRound.get(brokerKey);
+    const brokerRes = this.refs.lookup('rabbitbrokers', ...splitNsName(brokerKey)) as
+      Resource<unknown, unknown> | undefined;
+    const brokerPaused = brokerRes?.metadata.annotations?.[PAUSE_ANNOTATION] === 'true';
     const lists = this.kinds.map((k, i) => {
       const l = k.list();
       const before = round?.lists[i];
@@ -178,6 +184,7 @@ export class Surveyor {
     const sameResources =
       !!round &&
       round.rules === rules &&
+      round.paused === brokerPaused &&
       lists.every((l, i) => l === round.lists[i]) &&
       statuses.every((st, i) => st === round.statuses[i]);
     const members: Member[] = sameResources
@@ -192,7 +199,7 @@ export class Surveyor {
 
     const vhosts = sameResources ? round.vhosts : this.vhostsOf(members);
     const { result, requests } = await countRequests(async () => {
-      const reset = await this.checkMarker(brokerKey, client);
+      const reset = await this.checkMarker(brokerKey, client, brokerPaused);
       return { reset, ...(await this.read(brokerKey, client, members, vhosts)) };
     });
     const { reset: resetDetected, tables, reused, changed } = result;
@@ -239,6 +246,15 @@ export class Surveyor {
       let plain = true;
       let inSync = true;
       for (const r of resources) {
+        // Paused or resumed (its own or its RabbitBroker's annotation, which is not an event of its
+        // own) since its status said so: reconciled, to say so and to write or stop writing.
+        const shown = shownPaused(r);
+        const paused = brokerPaused || r.metadata.annotations?.[PAUSE_ANNOTATION] === 'true';
+        if (paused !== (shown?.status === 'True')) {
+          inSync = false;
+          k.enqueue(keyOf(r));
+          continue;
+        }
         // Resources that are not Ready are being retried already, unless their object's runtime
         // state is what keeps them from Ready (a shovel that cannot connect): it may change.
         if (r.status?.observedGeneration !== r.metadata.generation) continue;
@@ -249,7 +265,17 @@ export class Surveyor {
         // booleans would be 10,000 trips through the microtask queue.
         const checked = k.kind.inSync(r, snap, ctx);
         if (checked instanceof Promise) plain = false;
-        if (checked instanceof Promise ? await checked : checked) continue;
+        // Paused with its drift reported: not repaired, not counted again; reconciled once it is
+        // back in line (put back by hand), to say so.
+        const reported = paused && shown?.reason === 'Drifted';
+        if (checked instanceof Promise ? await checked : checked) {
+          if (reported) {
+            inSync = false;
+            k.enqueue(keyOf(r));
+          }
+          continue;
+        }
+        if (reported) continue;
         inSync = false;
         drifted.add(`${k.kind.def.plural}|${keyOf(r)}`);
         k.enqueue(keyOf(r));
@@ -276,6 +302,7 @@ export class Surveyor {
     const { total, byVhost } = sameResources && sameRows ? round.unmanaged : this.unmanaged(tables, claimed);
     this.lastRound.set(brokerKey, {
       rules,
+      paused: brokerPaused,
       lists,
       statuses,
       members,
@@ -503,11 +530,13 @@ export class Surveyor {
     }
   }
 
-  private async checkMarker(brokerKey: string, client: ManagementClient): Promise<boolean> {
+  private async checkMarker(brokerKey: string, client: ManagementClient, paused = false): Promise<boolean> {
     try {
       const found = await client.get<{ value?: string }>(api`/global-parameters/${MARKER}`);
       let value = found?.value;
       const created = !value;
+      // A paused broker is not written to: its marker is written (and a reset told) once resumed.
+      if (!value && paused) return false;
       if (!value) {
         value = randomUUID();
         await client.put(api`/global-parameters/${MARKER}`, { name: MARKER, value });

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { finalizerOf, Reasons, type Reason, type Resource } from '../api/common.ts';
-import { ManagementError } from '../rabbitmq/index.ts';
+import { ManagementError, type ManagementClient } from '../rabbitmq/index.ts';
+import { findCondition, setCondition } from '../runtime/conditions.ts';
 import type { Outcome, ReconcileContext } from '../runtime/controller.ts';
 import type { Recorder } from '../runtime/events.ts';
 import { addFinalizer, removeFinalizer } from '../runtime/finalizers.ts';
@@ -29,6 +30,53 @@ const REFUSALS = new Set<string>([Reasons.NotAllowed, Reasons.SecretConflict]);
 
 /** Set to "true" on a resource being deleted: its finalizer is released without deleting anything. */
 export const RELEASE_ANNOTATION = 'warren.dev/release-without-deleting';
+
+/**
+ * Set to "true" on a resource, or on its RabbitBroker for all of its resources: observe only.
+ * warren writes nothing to the broker for it (no declaration, no repair, no deletion: a deletion
+ * holds the finalizer) and keeps reporting: Ready as last known, and a `Paused` condition that
+ * says whether the broker matches the spec (InSync), differs (Drifted, found by a reconcile or by
+ * the survey, not repaired), or could not be read (NotChecked); DeletionHeld while deleted.
+ */
+export const PAUSE_ANNOTATION = 'warren.dev/paused';
+
+/** Why warren may not write to the broker for this resource (its own or its RabbitBroker's annotation), if so. */
+export function pausedBy(r: Obj, lookup: Refs['lookup']): string | undefined {
+  if (r.metadata.annotations?.[PAUSE_ANNOTATION] === 'true') return `paused (${PAUSE_ANNOTATION} on it)`;
+  const ns = r.spec.brokerRef.namespace ?? r.metadata.namespace;
+  const broker = lookup('rabbitbrokers', ns, r.spec.brokerRef.name) as Obj | undefined;
+  if (broker?.metadata.annotations?.[PAUSE_ANNOTATION] === 'true')
+    return `paused (${PAUSE_ANNOTATION} on RabbitBroker ${nsName(ns, r.spec.brokerRef.name)})`;
+  return undefined;
+}
+
+/** The Paused condition's status and reason as last written (the survey compares them with the annotation). */
+export const shownPaused = (r: Obj) => findCondition(r.status?.conditions, 'Paused');
+
+/** A write a paused resource would make: refused before anything is sent. */
+export class PausedWrite extends Error {
+  readonly call: string;
+  constructor(call: string) {
+    super(`${call}: not sent, paused`);
+    this.call = call;
+  }
+}
+
+// What a paused reconcile may call on the client: reads only. Anything else, known or added later,
+// is refused without a request (deny by default).
+const CLIENT_READS = /^(get|list|overview$|capabilities$|endpoint$|closed$|stats$|resetCapabilities$)/;
+
+/** The broker's client, reads only: a write throws PausedWrite. The kind's own apply then tells whether it would write. */
+function readOnly(client: ManagementClient): ManagementClient {
+  return new Proxy(client, {
+    get(target, prop) {
+      const v: unknown = Reflect.get(target, prop, target);
+      if (typeof v !== 'function') return v;
+      if (typeof prop !== 'string' || CLIENT_READS.test(prop)) return v.bind(target);
+      return () => Promise.reject(new PausedWrite(prop));
+    },
+  });
+}
 
 /** A resource of any kind declaring an object inside a vhost. */
 export interface Inside {
@@ -259,6 +307,7 @@ export class TopologyReconciler {
     await addFinalizer(this.d.kube, ref, r.metadata, this.finalizer);
 
     const owner = this.claims.owner(this.objectKey(r));
+    const paused = pausedBy(r, this.d.lookup);
     let brokerKey: string | undefined;
     try {
       const broker = await this.d.brokers.resolve(r.spec.brokerRef, namespace, depSet);
@@ -272,12 +321,18 @@ export class TopologyReconciler {
           `${this.kind.def.kind} ${owner.key} already declares ${describe(this.kind.identity(r, this.d))} (the oldest declaration owns it)`,
         );
       }
-      const ctx = this.context(r, broker, log, depSet);
+      const ctx = this.context(
+        r,
+        paused ? { ...broker, client: readOnly(broker.client) } : broker,
+        log,
+        depSet,
+      );
       const desired = await this.kind.desired(r, ctx);
       // What desired() resolved (URIs from a Secret) passes the same guard before any write.
       const refusedNow = this.refused(r, broker, desired);
       if (refusedNow) throw new Blocked(Reasons.NotAllowed, refusedNow);
       this.waitForDeclarers(k, depSet);
+      if (paused) return await this.observe(k, cached, r, desired, ctx, paused, log);
       const applied = await this.kind.apply(desired, r, ctx);
       this.applied.set(k, { uid: r.metadata.uid, identity: this.kind.identity(r, this.d) });
       if (this.refusedAt.delete(k)) this.claim(r);
@@ -296,6 +351,7 @@ export class TopologyReconciler {
         applied: true,
         extra: this.kind.status?.(desired, r, ctx),
         event: this.waitEvent(k, r, { ready: !trouble, reason }),
+        conditions: resumed(r),
       });
       if (applied !== 'unchanged') log.info({ applied }, 'applied to the broker');
       // Resources waiting for this one (a permission for its RabbitUser) are woken by the cache
@@ -328,11 +384,90 @@ export class TopologyReconciler {
         // A server error may pass by itself: retried, in progress rather than stalled.
         stalled: err instanceof ManagementError && err.category === 'ServerError' ? false : undefined,
         event: this.waitEvent(k, r, { ready: false, reason: f.reason }),
+        conditions: paused
+          ? [
+              {
+                type: 'Paused',
+                status: true,
+                reason: 'NotChecked',
+                message: `${paused}: nothing is written to the broker; whether it matches the spec is not known (${f.reason})`,
+              },
+            ]
+          : resumed(r),
       });
       return f.reason === Reasons.Conflict ? { requeueAfterMs: jitter(this.d.resyncMs) } : f.outcome;
     } finally {
       this.d.deps.set(this.dependentKey(namespace, name), depSet);
     }
+  }
+
+  /**
+   * A paused resource: the kind's own apply and check run on a client that only reads, so they
+   * tell whether the broker matches the spec without writing anything (the first write they would
+   * make is refused before it is sent). Ready stays as last known; the Paused condition says
+   * what was found.
+   */
+  private async observe(
+    k: string,
+    cached: Obj,
+    r: Obj,
+    desired: unknown,
+    ctx: KindContext,
+    paused: string,
+    log: Logger,
+  ): Promise<Outcome> {
+    let found: { reason: string; message: string };
+    try {
+      await this.kind.apply(desired, r, ctx);
+      const trouble = await this.kind.check?.(desired, r, ctx);
+      found = {
+        reason: 'InSync',
+        message: `${paused}: nothing is written to the broker; the broker matches the spec${trouble ? ` (not working: ${trouble.reason}: ${trouble.message})` : ''}`,
+      };
+    } catch (err) {
+      if (!(err instanceof PausedWrite)) throw err;
+      found = {
+        reason: 'Drifted',
+        message: `${paused}: nothing is written to the broker; the broker differs from the spec (warren would call ${err.call}) and is left so until the annotation is removed`,
+      };
+    }
+    log.info({ paused: found.reason }, found.message);
+    await this.writePaused(k, cached, r, found.reason, found.message);
+    return { requeueAfterMs: jitter(this.d.resyncMs) };
+  }
+
+  /** Sets the Paused condition alone: Ready, Reconciling, Stalled and observedGeneration stay as they were. */
+  private async writePaused(k: string, cached: Obj, r: Obj, reason: string, message: string): Promise<void> {
+    const before = shownPaused(r);
+    const generation = r.metadata.generation ?? 0;
+    if (
+      before?.status === 'True' &&
+      before.reason === reason &&
+      before.message === message &&
+      before.observedGeneration === generation
+    )
+      return;
+    const conditions = setCondition(r.status?.conditions, {
+      type: 'Paused',
+      status: 'True',
+      reason,
+      message,
+      observedGeneration: generation,
+    });
+    await this.d.kube.patchStatus(
+      { plural: this.plural, namespace: r.metadata.namespace, name: r.metadata.name },
+      { conditions },
+    );
+    r.status = { ...r.status, conditions };
+    this.written.set(k, { over: cached.metadata.resourceVersion, status: structuredClone(r.status) });
+    if (before?.status !== 'True' || before.reason !== reason)
+      await this.d.recorder.emit(
+        r,
+        reason === 'Drifted' ? 'Warning' : 'Normal',
+        'Paused',
+        'Reconcile',
+        message,
+      );
   }
 
   /**
@@ -529,6 +664,27 @@ export class TopologyReconciler {
       }
     }
 
+    // Paused: nothing deleted in the broker, and the finalizer held (as for a Secret missing), unless
+    // the namespace is terminating (deletion never hangs a namespace).
+    const paused = pausedBy(r, this.d.lookup);
+    if (paused) {
+      if (await this.terminating(r))
+        return release(
+          'Warning',
+          'FinalizerReleased',
+          `${paused} and the namespace is terminating: nothing deleted in the broker`,
+        );
+      const message = `${paused}: the broker object is not deleted while paused (remove the annotation to delete it, or set ${RELEASE_ANNOTATION}: "true" to release it without deleting)`;
+      await writeStatus(this.d.kube, this.d.recorder, this.plural, r, {
+        ready: false,
+        reason: Reasons.DeleteFailed,
+        message,
+        conditions: [{ type: 'Paused', status: true, reason: 'DeletionHeld', message }],
+      });
+      // The annotation's removal is not an event of its own: look again soon.
+      return { requeueAfterMs: jitter(Math.min(this.d.resyncMs, 30_000)) };
+    }
+
     let failure: Failure;
     try {
       const broker = await this.d.brokers.resolve(r.spec.brokerRef, namespace, depSet, { forDeletion: true });
@@ -626,3 +782,17 @@ function describe(identity: string[]): string {
 }
 
 const jitter = (ms: number) => Math.round(ms * (0.9 + 0.2 * Math.random()));
+
+/** Paused=False once a paused resource is written for again (nothing for one never paused). */
+function resumed(r: Obj): Array<{ type: string; status: boolean; reason: string; message: string }> {
+  return shownPaused(r)?.status === 'True'
+    ? [
+        {
+          type: 'Paused',
+          status: false,
+          reason: 'Resumed',
+          message: 'not paused: warren writes to the broker',
+        },
+      ]
+    : [];
+}
