@@ -4,12 +4,11 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GROUP, VERSION } from '../../src/api/common.ts';
 import { testContext, type TestContext } from '../support/context.ts';
-import { REPO } from '../support/environment.ts';
 import { enc } from '../support/management.ts';
 import { createBroker } from '../support/operator.ts';
-import { freePort } from '../support/ports.ts';
 import { startHoldingProxy, type HoldingProxy } from '../support/http-proxy.ts';
-import { startProcess, type Managed } from '../support/processes.ts';
+import { startMain } from '../support/main-process.ts';
+import type { Managed } from '../support/processes.ts';
 import { kubeconfigThrough, startTcpProxy, type TcpProxy } from '../support/tcp-proxy.ts';
 import { eventually, isReadyNow } from '../support/wait.ts';
 
@@ -39,24 +38,13 @@ interface LogLine {
 }
 
 async function startReplica(name: string, kubeconfigPath: string): Promise<Replica> {
-  const port = await freePort();
-  const proc = startProcess(name, process.execPath, [join(REPO, 'src', 'main.ts')], {
-    cwd: REPO,
+  const r = await startMain({
+    name,
+    namespace: ctx.namespace,
+    kubeconfigPath,
     logFile: join(ctx.env.dir, `faults-${ctx.namespace}-${name}.log`),
-    env: {
-      PATH: process.env.PATH,
-      KUBECONFIG: kubeconfigPath,
-      WATCH_NAMESPACE: ctx.namespace,
-      LEADER_ELECTION_NAMESPACE: ctx.namespace,
-      POD_NAME: name,
-      HEALTH_PORT: String(port),
-      HEALTH_HOST: '127.0.0.1',
-      LOG_LEVEL: 'debug',
-      WARREN_CONCURRENCY: '8',
-      ...LEASE,
-    },
+    env: { WARREN_CONCURRENCY: '8', ...LEASE },
   });
-  const r = { name, port, proc };
   replicas.push(r);
   return r;
 }

@@ -6,33 +6,23 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testContext, type TestContext } from '../support/context.ts';
 import { REPO } from '../support/environment.ts';
 import { createBroker } from '../support/operator.ts';
-import { freePort } from '../support/ports.ts';
-import { startProcess, type Managed } from '../support/processes.ts';
+import { startMain, type MainProcess } from '../support/main-process.ts';
 import { eventually, isReadyNow } from '../support/wait.ts';
 
 // `npm start` as a user runs it: the real entry point in child processes, two replicas with
 // leader election, health and metrics endpoints.
 let ctx: TestContext;
-const replicas: Array<{ name: string; port: number; proc: Managed }> = [];
+const replicas: MainProcess[] = [];
 
 async function startReplica(name: string) {
-  const port = await freePort();
-  const proc = startProcess('warren', process.execPath, [join(REPO, 'src', 'main.ts')], {
-    cwd: REPO,
+  const r = await startMain({
+    name,
+    namespace: ctx.namespace,
+    kubeconfigPath: ctx.env.kubeconfigPath,
     logFile: join(ctx.env.dir, `main-${ctx.namespace}-${name}.log`),
-    env: {
-      PATH: process.env.PATH,
-      KUBECONFIG: ctx.env.kubeconfigPath,
-      WATCH_NAMESPACE: ctx.namespace,
-      LEADER_ELECTION_NAMESPACE: ctx.namespace,
-      POD_NAME: name,
-      HEALTH_PORT: String(port),
-      HEALTH_HOST: '127.0.0.1',
-      LOG_LEVEL: 'debug',
-    },
   });
-  replicas.push({ name, port, proc });
-  return { name, port, proc };
+  replicas.push(r);
+  return r;
 }
 
 const get = async (port: number, path: string) => {

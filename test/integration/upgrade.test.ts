@@ -10,8 +10,8 @@ import { installCRDs, REPO } from '../support/environment.ts';
 import { startSlowProxy, type SlowProxy } from '../support/http-proxy.ts';
 import { enc } from '../support/management.ts';
 import { createBroker } from '../support/operator.ts';
-import { freePort } from '../support/ports.ts';
-import { startProcess, type Managed } from '../support/processes.ts';
+import { startMain } from '../support/main-process.ts';
+import type { Managed } from '../support/processes.ts';
 import { eventually, isReadyNow, readyOf } from '../support/wait.ts';
 
 // Upgrading warren changes nothing: the CRDs and operator of the last release (the last commit of
@@ -29,25 +29,18 @@ let old: string;
 let operator: Managed | undefined;
 const b = { name: 'local' };
 
-/** `src/main.ts` of a source tree, as `npm start` runs it, watching this file's namespace. */
+/** `src/main.ts` of a source tree, watching this file's namespace. */
 async function startWarren(root: string, name: string): Promise<Managed> {
-  const port = await freePort();
-  return startProcess(`warren-${name}`, process.execPath, [join(root, 'src', 'main.ts')], {
-    cwd: root,
+  const main = await startMain({
+    name,
+    root,
+    namespace: ctx.namespace,
+    kubeconfigPath: cp.kubeconfigPath,
     logFile: join(ctx.env.dir, `upgrade-${ctx.namespace}-${name}.log`),
-    env: {
-      PATH: process.env.PATH,
-      KUBECONFIG: cp.kubeconfigPath,
-      WATCH_NAMESPACE: ctx.namespace,
-      LEADER_ELECTION_NAMESPACE: ctx.namespace,
-      POD_NAME: name,
-      HEALTH_PORT: String(port),
-      HEALTH_HOST: '127.0.0.1',
-      LOG_LEVEL: 'debug',
-      // Resources found Ready after a restart are reconciled within this (and the survey verifies them).
-      WARREN_RESYNC: '15s',
-    },
+    // Resources found Ready after a restart are reconciled within this (and the survey verifies them).
+    env: { WARREN_RESYNC: '15s' },
   });
+  return main.proc;
 }
 
 beforeAll(async () => {
