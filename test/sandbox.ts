@@ -1,6 +1,7 @@
 // npm run sandbox: a local control plane, an isolated RabbitMQ and the operator, in the foreground
 // until Ctrl-C. Writes .sandbox/kubeconfig and .sandbox/env for kubectl and for people.
 import * as k8s from '@kubernetes/client-node';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Operator } from '../src/operator.ts';
@@ -8,13 +9,36 @@ import { KubeConfig } from '../src/runtime/kubeconfig.ts';
 import { makeLogger } from '../src/runtime/log.ts';
 import { ensureControlPlaneBinaries } from './support/control-plane.ts';
 import { REPO, startEnvironment } from './support/environment.ts';
-import { rabbitmqInstalled } from './support/rabbitmq.ts';
+import { brokerPlan, machineFacts, type BrokerPlan } from './support/broker-plan.ts';
 
-// Say at once what is missing, before minutes of building the control plane.
-// (WARREN_TEST_BROKER=4.0 or 4.3 builds its own root filesystem instead.)
-if ((process.env.WARREN_TEST_BROKER ?? '3.10') === '3.10' && !rabbitmqInstalled()) {
-  console.error('npm run sandbox needs the Debian package rabbitmq-server: apt-get install rabbitmq-server');
-  process.exit(1);
+// The broker first, before minutes of building the control plane: the Debian package if installed,
+// else installed now (root on Debian), else the project's broker root filesystem, else one line
+// saying what to install (./support/broker-plan.ts). A plan that fails is not tried again.
+const tried: BrokerPlan['kind'][] = [];
+for (;;) {
+  const plan = brokerPlan({ ...machineFacts(), failed: tried });
+  if (plan.kind === 'package') break;
+  if (plan.kind === 'missing') {
+    console.error(plan.message);
+    process.exit(1);
+  }
+  console.log(plan.say);
+  tried.push(plan.kind);
+  if (plan.kind === 'install-package') {
+    const r = spawnSync(plan.command[0]!, plan.command.slice(1), { stdio: 'inherit' });
+    if (r.status !== 0) console.error(`${plan.command.at(-1)}: exit ${r.status ?? r.signal}`);
+    continue;
+  }
+  const build = spawnSync('bash', [join(REPO, 'test', 'rabbitmq-rootfs', 'build.sh'), plan.suite], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  if (build.status !== 0) {
+    console.error(`test/rabbitmq-rootfs/build.sh ${plan.suite}: exit ${build.status ?? build.signal}`);
+    continue;
+  }
+  // The harness runs that root filesystem's broker (test/support/rabbitmq.ts selectedBroker).
+  process.env.WARREN_TEST_BROKER = plan.broker;
+  break;
 }
 
 const dir = join(REPO, '.sandbox');
