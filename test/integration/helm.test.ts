@@ -19,13 +19,20 @@ const HELM_SH = join(REPO, 'test', 'tools', 'helm.sh');
 
 /** helm's path, built now if needed; undefined (with the reason printed) when it cannot be built. */
 function findHelm(): string | undefined {
-  const path = execFileSync('bash', [HELM_SH, '--path'], { encoding: 'utf8' }).trim();
-  if (existsSync(path)) return path;
-  const built = spawnSync('bash', [HELM_SH], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
-  if (built.status === 0 && existsSync(path)) return path;
-  console.warn(
-    `helm.test.ts skipped: helm could not be built (bash test/tools/helm.sh exited ${built.status})`,
-  );
+  try {
+    const path = execFileSync('bash', [HELM_SH, '--path'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }).trim();
+    if (existsSync(path)) return path;
+    const built = spawnSync('bash', [HELM_SH], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+    if (built.status === 0 && existsSync(path)) return path;
+    console.warn(
+      `helm.test.ts skipped: helm could not be built (bash test/tools/helm.sh exited ${built.status})`,
+    );
+  } catch (err) {
+    console.warn(`helm.test.ts skipped: helm could not be built: ${(err as Error).message}`);
+  }
   return undefined;
 }
 const HELM = findHelm();
