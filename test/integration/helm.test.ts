@@ -1,17 +1,21 @@
+import * as k8s from '@kubernetes/client-node';
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments, stringify } from 'yaml';
 import { testContext, type TestContext } from '../support/context.ts';
 import { REPO } from '../support/environment.ts';
+import { createBroker, startOperator } from '../support/operator.ts';
+import { eventually, isReadyNow } from '../support/wait.ts';
 
 // charts/warren/ with a real helm (helm.sh/helm/v4's cmd/helm, built by test/tools/helm.sh and cached
 // by version): lint, template (the default values render deploy/install.yaml's objects, the
 // namespaced values deploy/namespaced/install.yaml's, modulo Helm's labels), a server-side dry-run
 // of what it renders, and one install and uninstall into this file's namespace. The operator's
-// image cannot be pulled here, so the install runs no operator pod (replicas 0). The control plane
+// image cannot be pulled here, so the install runs no operator pod (replicas 0): the operator runs in
+// this process instead, with the token of the release's ServiceAccount, and brings resources to Ready. The control plane
 // is shared with other test files: the release gets cluster-scoped names of its own
 // (fullnameOverride), and the CRDs it takes over stay (crds.keep), as they must for the others.
 const CHART = join(REPO, 'charts', 'warren');
@@ -102,6 +106,26 @@ const template = async (namespace: string, ...sets: string[]) =>
     await helm('template', 'warren', CHART, '--namespace', namespace, ...sets.flatMap((s) => ['--set', s])),
   );
 const deployDocs = (file: string) => docs(readFileSync(join(REPO, 'deploy', file), 'utf8'));
+
+/** A kubeconfig authenticating as the release's ServiceAccount (a TokenRequest). */
+async function serviceAccountKubeconfig(sa: string): Promise<string> {
+  const res = await ctx.core.createNamespacedServiceAccountToken({
+    name: sa,
+    namespace: ctx.namespace,
+    body: { spec: { expirationSeconds: 3600 } },
+  });
+  const cluster = ctx.kc.getCurrentCluster()!;
+  const kc = new k8s.KubeConfig();
+  kc.loadFromOptions({
+    clusters: [cluster],
+    users: [{ name: sa, token: res.status!.token }],
+    contexts: [{ name: sa, cluster: cluster.name, user: sa }],
+    currentContext: sa,
+  });
+  const path = join(home, 'kubeconfig-sa');
+  writeFileSync(path, kc.exportConfig(), { mode: 0o600 });
+  return path;
+}
 
 describe.skipIf(!HELM)('the Helm chart with a real helm', () => {
   beforeAll(async () => {
@@ -251,7 +275,7 @@ describe.skipIf(!HELM)('the Helm chart with a real helm', () => {
     }
   });
 
-  it('installs with helm install (no operator pod), and helm uninstall removes everything but the kept CRDs', async () => {
+  it("installs with helm install (no operator pod), the operator under the release's RBAC reconciles, helm uninstall removes everything but the kept CRDs", async () => {
     const name = release();
     await helm(
       'install',
@@ -304,6 +328,32 @@ describe.skipIf(!HELM)('the Helm chart with a real helm', () => {
     const dep = JSON.parse(await kubectl(['get', 'deployment', name, '-n', ctx.namespace, '-o', 'json']));
     expect(dep.spec.replicas).toBe(0);
     expect(dep.metadata.annotations['meta.helm.sh/release-name']).toBe(name);
+    // The operator (in this process: no image here) under the release's ServiceAccount, ClusterRoles
+    // and Secret policy brings a queue and a user with a generated Secret to Ready, and deletes them.
+    const op = await startOperator(ctx, { kubeconfigPath: await serviceAccountKubeconfig(name) });
+    try {
+      await createBroker(ctx);
+      await ctx.create('rabbitqueues', 'hello', { brokerRef: { name: 'local' }, vhost: ctx.vhost });
+      await ctx.create('rabbitusers', 'jack', {
+        brokerRef: { name: 'local' },
+        username: `jack-${ctx.namespace}`,
+      });
+      for (const plural of ['rabbitbrokers', 'rabbitqueues', 'rabbitusers']) {
+        const what = plural === 'rabbitbrokers' ? 'local' : plural === 'rabbitqueues' ? 'hello' : 'jack';
+        await eventually(() => ctx.get(plural, what), isReadyNow, {
+          what: `${plural}/${what} Ready`,
+          timeoutMs: 30_000,
+        });
+      }
+      await ctx.core.readNamespacedSecret({ name: 'jack-user-credentials', namespace: ctx.namespace });
+      await ctx.remove('rabbitqueues', 'hello');
+      await ctx.remove('rabbitusers', 'jack');
+      await ctx.waitGone('rabbitqueues', 'hello');
+      await ctx.waitGone('rabbitusers', 'jack');
+    } finally {
+      await op.stop();
+    }
+
     const crd = JSON.parse(await kubectl(['get', 'crd', 'rabbitqueues.warren.dev', '-o', 'json']));
     expect(crd.metadata.annotations).toMatchObject({
       'helm.sh/resource-policy': 'keep',
