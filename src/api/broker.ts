@@ -139,6 +139,22 @@ export const RabbitBroker = defineKind({
           "A Secret with keys username and password (an administrator). Required with endpoint; with rabbitmqClusterRef it overrides the cluster's default user.",
         ),
       tls: tlsSpec.optional(),
+      amqp: z
+        .object({
+          host: z
+            .string()
+            .min(1)
+            .max(253)
+            .regex(/^[A-Za-z0-9.:[\]-]+$/)
+            .optional()
+            .describe("The host applications connect to; default: the management endpoint's host."),
+          port: z.number().int().min(1).max(65535).optional().describe('Default 5672, or 5671 with tls.'),
+          tls: z.boolean().default(false).describe('Applications connect with TLS (amqps://).'),
+        })
+        .optional()
+        .describe(
+          'Where applications reach this broker over AMQP, for the connection Secrets RabbitPermissions ask for (spec.connectionSecret).',
+        ),
       allowedNamespaces: z
         .array(z.string().min(1).max(253))
         .max(1024)

@@ -39,9 +39,34 @@ export const RabbitPermission = defineKind({
   shortName: 'rperm',
   description: "A user's configure/write/read permissions on a vhost.",
   spec: z
-    .object({ ...subject, configure: regex, write: regex, read: regex })
-    .meta({ 'x-kubernetes-validations': subjectRules }),
-  status: resolvedStatus,
+    .object({
+      ...subject,
+      configure: regex,
+      write: regex,
+      read: regex,
+      connectionSecret: z
+        .object({ name: z.string().min(1).max(253).describe("The Secret's name, in this namespace.") })
+        .optional()
+        .describe(
+          "A Secret warren writes for applications: uri (amqp://user:password@host:port/vhost, URL-encoded), host, port, vhost, username and password, kept in step with the user's password. Needs userRef (warren knows the password of a RabbitUser only); the host and port come from the RabbitBroker's spec.amqp.",
+        ),
+    })
+    .meta({
+      'x-kubernetes-validations': [
+        ...subjectRules,
+        {
+          rule: '!has(self.connectionSecret) || has(self.userRef)',
+          message: 'connectionSecret needs userRef',
+        },
+      ],
+    }),
+  status: {
+    ...resolvedStatus,
+    connectionSecretName: z
+      .string()
+      .optional()
+      .describe('The connection Secret warren keeps for applications (spec.connectionSecret).'),
+  },
   columns: userVhostColumns,
 });
 export type RabbitPermissionSpec = z.output<typeof RabbitPermission.spec>;

@@ -12,7 +12,8 @@ import {
   waitIfMissing,
   type Subject,
 } from './subject.ts';
-import { claim, type Refs, type Table, type TopologyKind, entries } from './types.ts';
+import { writeConnectionSecret } from './connection-secret.ts';
+import { claim, type Applied, type Refs, type Table, type TopologyKind, entries } from './types.ts';
 
 export interface Desired extends Subject {
   configure: string;
@@ -65,11 +66,15 @@ export const permissionKind: TopologyKind<RabbitPermissionSpec, Desired> = {
     const actual = ctx.knownAbsent(permissionsTable, d.vhost, d.user)
       ? undefined
       : await client.getPermission(d.vhost, d.user);
-    if (actual && !differences(d, actual).length) return moved ? 'updated' : 'unchanged';
-    await client
-      .putPermission(d.vhost, d.user, { configure: d.configure, write: d.write, read: d.read })
-      .catch((err) => waitIfMissing(err, d));
-    return actual ? 'updated' : 'created';
+    let applied: Applied = moved ? 'updated' : 'unchanged';
+    if (!actual || differences(d, actual).length) {
+      await client
+        .putPermission(d.vhost, d.user, { configure: d.configure, write: d.write, read: d.read })
+        .catch((err) => waitIfMissing(err, d));
+      applied = actual ? 'updated' : 'created';
+    }
+    await writeConnectionSecret(r, d, ctx);
+    return applied;
   },
 
   async remove(r, ctx) {
@@ -89,5 +94,9 @@ export const permissionKind: TopologyKind<RabbitPermissionSpec, Desired> = {
     return !!actual && sameAsLastTime(r, [actual], () => !differences(r.spec, actual).length);
   },
 
-  status: (d) => ({ user: d.user, vhost: d.vhost }),
+  status: (d, r) => ({
+    user: d.user,
+    vhost: d.vhost,
+    ...(r.spec.connectionSecret ? { connectionSecretName: r.spec.connectionSecret.name } : {}),
+  }),
 };

@@ -48,7 +48,7 @@ interface Desired {
 }
 
 type Status = { username?: string; credentialsSecretName?: string };
-type User = Resource<RabbitUserSpec, Status>;
+export type User = Resource<RabbitUserSpec, Status>;
 
 export const usersTable: Table<UserInfo> = {
   name: 'users',

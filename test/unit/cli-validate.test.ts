@@ -164,6 +164,10 @@ const CASES: Record<string, { pass: Case[]; fail: Case[] }> = {
     pass: [{ self: { user: 'u' } }, { self: { userRef: { name: 'u' } } }],
     fail: [{ self: {} }, { self: { user: 'u', userRef: { name: 'u' } } }],
   },
+  '!has(self.connectionSecret) || has(self.userRef)': {
+    pass: [{ self: { user: 'u' } }, { self: { userRef: { name: 'u' }, connectionSecret: { name: 's' } } }],
+    fail: [{ self: { user: 'u', connectionSecret: { name: 's' } } }],
+  },
 };
 
 // The immutableOptional(field) rules: one shape, for each field that has it.

@@ -274,12 +274,18 @@ describe("deploy/: the admission policy on warren's Secret writes", () => {
     }
   });
 
-  it('the Secret warren makes passes it: src/kinds/user.ts creates Opaque Secrets with the label', () => {
-    const page = readFileSync(join(ROOT, 'src', 'kinds', 'user.ts'), 'utf8');
-    expect(page).toContain(`labels: { '${MANAGED_BY_LABEL}': '${MANAGED_BY_VALUE}' }`);
-    expect(page).toMatch(/type: 'Opaque'/);
-    // The only Secret writes in the operator are that create and the username patch. A new one must
-    // write an Opaque Secret with the label too, or the policy refuses it: add it here once it does.
+  it.each(['user.ts', 'connection-secret.ts'])(
+    'the Secrets warren makes pass it: src/kinds/%s writes Opaque Secrets with the label',
+    (file) => {
+      const page = readFileSync(join(ROOT, 'src', 'kinds', file), 'utf8');
+      expect(page).toContain(`labels: { '${MANAGED_BY_LABEL}': '${MANAGED_BY_VALUE}' }`);
+      expect(page).toMatch(/type: 'Opaque'/);
+    },
+  );
+
+  it('no other file writes Secrets', () => {
+    // A new Secret write must write an Opaque Secret with the label too, or the policy refuses it:
+    // add it to the list above once it does.
     const writes = readdirSync(join(ROOT, 'src'), { recursive: true, encoding: 'utf8' })
       .filter((f) => f.endsWith('.ts') && !f.startsWith('cli'))
       .filter((f) =>
@@ -287,7 +293,10 @@ describe("deploy/: the admission policy on warren's Secret writes", () => {
           readFileSync(join(ROOT, 'src', f), 'utf8'),
         ),
       );
-    expect(writes, 'files that write Secrets').toEqual([join('kinds', 'user.ts')]);
+    expect(writes.sort(), 'files that write Secrets').toEqual([
+      join('kinds', 'connection-secret.ts'),
+      join('kinds', 'user.ts'),
+    ]);
   });
 
   it('ships in install.yaml; the namespaced installation points the cluster admin to the same file', () => {
