@@ -6,7 +6,7 @@ import { BrokerRegistry, type BrokerResource } from './kinds/brokers.ts';
 import { DependencyIndex } from './kinds/dependencies.ts';
 import { TOPOLOGY_KINDS } from './kinds/index.ts';
 import { Surveyor, type SurveyedKind } from './kinds/survey.ts';
-import { RELEASE_ANNOTATION, TopologyReconciler, type Inside } from './kinds/topology.ts';
+import { PAUSE_ANNOTATION, RELEASE_ANNOTATION, TopologyReconciler, type Inside } from './kinds/topology.ts';
 import { depKeys } from './kinds/types.ts';
 import { key, nsName, parts, splitNsName } from './kinds/keys.ts';
 import { isReady } from './runtime/conditions.ts';
@@ -77,6 +77,8 @@ export class Operator {
   private readonly secrets: SecretCache;
   /** What of each object was last seen: generation and reconcile annotation. */
   private readonly seen = new Map<string, string>();
+  /** Each RabbitBroker's pause annotation as last seen. */
+  private readonly brokerPaused = new Map<string, string>();
   private started = false;
   private readonly registry: BrokerRegistry;
   private readonly resyncMs: number;
@@ -204,10 +206,19 @@ export class Operator {
       'rabbitbrokers',
       new Controller({ name: 'rabbitbroker', reconcile: (k, c) => broker.reconcile(k, c), ...common }),
       {
-        onChange: (obj) => this.enqueueIfChanged('rabbitbrokers', obj),
+        onChange: (obj) => {
+          // Pausing or resuming a broker pauses or resumes its resources at once.
+          const key = keyOf(obj);
+          const paused = obj.metadata.annotations?.[PAUSE_ANNOTATION] ?? '';
+          const before = this.brokerPaused.get(key);
+          this.brokerPaused.set(key, paused);
+          if (before !== undefined && before !== paused) this.notify(depKeys.broker(key));
+          this.enqueueIfChanged('rabbitbrokers', obj);
+        },
         onDelete: (obj) => {
           const key = keyOf(obj);
           this.seen.delete(`rabbitbrokers|${key}`);
+          this.brokerPaused.delete(key);
           this.controllers.get('rabbitbrokers')!.enqueue(key);
         },
       },
@@ -475,6 +486,7 @@ const fingerprint = (o: Obj) =>
     o.metadata.annotations?.[RECONCILE_ANNOTATION] ?? '',
     o.metadata.deletionTimestamp ?? '',
     o.metadata.annotations?.[RELEASE_ANNOTATION] ?? '',
+    o.metadata.annotations?.[PAUSE_ANNOTATION] ?? '',
   ]);
 
 /** Ready at its current generation, with our finalizer, not being deleted. */
