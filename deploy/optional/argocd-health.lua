@@ -7,6 +7,7 @@
 --                (waiting for a dependency, the broker unreachable, a retry)
 --   Degraded     Stalled=True: only a change of the spec, or of the broker, can help (Rejected,
 --                NotAllowed, Conflict, InvalidSpec, ...)
+--   Suspended    Paused=True: the warren.dev/paused annotation, warren writes nothing for it
 --
 -- The message is Ready's: "<reason>: <message>". Argo CD runs custom checks without the string
 -- library, so this uses only the base language.
@@ -43,6 +44,13 @@ local stalled = condition("Stalled")
 local observed = nil
 if obj.status ~= nil then
   observed = obj.status.observedGeneration
+end
+
+local paused = condition("Paused")
+if paused ~= nil and paused.status == "True" then
+  hs.status = "Suspended"
+  hs.message = said(paused)
+  return hs
 end
 
 if ready == nil then

@@ -274,4 +274,16 @@ describe('kstatus and Argo CD health on real warren resources', () => {
     const v2 = verdicts('Ready (after the edit)', done);
     expect([v2.kstatus.status, v2.argo.status]).toEqual(['Current', 'Healthy']);
   }, 120_000);
+
+  it('a paused resource is Suspended for Argo CD, with the Paused reason and message', async () => {
+    await ctx.create('rabbitqueues', 'held', queueSpec(), { annotations: { 'warren.dev/paused': 'true' } });
+    const o = await eventually(
+      () => q('held'),
+      (x) => cond(x, 'Paused')?.status === 'True',
+      { what: 'held Paused', timeoutMs: 30_000 },
+    );
+    const v = verdicts('paused', o);
+    expect(v.argo.status).toBe('Suspended');
+    expect(v.argo.message).toContain(cond(o, 'Paused').reason);
+  });
 });
