@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { load } from 'js-yaml';
+import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GROUP, VERSION } from '../../src/api/common.ts';
 import { testContext, type TestContext } from '../support/context.ts';
@@ -98,7 +98,9 @@ afterAll(async () => {
 
 describe('the Argo CD health check shipped in deploy/optional/', () => {
   it('is installed by argocd-cm-patch.yaml for every warren.dev kind, as the .lua file says', () => {
-    const patch = load(readFileSync(join(ROOT, 'deploy', 'optional', 'argocd-cm-patch.yaml'), 'utf8')) as any;
+    const patch = parse(
+      readFileSync(join(ROOT, 'deploy', 'optional', 'argocd-cm-patch.yaml'), 'utf8'),
+    ) as any;
     expect(patch).toMatchObject({ kind: 'ConfigMap', metadata: { name: 'argocd-cm' } });
     const kinds = readFileSync(join(ROOT, 'crds', 'kustomization.yaml'), 'utf8')
       .match(/warren\.dev_\w+\.yaml/g)!
