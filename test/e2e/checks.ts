@@ -145,6 +145,7 @@ test('e2e', { concurrency: false }, async (t) => {
     assert.deepEqual(JSON.parse(diff).summary, {
       create: 0,
       change: 0,
+      refused: 0,
       conflict: 0,
       invalid: 0,
       unchanged: 4,
