@@ -1,6 +1,5 @@
-import * as k8s from '@kubernetes/client-node';
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,6 +7,7 @@ import { parseAllDocuments, stringify } from 'yaml';
 import { testContext, type TestContext } from '../support/context.ts';
 import { REPO } from '../support/environment.ts';
 import { createBroker, startOperator } from '../support/operator.ts';
+import { serviceAccountKubeconfig } from '../support/shipped-rbac.ts';
 import { eventually, isReadyNow } from '../support/wait.ts';
 
 // charts/warren/ with a real helm (helm.sh/helm/v4's cmd/helm, built by test/tools/helm.sh and cached
@@ -106,26 +106,6 @@ const template = async (namespace: string, ...sets: string[]) =>
     await helm('template', 'warren', CHART, '--namespace', namespace, ...sets.flatMap((s) => ['--set', s])),
   );
 const deployDocs = (file: string) => docs(readFileSync(join(REPO, 'deploy', file), 'utf8'));
-
-/** A kubeconfig authenticating as the release's ServiceAccount (a TokenRequest). */
-async function serviceAccountKubeconfig(sa: string): Promise<string> {
-  const res = await ctx.core.createNamespacedServiceAccountToken({
-    name: sa,
-    namespace: ctx.namespace,
-    body: { spec: { expirationSeconds: 3600 } },
-  });
-  const cluster = ctx.kc.getCurrentCluster()!;
-  const kc = new k8s.KubeConfig();
-  kc.loadFromOptions({
-    clusters: [cluster],
-    users: [{ name: sa, token: res.status!.token }],
-    contexts: [{ name: sa, cluster: cluster.name, user: sa }],
-    currentContext: sa,
-  });
-  const path = join(home, 'kubeconfig-sa');
-  writeFileSync(path, kc.exportConfig(), { mode: 0o600 });
-  return path;
-}
 
 describe.skipIf(!HELM)('the Helm chart with a real helm', () => {
   beforeAll(async () => {
@@ -330,7 +310,9 @@ describe.skipIf(!HELM)('the Helm chart with a real helm', () => {
     expect(dep.metadata.annotations['meta.helm.sh/release-name']).toBe(name);
     // The operator (in this process: no image here) under the release's ServiceAccount, ClusterRoles
     // and Secret policy brings a queue and a user with a generated Secret to Ready, and deletes them.
-    const op = await startOperator(ctx, { kubeconfigPath: await serviceAccountKubeconfig(name) });
+    const op = await startOperator(ctx, {
+      kubeconfigPath: await serviceAccountKubeconfig(ctx, name, join(home, 'kubeconfig-sa')),
+    });
     try {
       await createBroker(ctx);
       await ctx.create('rabbitqueues', 'hello', { brokerRef: { name: 'local' }, vhost: ctx.vhost });

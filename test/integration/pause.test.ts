@@ -5,7 +5,7 @@ import { PAUSE_ANNOTATION } from '../../src/kinds/topology.ts';
 import type { TestContext } from '../support/context.ts';
 import { startSlowProxy, type SlowProxy } from '../support/http-proxy.ts';
 import { enc } from '../support/management.ts';
-import { aSurveyStartedNow } from '../support/operator.ts';
+import { aSurveyStartedNow, createBroker } from '../support/operator.ts';
 import { useOperator } from '../support/suite.ts';
 import { eventually, isReadyNow, readyOf } from '../support/wait.ts';
 
@@ -59,18 +59,7 @@ const policyInBroker = async (name: string) =>
 describe('warren.dev/paused', () => {
   it('on resources: zero writes with a spec change, drift behind warren’s back and a deletion; the status says so; converges once removed', async () => {
     proxy = await startSlowProxy(ctx.env.managementUrl);
-    await ctx.core.createNamespacedSecret({
-      namespace: ctx.namespace,
-      body: {
-        metadata: { name: 'counted-admin' },
-        stringData: { username: ctx.env.adminUser, password: ctx.env.adminPassword },
-      },
-    });
-    await ctx.create('rabbitbrokers', 'counted', {
-      endpoint: proxy.url,
-      credentialsSecretRef: { name: 'counted-admin' },
-      surveyInterval: '5s',
-    });
+    await createBroker(ctx, 'counted', proxy.url, '5s');
     await ctx.create('rabbitqueues', 'jobs', { brokerRef: B, vhost: ctx.vhost });
     await ctx.create('rabbitpolicies', 'limits', {
       brokerRef: B,

@@ -4,6 +4,7 @@ import { GROUP, VERSION } from '../../src/api/common.ts';
 import type { TestContext } from '../support/context.ts';
 import { startSlowProxy, type SlowProxy } from '../support/http-proxy.ts';
 import { enc } from '../support/management.ts';
+import { createBroker } from '../support/operator.ts';
 import { useOperator } from '../support/suite.ts';
 import { eventually, isReadyNow, readyOf } from '../support/wait.ts';
 
@@ -28,18 +29,7 @@ const ready = (name: string) =>
 describe('broker requests per new object', () => {
   it('declares a new queue with one PUT and no GET once a survey has read its vhost', async () => {
     proxy = await startSlowProxy(ctx.env.managementUrl);
-    await ctx.core.createNamespacedSecret({
-      namespace: ctx.namespace,
-      body: {
-        metadata: { name: 'counted-admin' },
-        stringData: { username: ctx.env.adminUser, password: ctx.env.adminPassword },
-      },
-    });
-    await ctx.create('rabbitbrokers', 'counted', {
-      endpoint: proxy.url,
-      credentialsSecretRef: { name: 'counted-admin' },
-      surveyInterval: '5s',
-    });
+    await createBroker(ctx, 'counted', proxy.url, '5s');
     // A first queue makes the vhost one the survey reads.
     await ctx.create('rabbitqueues', 'first', { brokerRef: b, vhost: ctx.vhost });
     await ready('first');

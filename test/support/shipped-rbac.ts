@@ -70,6 +70,22 @@ export async function shippedRbac(ctx: TestContext): Promise<ShippedRbac> {
     docs.push(doc);
   }
   await kubectl(ctx, ['apply', '--server-side', '-f', '-'], docs.map((d) => stringify(d)).join('---\n'));
+  const kubeconfigPath = await serviceAccountKubeconfig(
+    ctx,
+    sa,
+    join(ctx.env.dir, `kubeconfig-shipped-${ctx.namespace}`),
+  );
+  return {
+    kubeconfigPath,
+    cleanup: async () => {
+      const names = docs.map((d) => `${d.kind.toLowerCase()}/${d.metadata.name}`);
+      await kubectl(ctx, ['delete', '--ignore-not-found', ...names]).catch(() => undefined);
+    },
+  };
+}
+
+/** Writes to `path` a kubeconfig authenticating as ServiceAccount `sa` of the test's namespace (a TokenRequest). */
+export async function serviceAccountKubeconfig(ctx: TestContext, sa: string, path: string): Promise<string> {
   const res = await ctx.core.createNamespacedServiceAccountToken({
     name: sa,
     namespace: ctx.namespace,
@@ -83,13 +99,6 @@ export async function shippedRbac(ctx: TestContext): Promise<ShippedRbac> {
     contexts: [{ name: sa, cluster: cluster.name, user: sa }],
     currentContext: sa,
   });
-  const kubeconfigPath = join(ctx.env.dir, `kubeconfig-shipped-${ctx.namespace}`);
-  writeFileSync(kubeconfigPath, kc.exportConfig(), { mode: 0o600 });
-  return {
-    kubeconfigPath,
-    cleanup: async () => {
-      const names = docs.map((d) => `${d.kind.toLowerCase()}/${d.metadata.name}`);
-      await kubectl(ctx, ['delete', '--ignore-not-found', ...names]).catch(() => undefined);
-    },
-  };
+  writeFileSync(path, kc.exportConfig(), { mode: 0o600 });
+  return path;
 }
